@@ -1,0 +1,113 @@
+# vfiomig — hand-written Makefile for Debian 12 and alike; ./configure is optional
+# and writes config.mk, which is read here when present.
+
+-include config.mk
+
+VERSION    ?= 0.1.0
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+PKG_CONFIG ?= pkg-config
+CC         ?= cc
+
+# Features that ./configure may turn off (1 = on).
+WITH_LIBPCI ?= 1
+
+WARNINGS = -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wvla -Wwrite-strings -Wno-unused-parameter
+CFLAGS    ?= -O2 -g
+HARDEN     = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+ifeq ($(WERROR),1)
+WARNINGS  += -Werror
+endif
+ifeq ($(SANITIZE),1)
+CFLAGS    += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS   += -fsanitize=address,undefined
+HARDEN     = -fstack-protector-strong
+endif
+
+PKGS = libzstd libcrypto
+ifeq ($(WITH_LIBPCI),1)
+PKGS += libpci
+FEATURE_CFLAGS += -DHAVE_LIBPCI=1
+endif
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+ALL_CFLAGS = -std=gnu11 $(WARNINGS) $(HARDEN) $(CFLAGS) $(FEATURE_CFLAGS) $(PKG_CFLAGS) \
+	     -DVFIOMIG_VERSION='"$(VERSION)"' -Isrc
+ALL_LDFLAGS = $(LDFLAGS)
+
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
+CORE_SRCS = src/migstate.c src/verr.c src/io.c src/json.c src/sysfs.c \
+	    src/device_name.c src/device.c src/device_state.c src/device_info.c src/pci_names.c
+CLI_SRCS  = src/main.c src/cli_common.c src/cmd_list.c src/cmd_info.c src/cmd_state.c
+CORE_OBJS = $(CORE_SRCS:.c=.o)
+CLI_OBJS  = $(CLI_SRCS:.c=.o)
+
+UNIT_TESTS = tests/unit/test_migstate tests/unit/test_device_name tests/unit/test_json
+
+DOUBLE = tests/double/libvfio-double.so
+
+all: vfiomig
+
+vfiomig: $(CORE_OBJS) $(CLI_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) -lpthread
+
+src/%.o: src/%.c src/*.h
+	@echo "  CC      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+tests/unit/%: tests/unit/%.c tests/unit/unit.h $(CORE_OBJS)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(CORE_OBJS) $(ALL_LDFLAGS) $(PKG_LIBS) -lpthread
+
+# The test double is never built with sanitizers: it is preloaded into the binary.
+$(DOUBLE): tests/double/vfio_double.c
+	@echo "  CC      $@"
+	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -Wextra -fPIC -shared -o $@ $< -ldl
+
+double: $(DOUBLE)
+
+check-unit: $(UNIT_TESTS)
+	$(Q)tests/run-unit.sh $(UNIT_TESTS)
+
+check-host: vfiomig $(DOUBLE) $(UNIT_TESTS)
+	$(Q)tests/check.sh host
+
+check-vm: vfiomig
+	$(Q)tests/check.sh vm
+
+check: vfiomig $(DOUBLE) $(UNIT_TESTS)
+	$(Q)tests/check.sh all
+
+demo: vfiomig
+	$(Q)tests/vm/demo.sh --bin ./vfiomig
+
+install: vfiomig
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	install -m 0755 vfiomig $(DESTDIR)$(BINDIR)/vfiomig
+	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 completions/vfiomig.bash $(DESTDIR)$(BASHCOMPDIR)/vfiomig
+	install -m 0644 completions/_vfiomig $(DESTDIR)$(ZSHCOMPDIR)/_vfiomig
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/vfiomig $(DESTDIR)$(BASHCOMPDIR)/vfiomig \
+		$(DESTDIR)$(ZSHCOMPDIR)/_vfiomig
+	cd man && for m in *.1; do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
+
+clean:
+	rm -f vfiomig src/*.o $(UNIT_TESTS) $(DOUBLE) tests/double/selftest \
+		tests/tools/mtty-uart
+	rm -rf tests/out
+
+.PHONY: all double check check-unit check-host check-vm demo install uninstall clean

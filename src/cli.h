@@ -1,0 +1,50 @@
+/* The command-line front end: shared options, exit codes, error printing and
+ * signal handling used by every cmd_*.c. */
+#ifndef VFIOMIG_CLI_H
+#define VFIOMIG_CLI_H
+
+#include <argp.h>
+#include <signal.h>
+#include <stdbool.h>
+
+#include "device.h"
+#include "verr.h"
+
+/* Exit codes: stable, documented in vfiomig(1). */
+enum cli_exit {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,
+	EXIT_USAGE = 2,
+	EXIT_UNAVAILABLE = 3,
+	EXIT_UNSUPPORTED = 4,
+	EXIT_DATA = 5,
+	EXIT_PEER = 6,
+	EXIT_INTERRUPTED = 7,
+};
+
+struct cli_options {
+	int verbose;                    /* -v count; -1 with --quiet */
+	enum vdev_open_via open_via;
+	bool json;
+};
+
+extern struct cli_options cli;
+extern const struct argp cli_common_argp;     /* -q -v --open-via, as an argp child */
+extern volatile sig_atomic_t cli_signal;      /* the last INT/TERM/HUP received, or 0 */
+
+void cli_install_signals(void);
+/* Prints "vfiomig: <error>" and returns the exit code for its class. */
+int cli_fail(const struct verr *err);
+/* Prints "vfiomig: <fmt>" and returns EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));     /* unless -q */
+void cli_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));    /* with -v */
+
+/* Identifies and opens a device by the user's name; prints and returns the exit code on failure. */
+int cli_open_device(const char *name, struct vdev **dev);
+
+int cmd_list(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_state(int argc, char **argv);
+
+#endif

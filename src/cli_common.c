@@ -1,0 +1,127 @@
+/* Options, messages, exit codes and signals shared by all subcommands. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct cli_options cli = { .verbose = 0, .open_via = VDEV_VIA_AUTO };
+volatile sig_atomic_t cli_signal;
+
+enum { OPT_OPEN_VIA = 0x100 };
+
+static const struct argp_option common_options[] = {
+	{ "quiet", 'q', NULL, 0, "Print only data and errors", -1 },
+	{ "verbose", 'v', NULL, 0, "Say more (repeat for more detail)", -1 },
+	{ "open-via", OPT_OPEN_VIA, "cdev|group|auto", 0,
+	  "Open devices through 'cdev' (iommufd), 'group' (container) or 'auto' (default)", -1 },
+	{ 0 }
+};
+
+static error_t parse_common(int key, char *arg, struct argp_state *state)
+{
+	switch (key) {
+	case 'q':
+		cli.verbose = -1;
+		return 0;
+	case 'v':
+		cli.verbose = cli.verbose < 0 ? 1 : cli.verbose + 1;
+		return 0;
+	case OPT_OPEN_VIA:
+		if (vdev_open_via_parse(arg, &cli.open_via) < 0)
+			argp_error(state, "--open-via takes cdev, group or auto, not '%s'", arg);
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+const struct argp cli_common_argp = { common_options, parse_common, NULL, NULL, NULL, NULL, NULL };
+
+static void on_signal(int sig)
+{
+	cli_signal = sig;
+}
+
+void cli_install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+int cli_fail(const struct verr *err)
+{
+	static const int codes[] = {
+		[VERR_FAILED] = EXIT_FAILED, [VERR_USAGE] = EXIT_USAGE,
+		[VERR_UNAVAILABLE] = EXIT_UNAVAILABLE, [VERR_UNSUPPORTED] = EXIT_UNSUPPORTED,
+		[VERR_DATA] = EXIT_DATA, [VERR_PEER] = EXIT_PEER,
+		[VERR_INTERRUPTED] = EXIT_INTERRUPTED,
+	};
+	char msg[1024];
+
+	verr_format(err, msg, sizeof(msg));
+	fprintf(stderr, "vfiomig: %s\n", msg);
+	return (unsigned)err->class < sizeof(codes) / sizeof(codes[0]) ? codes[err->class]
+								      : EXIT_FAILED;
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vfiomig: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see 'vfiomig --help')\n", stderr);
+	return EXIT_USAGE;
+}
+
+void cli_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cli.verbose < 0)
+		return;
+	fputs("vfiomig: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cli.verbose < 1)
+		return;
+	fputs("vfiomig: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_open_device(const char *name, struct vdev **dev)
+{
+	struct vdev_ident id;
+	struct verr err = { 0 };
+
+	*dev = NULL;
+	if (vdev_identify(name, &id, &err) < 0)
+		return cli_fail(&err);
+	if (vdev_open(&id, cli.open_via, dev, &err) < 0)
+		return cli_fail(&err);
+	cli_debug("%s: opened via %s", id.name, vdev_open_via_name(vdev_opened_via(*dev)));
+	return EXIT_OK;
+}

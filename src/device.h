@@ -1,0 +1,92 @@
+/* The device layer: names a VFIO device, finds it in sysfs, opens it through the
+ * cdev/iommufd or group/container path, and drives its migration state machine.
+ * It is the only layer that issues VFIO ioctls. */
+#ifndef VFIOMIG_DEVICE_H
+#define VFIOMIG_DEVICE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "migstate.h"
+#include "verr.h"
+
+enum vdev_kind { VDEV_KIND_PCI, VDEV_KIND_MDEV, VDEV_KIND_FD };
+enum vdev_open_via { VDEV_VIA_AUTO, VDEV_VIA_CDEV, VDEV_VIA_GROUP, VDEV_VIA_FD };
+
+/* How the user named the device; parsed without touching the system. */
+enum vdev_name_form {
+	VDEV_NAME_PCI,          /* 0000:3b:00.1 or 3b:00.1 */
+	VDEV_NAME_MDEV,         /* a UUID */
+	VDEV_NAME_SYSFS,        /* /sys/bus/{pci,mdev}/devices/X or /sys/devices/.../X */
+	VDEV_NAME_CDEV,         /* /dev/vfio/devices/vfioN */
+	VDEV_NAME_FD,           /* fd:N */
+};
+
+struct vdev_name {
+	enum vdev_name_form form;
+	enum vdev_kind kind;    /* PCI or MDEV once known; FD for fd:N */
+	char id[64];            /* normalized BDF or lower-case UUID; cdev node name; "" */
+	int fd;                 /* fd:N */
+};
+
+struct vdev_ident {
+	enum vdev_kind kind;
+	char name[64];                  /* BDF, UUID or "fd:N" */
+	char sysfs[PATH_MAX];           /* rooted sysfs directory, "" when unknown */
+	char driver[64];                /* "" when unbound */
+	char group[32];                 /* iommu group number, "" when none */
+	bool noiommu;                   /* the group is a vfio no-IOMMU group */
+	char cdev[32];                  /* "vfio0", "" when the kernel has no cdev */
+	bool have_pci_ids;
+	uint16_t vendor, device, subsystem_vendor, subsystem_device;
+	uint32_t class_code;
+	uint8_t revision;
+	char vendor_name[128], device_name[160];
+	char physfn[64];                /* PF of a VF, "" otherwise */
+	char mdev_type[64], mdev_type_name[128], parent[64];
+	int fd;                         /* inherited fd for fd:N, else -1 */
+};
+
+struct vdev;
+
+/* device_name.c — pure */
+int vdev_name_parse(const char *text, struct vdev_name *name);
+bool vdev_is_bdf(const char *text, char *normalized, unsigned size);
+bool vdev_is_uuid(const char *text, char *normalized, unsigned size);
+const char *vdev_kind_name(enum vdev_kind kind);
+int vdev_open_via_parse(const char *text, enum vdev_open_via *via);
+const char *vdev_open_via_name(enum vdev_open_via via);
+
+/* device_info.c — sysfs identity, no device access */
+int vdev_identify(const char *text, struct vdev_ident *id, struct verr *err);
+bool vdev_driver_is_vfio(const char *driver);
+/* Calls fn for every VFIO device on the host, PCI first, each sorted by name. */
+int vdev_enumerate(int (*fn)(const struct vdev_ident *id, void *arg), void *arg,
+		   struct verr *err);
+
+/* device.c — open, features, state */
+int vdev_open(const struct vdev_ident *id, enum vdev_open_via via, struct vdev **out,
+	      struct verr *err);
+void vdev_close(struct vdev *dev);
+const struct vdev_ident *vdev_ident(const struct vdev *dev);
+enum vdev_open_via vdev_opened_via(const struct vdev *dev);
+/* -ENOTTY when the device has no migration support (recorded as VERR_UNSUPPORTED). */
+int vdev_migration_flags(struct vdev *dev, uint64_t *flags, struct verr *err);
+int vdev_get_state(struct vdev *dev, enum vmig_state *state, struct verr *err);
+/*
+ * Moves the device to target (the kernel walks combination paths). On failure
+ * it learns the real state with a GET, moves the device to recovery (VMIG_ERROR:
+ * leave it where it is, unless that is ERROR or RESUMING), and resets the device
+ * as a last resort. The error says where the device ended.
+ */
+int vdev_set_state(struct vdev *dev, enum vmig_state target, enum vmig_state recovery,
+		   struct verr *err);
+int vdev_data_fd(const struct vdev *dev);        /* -1 when none */
+int vdev_stop_copy_size(struct vdev *dev, uint64_t *bytes, struct verr *err);
+int vdev_precopy_info(struct vdev *dev, uint64_t *initial, uint64_t *dirty, struct verr *err);
+int vdev_dma_logging_supported(struct vdev *dev, bool *supported);
+int vdev_has_v1_region(struct vdev *dev, bool *present);
+int vdev_reset(struct vdev *dev, struct verr *err);
+
+#endif

@@ -1,0 +1,20 @@
+/* The device object, shared by the device layer's own files only. */
+#ifndef VFIOMIG_DEVICE_INTERNAL_H
+#define VFIOMIG_DEVICE_INTERNAL_H
+
+#include "device.h"
+
+struct vdev {
+	struct vdev_ident id;
+	enum vdev_open_via via;
+	int device_fd, iommufd, group_fd, container_fd;
+	bool owns_device_fd;
+	int data_fd;                 /* the migration data fd of the current session */
+	enum vmig_state data_fd_state;
+	uint64_t flags;
+	bool flags_known;
+};
+
+int vdev_feature_ioctl(struct vdev *dev, uint32_t flags, void *payload, size_t size);
+
+#endif

@@ -1,0 +1,18 @@
+/* The one way vfiomig reads and writes fds: full counts, EINTR retried, EAGAIN
+ * waited out with poll(2). */
+#ifndef VFIOMIG_IO_H
+#define VFIOMIG_IO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Reads until len bytes or end of file; returns bytes read (short only at EOF) or -errno. */
+ssize_t read_full(int fd, void *buf, size_t len);
+/* Reads what one read(2) gives, retrying EINTR and waiting on EAGAIN; 0 at EOF or -errno. */
+ssize_t read_some(int fd, void *buf, size_t len);
+/* Writes all len bytes; returns 0 or -errno. */
+int write_full(int fd, const void *buf, size_t len);
+/* Reads a small text file (sysfs attribute) into buf, NUL-terminated, trailing newline cut. */
+int read_text_file(const char *path, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,92 @@
+/* The VFIO uAPI as vfiomig uses it: the build host's <linux/vfio.h>, plus guarded
+ * definitions, written from the documented 6.x ABI, of what older headers lack. */
+#ifndef VFIOMIG_VFIO_UAPI_H
+#define VFIOMIG_VFIO_UAPI_H
+
+#include <linux/types.h>
+#include <linux/vfio.h>
+#include <sys/ioctl.h>
+
+#ifndef VFIO_NOIOMMU_IOMMU
+#define VFIO_NOIOMMU_IOMMU 8
+#endif
+
+#ifndef VFIO_MIGRATION_PRE_COPY
+#define VFIO_MIGRATION_PRE_COPY (1 << 2)
+#endif
+
+/* enum vfio_device_mig_state gained these two in 6.2. */
+#define VFIOMIG_STATE_PRE_COPY     6
+#define VFIOMIG_STATE_PRE_COPY_P2P 7
+
+#ifndef VFIO_DEVICE_BIND_IOMMUFD
+struct vfio_device_bind_iommufd {
+	__u32 argsz;
+	__u32 flags;
+	__s32 iommufd;
+	__u32 out_devid;
+};
+#define VFIO_DEVICE_BIND_IOMMUFD _IO(VFIO_TYPE, VFIO_BASE + 18)
+#endif
+
+#ifndef VFIO_DEVICE_ATTACH_IOMMUFD_PT
+struct vfio_device_attach_iommufd_pt {
+	__u32 argsz;
+	__u32 flags;
+	__u32 pt_id;
+};
+#define VFIO_DEVICE_ATTACH_IOMMUFD_PT _IO(VFIO_TYPE, VFIO_BASE + 19)
+#endif
+
+#ifndef VFIO_DEVICE_DETACH_IOMMUFD_PT
+struct vfio_device_detach_iommufd_pt {
+	__u32 argsz;
+	__u32 flags;
+};
+#define VFIO_DEVICE_DETACH_IOMMUFD_PT _IO(VFIO_TYPE, VFIO_BASE + 20)
+#endif
+
+#ifndef VFIO_MIG_GET_PRECOPY_INFO
+struct vfio_precopy_info {
+	__u32 argsz;
+	__u32 flags;
+	__aligned_u64 initial_bytes;
+	__aligned_u64 dirty_bytes;
+};
+#define VFIO_MIG_GET_PRECOPY_INFO _IO(VFIO_TYPE, VFIO_BASE + 21)
+#endif
+
+#ifndef VFIO_DEVICE_FEATURE_DMA_LOGGING_START
+struct vfio_device_feature_dma_logging_control {
+	__aligned_u64 page_size;
+	__u32 num_ranges;
+	__u32 __reserved;
+	__aligned_u64 ranges;
+};
+struct vfio_device_feature_dma_logging_range {
+	__aligned_u64 iova;
+	__aligned_u64 length;
+};
+#define VFIO_DEVICE_FEATURE_DMA_LOGGING_START 6
+#define VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP 7
+struct vfio_device_feature_dma_logging_report {
+	__aligned_u64 iova;
+	__aligned_u64 length;
+	__aligned_u64 page_size;
+	__aligned_u64 bitmap;
+};
+#define VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT 8
+#endif
+
+#ifndef VFIO_DEVICE_FEATURE_MIG_DATA_SIZE
+struct vfio_device_feature_mig_data_size {
+	__aligned_u64 stop_copy_length;
+};
+#define VFIO_DEVICE_FEATURE_MIG_DATA_SIZE 9
+#endif
+
+/* The v1 migration region was removed in 5.18; its type ids stay in the ABI. */
+#define VFIOMIG_REGION_TYPE_MIGRATION_V1    3
+#define VFIOMIG_REGION_SUBTYPE_MIGRATION_V1 1
+
+#endif

@@ -1,0 +1,8 @@
+#!/bin/bash
+# Runs the C unit test binaries given as arguments; their TAP goes to stdout.
+status=0
+for t in "$@"; do
+	echo "# $t"
+	"$t" || status=1
+done
+exit $status
