@@ -22,8 +22,10 @@ HARDEN     = -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 ifeq ($(WERROR),1)
 WARNINGS  += -Werror
 endif
+SANITIZER_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+		  -fno-sanitize-recover=undefined
 ifeq ($(SANITIZE),1)
-CFLAGS    += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CFLAGS    += $(SANITIZER_FLAGS)
 LDFLAGS   += -fsanitize=address,undefined
 HARDEN     = -fstack-protector-strong
 endif
@@ -70,6 +72,13 @@ tests/unit/%: tests/unit/%.c tests/unit/unit.h $(CORE_OBJS)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(CORE_OBJS) $(ALL_LDFLAGS) $(PKG_LIBS) -lpthread
 
+# The same program under ASan+UBSan, built beside the normal one for the checks.
+vfiomig-asan: $(CORE_SRCS) $(CLI_SRCS) src/*.h
+	@echo "  LD      $@"
+	$(Q)$(CC) -std=gnu11 $(WARNINGS) -fstack-protector-strong $(SANITIZER_FLAGS) \
+		$(FEATURE_CFLAGS) $(PKG_CFLAGS) -DVFIOMIG_VERSION='"$(VERSION)"' -Isrc \
+		-o $@ $(CORE_SRCS) $(CLI_SRCS) -fsanitize=address,undefined $(PKG_LIBS) -lpthread
+
 # The test double is never built with sanitizers: it is preloaded into the binary.
 $(DOUBLE): tests/double/vfio_double.c
 	@echo "  CC      $@"
@@ -80,13 +89,21 @@ double: $(DOUBLE)
 check-unit: $(UNIT_TESTS)
 	$(Q)tests/run-unit.sh $(UNIT_TESTS)
 
-check-host: vfiomig $(DOUBLE) $(UNIT_TESTS)
+TEST_TOOLS = tests/double/selftest
+
+tests/double/selftest: tests/double/selftest.c $(DOUBLE)
+	@echo "  CC      $@"
+	$(Q)$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Isrc -o $@ $< -ldl
+
+CHECK_DEPS = vfiomig vfiomig-asan $(DOUBLE) $(UNIT_TESTS) $(TEST_TOOLS)
+
+check-host: $(CHECK_DEPS)
 	$(Q)tests/check.sh host
 
 check-vm: vfiomig
 	$(Q)tests/check.sh vm
 
-check: vfiomig $(DOUBLE) $(UNIT_TESTS)
+check: $(CHECK_DEPS)
 	$(Q)tests/check.sh all
 
 demo: vfiomig
@@ -106,7 +123,7 @@ uninstall:
 	cd man && for m in *.1; do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
 
 clean:
-	rm -f vfiomig src/*.o $(UNIT_TESTS) $(DOUBLE) tests/double/selftest \
+	rm -f vfiomig vfiomig-asan src/*.o $(UNIT_TESTS) $(DOUBLE) tests/double/selftest \
 		tests/tools/mtty-uart
 	rm -rf tests/out
 

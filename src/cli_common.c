@@ -13,6 +13,7 @@ enum { OPT_OPEN_VIA = 0x100 };
 
 static const struct argp_option common_options[] = {
 	{ "quiet", 'q', NULL, 0, "Print only data and errors", -1 },
+	{ NULL, 'h', NULL, OPTION_HIDDEN, NULL, -1 },   /* -h as well as argp's -? */
 	{ "verbose", 'v', NULL, 0, "Say more (repeat for more detail)", -1 },
 	{ "open-via", OPT_OPEN_VIA, "cdev|group|auto", 0,
 	  "Open devices through 'cdev' (iommufd), 'group' (container) or 'auto' (default)", -1 },
@@ -22,6 +23,9 @@ static const struct argp_option common_options[] = {
 static error_t parse_common(int key, char *arg, struct argp_state *state)
 {
 	switch (key) {
+	case 'h':
+		argp_state_help(state, state->out_stream, ARGP_HELP_STD_HELP);
+		return 0;
 	case 'q':
 		cli.verbose = -1;
 		return 0;

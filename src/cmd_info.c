@@ -174,9 +174,9 @@ static void print_human(const struct vdev *dev, const struct migration_facts *mi
 	vmig_flags_format(mig->flags, flags, sizeof(flags), false, " ");
 	ROW("migration:", "%s (0x%llx)", flags, (unsigned long long)mig->flags);
 	printf("%-14s", "states:");
-	for (int s = 1; s < VMIG_NR_STATES; s++)
+	for (int s = 1, n = 0; s < VMIG_NR_STATES; s++)
 		if (vmig_state_supported(mig->flags, s))
-			printf(" %s", vmig_state_name(s));
+			printf(n++ ? " %s" : "%s", vmig_state_name(s));
 	putchar('\n');
 	for (int from = 1, first = 1; from < VMIG_NR_STATES; from++) {
 		int n = 0;
@@ -185,7 +185,7 @@ static void print_human(const struct vdev *dev, const struct migration_facts *mi
 			if (!vmig_arc_supported(mig->flags, from, to))
 				continue;
 			if (n++ == 0)
-				printf("%-14s %s -> ", first ? "arcs:" : "", vmig_state_name(from));
+				printf("%-14s%s -> ", first ? "arcs:" : "", vmig_state_name(from));
 			else
 				fputs(", ", stdout);
 			fputs(vmig_state_name(to), stdout);
@@ -195,15 +195,15 @@ static void print_human(const struct vdev *dev, const struct migration_facts *mi
 			first = 0;
 		}
 	}
-	ROW("state:", " %s", mig->have_state ? vmig_state_name(mig->state) : "unknown");
+	ROW("state:", "%s", mig->have_state ? vmig_state_name(mig->state) : "unknown");
 	if (mig->have_size)
-		ROW("stop-copy:", " %llu bytes (driver's estimate)",
+		ROW("stop-copy:", "%llu bytes (driver's estimate)",
 		    (unsigned long long)mig->stop_copy_bytes);
 	else
-		ROW("stop-copy:", " no estimate (driver lacks MIG_DATA_SIZE)");
-	ROW("dma logging:", " %s", mig->dma_logging ? "supported" : "not supported");
+		ROW("stop-copy:", "no estimate (driver lacks MIG_DATA_SIZE)");
+	ROW("dma logging:", "%s", mig->dma_logging ? "supported" : "not supported");
 	if (mig->v1_region)
-		ROW("v1 region:", " present (removed uAPI; ignored)");
+		ROW("v1 region:", "present (removed uAPI; ignored)");
 }
 
 static int gather(struct vdev *dev, struct migration_facts *mig)

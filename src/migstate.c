@@ -62,12 +62,12 @@ static const uint8_t next_hop[VMIG_NR_STATES][VMIG_NR_STATES] = {
 		[S(RESUMING)] = S(STOP), [S(RUNNING_P2P)] = S(STOP),
 		[S(PRE_COPY)] = S(ERROR), [S(PRE_COPY_P2P)] = S(ERROR),
 	},
-	/* from RESUMING: only back to STOP (which loads the state) */
+	/* from RESUMING: everything goes through STOP (which loads the state) */
 	[S(RESUMING)] = {
 		[S(ERROR)] = S(ERROR), [S(STOP)] = S(STOP),
 		[S(RUNNING)] = S(STOP), [S(STOP_COPY)] = S(STOP),
 		[S(RESUMING)] = S(RESUMING), [S(RUNNING_P2P)] = S(STOP),
-		[S(PRE_COPY)] = S(ERROR), [S(PRE_COPY_P2P)] = S(ERROR),
+		[S(PRE_COPY)] = S(STOP), [S(PRE_COPY_P2P)] = S(STOP),
 	},
 	/* from RUNNING_P2P: the hub between running and stopped states */
 	[S(RUNNING_P2P)] = {

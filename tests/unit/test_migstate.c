@@ -41,8 +41,8 @@ static bool uapi_refuses(uint64_t flags, enum vmig_state cur, enum vmig_state ta
 		return true;
 	if (cur == VMIG_ERROR || target == VMIG_ERROR)
 		return true;
-	return (cur == VMIG_STOP_COPY || cur == VMIG_RESUMING) &&
-	       (target == VMIG_PRE_COPY || target == VMIG_PRE_COPY_P2P);
+	/* Once stop-copy has begun, pre-copy cannot be re-entered; RESUMING can go anywhere. */
+	return cur == VMIG_STOP_COPY && (target == VMIG_PRE_COPY || target == VMIG_PRE_COPY_P2P);
 }
 
 static void check_all_pairs(uint64_t flags)
@@ -122,7 +122,11 @@ int main(void)
 	check_path(VMIG_FLAG_STOP_COPY | VMIG_FLAG_PRE_COPY, VMIG_RUNNING, VMIG_STOP_COPY,
 		   "RUNNING -> STOP -> STOP_COPY");
 	check_path(all, VMIG_STOP_COPY, VMIG_PRE_COPY, "error -22");
-	check_path(all, VMIG_RESUMING, VMIG_PRE_COPY_P2P, "error -22");
+	check_path(all, VMIG_RESUMING, VMIG_PRE_COPY,
+		   "RESUMING -> STOP -> RUNNING_P2P -> RUNNING -> PRE_COPY");
+	check_path(all, VMIG_RESUMING, VMIG_PRE_COPY_P2P,
+		   "RESUMING -> STOP -> RUNNING_P2P -> PRE_COPY_P2P");
+	check_path(all, VMIG_STOP_COPY, VMIG_PRE_COPY_P2P, "error -22");
 	check_path(all, VMIG_RUNNING, VMIG_ERROR, "error -22");
 	check_path(all, VMIG_ERROR, VMIG_RUNNING, "error -22");
 	check_path(VMIG_FLAG_STOP_COPY, VMIG_RUNNING, VMIG_RUNNING_P2P, "error -22");

@@ -1,0 +1,125 @@
+# bash completion for vfiomig(1): subcommands, options, --open-via methods, state
+# names, and device names taken from `vfiomig list --names`.
+# Works with or without the bash-completion package.
+
+_vfiomig_global_opts='-q --quiet -v --verbose --open-via= -h --help -V --version --usage'
+_vfiomig_states='running stop stop_copy resuming running_p2p pre_copy pre_copy_p2p'
+
+# The words up to the cursor as the user typed them. Bash splits COMP_WORDS at
+# ':' and '=', which cuts PCI addresses and --open-via=X apart, so split the raw
+# line on blanks instead when bash provides it.
+_vfiomig_line_words()
+{
+	if [[ -n ${COMP_LINE+set} && -n ${COMP_POINT+set} ]]; then
+		local line=${COMP_LINE:0:COMP_POINT}
+		read -ra _vfiomig_words <<<"$line"
+		[[ $line == *[[:blank:]] || ${#_vfiomig_words[@]} -eq 0 ]] &&
+			_vfiomig_words+=("")
+	else
+		_vfiomig_words=("${COMP_WORDS[@]:0:COMP_CWORD+1}")
+	fi
+}
+
+# Bash replaces only the text after the last word break, so drop the part of
+# each reply up to the last ':' or '=' of the current word (when those break).
+_vfiomig_trim_breaks()
+{
+	local cur=$1 prefix='' i
+	for ((i = ${#cur} - 1; i >= 0; i--)); do
+		local ch=${cur:i:1}
+		if [[ ( $ch == : || $ch == = ) && $COMP_WORDBREAKS == *"$ch"* ]]; then
+			prefix=${cur:0:i+1}
+			break
+		fi
+	done
+	[[ -z $prefix ]] && return
+	for i in "${!COMPREPLY[@]}"; do
+		COMPREPLY[i]=${COMPREPLY[i]#"$prefix"}
+	done
+}
+
+_vfiomig_program()
+{
+	local prog=${_vfiomig_words[0]}
+	if [[ $prog == */* && -x $prog ]]; then
+		printf '%s\n' "$prog"
+	else
+		printf '%s\n' vfiomig
+	fi
+}
+
+_vfiomig()
+{
+	local _vfiomig_words cur prev command='' reset=0 i
+	local -a positional=()
+	COMPREPLY=()
+	_vfiomig_line_words
+	local n=${#_vfiomig_words[@]}
+	cur=${_vfiomig_words[n - 1]}
+	prev=''
+	((n > 1)) && prev=${_vfiomig_words[n - 2]}
+
+	# Find the subcommand and the positional arguments typed before the cursor.
+	for ((i = 1; i < n - 1; i++)); do
+		local w=${_vfiomig_words[i]}
+		case $w in
+		--open-via) ((i++)) ;;
+		--reset) reset=1 ;;
+		-*) ;;
+		*)
+			if [[ -z $command ]]; then
+				command=$w
+			else
+				positional+=("$w")
+			fi
+			;;
+		esac
+	done
+
+	if [[ $prev == --open-via ]]; then
+		mapfile -t COMPREPLY < <(compgen -W 'auto cdev group' -- "$cur")
+		return 0
+	fi
+	if [[ $cur == --open-via=* ]]; then
+		mapfile -t COMPREPLY < <(compgen -P --open-via= -W 'auto cdev group' -- "${cur#--open-via=}")
+		_vfiomig_trim_breaks "$cur"
+		return 0
+	fi
+
+	if [[ $cur == -* ]]; then
+		local opts=$_vfiomig_global_opts
+		case $command in
+		list) opts+=' --json --no-probe --names' ;;
+		info) opts+=' --json' ;;
+		state) opts+=' --dry-run --hold --reset --json' ;;
+		esac
+		mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
+		if [[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == *= ]]; then
+			compopt -o nospace 2>/dev/null
+		fi
+		return 0
+	fi
+
+	case $command in
+	'')
+		mapfile -t COMPREPLY < <(compgen -W 'list info state' -- "$cur")
+		;;
+	info | state)
+		if [[ ${#positional[@]} -eq 0 ]]; then
+			if [[ $cur == /* ]]; then
+				mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+			else
+				local names
+				names=$("$(_vfiomig_program)" list --names 2>/dev/null)
+				mapfile -t COMPREPLY < <(compgen -W "$names" -- "$cur")
+				_vfiomig_trim_breaks "$cur"
+			fi
+		elif [[ $command == state && ${#positional[@]} -eq 1 && $reset -eq 0 ]]; then
+			mapfile -t COMPREPLY < <(compgen -W "$_vfiomig_states" -- "$cur")
+		fi
+		;;
+	esac
+	return 0
+}
+
+complete -F _vfiomig vfiomig

@@ -1,0 +1,62 @@
+#!/bin/bash
+# Runs vfiomig's test suites and ends with one closing line for all of them:
+# "N passed, N failed[, N skipped]". Usage: tests/check.sh host|vm|all
+# host: C unit tests, the test double's self-test, completion tests, and the bats
+#       suites against the test double, once with the normal binary and once with
+#       the ASan+UBSan one. vm: the same bats suites plus kernel-only cases inside
+#       a QEMU guest on Linux 6.12 with mtty (tests/vm/run.sh).
+set -u
+cd "$(dirname "$0")/.."
+mode=${1:-all}
+out=tests/out
+rm -rf "$out"
+mkdir -p "$out"
+
+# The double is preloaded ahead of the ASan runtime; ASan copes with that.
+export ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+# run NAME COMMAND...: TAP to $out/NAME.tap, stderr to $out/NAME.log, status beside.
+run() {
+	local name=$1
+	shift
+	echo "== $name: $*"
+	"$@" >"$out/$name.tap" 2>"$out/$name.log"
+	local status=$?
+	echo "$status" >"$out/$name.tap.status"
+	cat "$out/$name.tap"
+	if [ "$status" != 0 ]; then
+		echo "== $name exited $status; its stderr ($out/$name.log) ends with:"
+		tail -n 20 "$out/$name.log"
+	fi
+}
+
+if [ "$mode" = host ] || [ "$mode" = all ]; then
+	run unit tests/run-unit.sh tests/unit/test_migstate tests/unit/test_device_name \
+		tests/unit/test_json
+	[ -x tests/double/selftest ] && run double-selftest tests/double/selftest
+	[ -x tests/completions/test-bash-completion.sh ] &&
+		run completions tests/completions/test-bash-completion.sh
+	VFIOMIG_TEST_BACKEND=double VFIOMIG_TEST_BIN="$PWD/vfiomig" \
+		run bats-host bats --tap tests/bats
+	VFIOMIG_TEST_BACKEND=double VFIOMIG_TEST_BIN="$PWD/vfiomig-asan" \
+		run bats-host-asan bats --tap tests/bats
+fi
+
+if [ "$mode" = vm ] || [ "$mode" = all ]; then
+	echo "== vm: tests/vm/run.sh"
+	tests/vm/run.sh --tap "$out/vm.tap" --bin "$PWD/vfiomig" 2>&1 | tee "$out/vm.log" |
+		grep -vE '^(ok|not ok|#)' | tail -n 40
+	status=${PIPESTATUS[0]}
+	echo "$status" >"$out/vm.tap.status"
+	if [ "$status" = 77 ]; then
+		echo "!!"
+		echo "!! THE REAL-KERNEL SUITE WAS SKIPPED: qemu cannot run on this machine."
+		echo "!! Nothing here was proven on a real kernel. See $out/vm.log."
+		echo "!!"
+		echo "ok 1 # skip real-kernel suite: qemu cannot run here" >"$out/vm.tap"
+	fi
+	[ -f "$out/vm.tap" ] && cat "$out/vm.tap"
+fi
+
+tests/summarize.sh "$out"/*.tap

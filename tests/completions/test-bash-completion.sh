@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Drives completions/vfiomig.bash the way bash does (COMP_LINE, COMP_POINT,
+# COMP_WORDS split at COMP_WORDBREAKS, COMP_CWORD) against a stub vfiomig on PATH
+# that knows two devices, and prints TAP.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+stubdir=$(mktemp -d)
+trap 'rm -rf "$stubdir"' EXIT
+
+cat >"$stubdir/vfiomig" <<'STUB'
+#!/bin/sh
+if [ "$1" = list ] && [ "$2" = --names ]; then
+	echo 0000:00:03.0
+	echo 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+	exit 0
+fi
+echo "stub vfiomig: unexpected arguments: $*" >&2
+exit 2
+STUB
+chmod +x "$stubdir/vfiomig"
+PATH=$stubdir:$PATH
+
+# shellcheck disable=SC1091  # the path is only known at run time
+. "$top/completions/vfiomig.bash"
+
+# Bash's own word splitting: blanks separate words, and each run of the
+# COMP_WORDBREAKS characters ':' and '=' is a word of its own.
+split_like_bash()
+{
+	local line=$1 word='' ch i
+	COMP_WORDS=()
+	for ((i = 0; i < ${#line}; i++)); do
+		ch=${line:i:1}
+		if [[ $ch == [[:blank:]] ]]; then
+			[[ -n $word ]] && COMP_WORDS+=("$word")
+			word=''
+		elif [[ $ch == [:=] ]]; then
+			if [[ -n $word && $word != [:=]* ]]; then
+				COMP_WORDS+=("$word")
+				word=''
+			fi
+			word+=$ch
+		else
+			if [[ $word == [:=]* ]]; then
+				COMP_WORDS+=("$word")
+				word=''
+			fi
+			word+=$ch
+		fi
+	done
+	COMP_WORDS+=("$word")
+	COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+}
+
+n=0
+failed=0
+
+# complete LINE: sets COMPREPLY as bash would after typing LINE and pressing TAB.
+complete_line()
+{
+	COMP_LINE=$1
+	COMP_POINT=${#1}
+	split_like_bash "$1"
+	COMPREPLY=()
+	_vfiomig vfiomig "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+}
+
+# expect DESCRIPTION LINE EXPECTED-REPLIES...: the sorted replies must match.
+expect()
+{
+	local desc=$1 line=$2 got want
+	shift 2
+	complete_line "$line"
+	got=$(printf '%s\n' "${COMPREPLY[@]}" | sort | tr '\n' ' ')
+	want=$(printf '%s\n' "$@" | sort | tr '\n' ' ')
+	[[ $# -eq 0 ]] && want=''
+	[[ ${#COMPREPLY[@]} -eq 0 ]] && got=''
+	n=$((n + 1))
+	if [[ $got == "$want" ]]; then
+		echo "ok $n - $desc"
+	else
+		echo "not ok $n - $desc"
+		echo "#   line:     '$line'"
+		echo "#   expected: $want"
+		echo "#   got:      $got"
+		failed=$((failed + 1))
+	fi
+}
+
+expect 'subcommands after the program name' \
+	'vfiomig ' list info state
+expect 'subcommand prefix' \
+	'vfiomig st' state
+expect 'global options before the subcommand' \
+	'vfiomig --' --quiet --verbose --open-via= --help --version --usage
+expect 'subcommand after a global option' \
+	'vfiomig -v i' info
+expect 'open-via methods after --open-via=' \
+	'vfiomig --open-via=' auto cdev group
+expect 'open-via method prefix after --open-via=' \
+	'vfiomig --open-via=c' cdev
+expect 'open-via methods as a separate word' \
+	'vfiomig --open-via ' auto cdev group
+expect 'a separate --open-via value is not taken for the subcommand' \
+	'vfiomig --open-via group ' list info state
+expect 'list options' \
+	'vfiomig list --' --json --no-probe --names --quiet --verbose --open-via= \
+	--help --version --usage
+expect 'state options' \
+	'vfiomig state --d' --dry-run
+expect 'device names for info' \
+	'vfiomig info ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'device names for state' \
+	'vfiomig state ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'mdev UUID prefix' \
+	'vfiomig state 83' 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'PCI address cut by bash at a colon completes the part after it' \
+	'vfiomig info 0000:00:0' 03.0
+expect 'PCI address ending in a colon' \
+	'vfiomig info 0000:' 00:03.0
+expect 'device names after a global option placed before the subcommand' \
+	'vfiomig -q --open-via=cdev state 0' 0000:00:03.0
+expect 'state names after the device' \
+	'vfiomig state 0000:00:03.0 ' running stop stop_copy resuming running_p2p \
+	pre_copy pre_copy_p2p
+expect 'state name prefix' \
+	'vfiomig state 0000:00:03.0 pre' pre_copy pre_copy_p2p
+expect 'state names after options between device and state' \
+	'vfiomig state --hold 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 stop' stop stop_copy
+expect 'no state names after --reset' \
+	'vfiomig state 0000:00:03.0 --reset '
+expect 'nothing after the state' \
+	'vfiomig state 0000:00:03.0 stop '
+expect 'nothing after the info device' \
+	'vfiomig info 0000:00:03.0 '
+expect 'no device names for list' \
+	'vfiomig list '
+
+# Without COMP_LINE (as some callers drive completion functions) COMP_WORDS is used.
+unset COMP_LINE COMP_POINT
+COMP_WORDS=(vfiomig state 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 resu)
+COMP_CWORD=3
+COMPREPLY=()
+_vfiomig vfiomig resu 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+n=$((n + 1))
+if [[ ${COMPREPLY[*]} == resuming ]]; then
+	echo "ok $n - COMP_WORDS alone is enough when COMP_LINE is unset"
+else
+	echo "not ok $n - COMP_WORDS alone is enough when COMP_LINE is unset"
+	echo "#   got: ${COMPREPLY[*]}"
+	failed=$((failed + 1))
+fi
+
+# Device names come from the program, not from a list in the script.
+mv "$stubdir/vfiomig" "$stubdir/vfiomig.off"
+printf '#!/bin/sh\nexit 3\n' >"$stubdir/vfiomig"
+chmod +x "$stubdir/vfiomig"
+expect 'no device names when vfiomig list --names fails' \
+	'vfiomig info '
+
+echo "1..$n"
+[[ $failed -eq 0 ]]

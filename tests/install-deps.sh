@@ -1,0 +1,17 @@
+#!/bin/bash
+# Installs what building and testing vfiomig needs on Debian 12 (run as root).
+# The real-kernel suite's own needs (kernel source, qemu) are installed by
+# tests/vm/build-kernel.sh when it first runs.
+set -eu
+packages="build-essential pkg-config libpci-dev libzstd-dev libssl-dev pci.ids
+	bats jq autoconf bash-completion zsh mandoc
+	qemu-system-x86 busybox-static cpio flex bison bc libelf-dev xz-utils"
+missing=
+for p in $packages; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends $missing
+fi
