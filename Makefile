@@ -38,7 +38,7 @@ endif
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
-ALL_CFLAGS = -std=gnu11 $(WARNINGS) $(HARDEN) $(CFLAGS) $(FEATURE_CFLAGS) $(PKG_CFLAGS) \
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(HARDEN) $(CFLAGS) $(FEATURE_CFLAGS) $(PKG_CFLAGS) \
 	     -DVFIOMIG_VERSION='"$(VERSION)"' -Isrc
 ALL_LDFLAGS = $(LDFLAGS)
 
@@ -48,13 +48,14 @@ else
 Q = @
 endif
 
-CORE_SRCS = src/migstate.c src/verr.c src/io.c src/json.c src/sysfs.c \
-	    src/device_name.c src/device.c src/device_state.c src/device_info.c src/pci_names.c
-CLI_SRCS  = src/main.c src/cli_common.c src/cmd_list.c src/cmd_info.c src/cmd_state.c
+# Subcommands and the front end are src/main.c, src/cli_*.c and src/cmd_*.c; every
+# other source is a lower layer, linked into the unit tests too.
+CLI_SRCS  = src/main.c $(wildcard src/cli_*.c) $(wildcard src/cmd_*.c)
+CORE_SRCS = $(filter-out $(CLI_SRCS),$(wildcard src/*.c))
 CORE_OBJS = $(CORE_SRCS:.c=.o)
 CLI_OBJS  = $(CLI_SRCS:.c=.o)
 
-UNIT_TESTS = tests/unit/test_migstate tests/unit/test_device_name tests/unit/test_json
+UNIT_TESTS = $(basename $(wildcard tests/unit/test_*.c))
 
 DOUBLE = tests/double/libvfio-double.so
 
@@ -75,7 +76,7 @@ tests/unit/%: tests/unit/%.c tests/unit/unit.h $(CORE_OBJS)
 # The same program under ASan+UBSan, built beside the normal one for the checks.
 vfiomig-asan: $(CORE_SRCS) $(CLI_SRCS) src/*.h
 	@echo "  LD      $@"
-	$(Q)$(CC) -std=gnu11 $(WARNINGS) -fstack-protector-strong $(SANITIZER_FLAGS) \
+	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -fstack-protector-strong $(SANITIZER_FLAGS) \
 		$(FEATURE_CFLAGS) $(PKG_CFLAGS) -DVFIOMIG_VERSION='"$(VERSION)"' -Isrc \
 		-o $@ $(CORE_SRCS) $(CLI_SRCS) -fsanitize=address,undefined $(PKG_LIBS) -lpthread
 

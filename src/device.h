@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "migstate.h"
 #include "verr.h"
@@ -83,6 +84,11 @@ int vdev_get_state(struct vdev *dev, enum vmig_state *state, struct verr *err);
 int vdev_set_state(struct vdev *dev, enum vmig_state target, enum vmig_state recovery,
 		   struct verr *err);
 int vdev_data_fd(const struct vdev *dev);        /* -1 when none */
+
+/* device_data.c — the data fd. read returns bytes, or 0 with *end set at the end of
+ * STOP_COPY data, or 0 with *end clear when PRE_COPY has nothing more for now. */
+ssize_t vdev_read_data(struct vdev *dev, void *buf, size_t len, bool *end, struct verr *err);
+int vdev_write_data(struct vdev *dev, const void *buf, size_t len, struct verr *err);
 int vdev_stop_copy_size(struct vdev *dev, uint64_t *bytes, struct verr *err);
 int vdev_precopy_info(struct vdev *dev, uint64_t *initial, uint64_t *dirty, struct verr *err);
 int vdev_dma_logging_supported(struct vdev *dev, bool *supported);

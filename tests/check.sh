@@ -32,8 +32,9 @@ run() {
 }
 
 if [ "$mode" = host ] || [ "$mode" = all ]; then
-	run unit tests/run-unit.sh tests/unit/test_migstate tests/unit/test_device_name \
-		tests/unit/test_json
+	units=()
+	for src in tests/unit/test_*.c; do units+=("${src%.c}"); done
+	run unit tests/run-unit.sh "${units[@]}"
 	[ -x tests/double/selftest ] && run double-selftest tests/double/selftest
 	[ -x tests/completions/test-bash-completion.sh ] &&
 		run completions tests/completions/test-bash-completion.sh

@@ -1,0 +1,32 @@
+/* The transport layer: where stream bytes go and come from — stdio, or a file that
+ * is written atomically (temporary file, fsync, rename) so a failed save leaves
+ * nothing that looks valid. TCP and exec transports join later. */
+#ifndef VFIOMIG_TRANSPORT_H
+#define VFIOMIG_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "verr.h"
+
+struct xport_out;
+struct xport_in;
+
+/* path NULL or "-" is stdout, refused when it is a terminal unless allow_tty. */
+int xport_out_open(const char *path, bool allow_tty, struct xport_out **out, struct verr *err);
+int xport_out_write(struct xport_out *out, const void *buf, size_t len, struct verr *err);
+/* Makes the output durable and visible under its name; the object is freed. */
+int xport_out_commit(struct xport_out *out, struct verr *err);
+/* Removes a partial file; the object is freed. Safe on NULL. */
+void xport_out_abort(struct xport_out *out);
+const char *xport_out_name(const struct xport_out *out);
+
+/* path NULL or "-" is stdin, refused when it is a terminal. */
+int xport_in_open(const char *path, struct xport_in **in, struct verr *err);
+/* Returns bytes read, 0 at end of input, or -errno with err set. */
+ssize_t xport_in_read(struct xport_in *in, void *buf, size_t len, struct verr *err);
+void xport_in_close(struct xport_in *in);
+const char *xport_in_name(const struct xport_in *in);
+
+#endif
