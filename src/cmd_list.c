@@ -57,8 +57,7 @@ static const struct argp list_argp = {
 struct probe {
 	bool probed, supported;
 	uint64_t flags;
-	const char *error;      /* why the device could not be probed */
-	char error_buf[64];
+	int errnum;             /* why the device could not be probed, 0 if it could */
 };
 
 static void probe_device(const struct vdev_ident *id, struct probe *p)
@@ -69,26 +68,28 @@ static void probe_device(const struct vdev_ident *id, struct probe *p)
 
 	p->probed = true;
 	if (vdev_open(id, cli.open_via, &dev, &err) < 0) {
-		int e = err.errnum;
-
-		if (e == EBUSY || (e == EINVAL && strstr(err.what, "bind")))
-			p->error = "busy";
-		else if (e == EACCES || e == EPERM)
-			p->error = "permission denied";
-		else {
-			snprintf(p->error_buf, sizeof(p->error_buf), "%s",
-				 e ? strerror(e) : "cannot open");
-			p->error = p->error_buf;
-		}
+		p->errnum = err.errnum ? err.errnum : ENODEV;
+		/* A second cdev bind of a device says EINVAL: it is busy all the same. */
+		if (p->errnum == EINVAL && strstr(err.what, "bind"))
+			p->errnum = EBUSY;
 		return;
 	}
 	ret = vdev_migration_flags(dev, &p->flags, &err);
 	p->supported = ret == 0;
-	if (ret < 0 && ret != -ENOTTY) {
-		snprintf(p->error_buf, sizeof(p->error_buf), "%s", strerror(-ret));
-		p->error = p->error_buf;
-	}
+	if (ret < 0 && ret != -ENOTTY)
+		p->errnum = -ret;
 	vdev_close(dev);
+}
+
+/* The short word the table shows for a probe error. */
+static const char *probe_word(int errnum)
+{
+	switch (errnum) {
+	case EBUSY: return "busy";
+	case EACCES:
+	case EPERM: return "permission denied";
+	default: return strerror(errnum);
+	}
 }
 
 static const char *display_name(const struct vdev_ident *id)
@@ -129,7 +130,7 @@ static void emit_json(struct list_args *args, const struct vdev_ident *id, const
 	json_string(j, "iommu_group", id->group[0] ? id->group : NULL);
 	snprintf(cdev, sizeof(cdev), "/dev/vfio/devices/%s", id->cdev);
 	json_string(j, "cdev", id->cdev[0] ? cdev : NULL);
-	if (p->probed && !p->error && p->supported) {
+	if (p->probed && !p->errnum && p->supported) {
 		json_object_begin(j, "migration");
 		json_array_begin(j, "flags");
 		for (unsigned bit = 0; bit < 64; bit++)
@@ -141,7 +142,7 @@ static void emit_json(struct list_args *args, const struct vdev_ident *id, const
 		json_null(j, "migration");
 	}
 	json_bool(j, "probed", p->probed);
-	json_string(j, "probe_error", p->error);
+	json_string(j, "probe_error", p->errnum ? strerror(p->errnum) : NULL);
 	json_object_end(j);
 }
 
@@ -151,8 +152,8 @@ static void emit_line(const struct vdev_ident *id, const struct probe *p)
 
 	if (!p->probed)
 		snprintf(migration, sizeof(migration), "-");
-	else if (p->error)
-		snprintf(migration, sizeof(migration), "? (%s)", p->error);
+	else if (p->errnum)
+		snprintf(migration, sizeof(migration), "? (%s)", probe_word(p->errnum));
 	else if (!p->supported)
 		snprintf(migration, sizeof(migration), "none");
 	else

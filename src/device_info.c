@@ -79,7 +79,11 @@ static void read_identity(struct vdev_ident *id)
 
 	sysfs_link_name(id->sysfs, "driver", id->driver, sizeof(id->driver));
 	sysfs_link_name(id->sysfs, "iommu_group", id->group, sizeof(id->group));
-	sysfs_first_entry(id->sysfs, "vfio-dev", id->cdev, sizeof(id->cdev));
+	/* No-IOMMU devices have a vfio-dev/ entry but no cdev node (6.12 skips it). */
+	if (sysfs_first_entry(id->sysfs, "vfio-dev", id->cdev, sizeof(id->cdev)) == 0 &&
+	    (sysfs_path(path, sizeof(path), "/dev/vfio/devices/%s", id->cdev) < 0 ||
+	     !sysfs_exists(path)))
+		id->cdev[0] = '\0';
 	if (id->group[0] &&
 	    sysfs_path(path, sizeof(path), "/dev/vfio/noiommu-%s", id->group) == 0)
 		id->noiommu = sysfs_exists(path);

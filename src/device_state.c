@@ -134,9 +134,16 @@ static void recover(struct vdev *dev, enum vmig_state recovery, char *hint, size
 {
 	enum vmig_state now;
 
+	struct vmig_path path;
+
 	if (raw_get_state(dev, &now) < 0)
 		now = VMIG_ERROR;
+	/*
+	 * Only ask for a walk the planner accepts: the 6.12 kernel's next-state loop
+	 * never ends for STOP_COPY -> PRE_COPY*, so that request must never be sent.
+	 */
 	if (recovery != VMIG_ERROR && now != recovery && now != VMIG_ERROR &&
+	    dev->flags_known && vmig_plan_path(dev->flags, now, recovery, &path) == 0 &&
 	    raw_set_state(dev, recovery) == 0) {
 		snprintf(hint, size, "the device stopped in %s and was returned to %s",
 			 vmig_state_name(now), vmig_state_name(recovery));
@@ -162,7 +169,17 @@ int vdev_set_state(struct vdev *dev, enum vmig_state target, enum vmig_state rec
 		   struct verr *err)
 {
 	char hint[160];
-	int ret = raw_set_state(dev, target);
+	enum vmig_state now;
+	struct vmig_path path;
+	int ret;
+
+	/* Refuse what the uAPI refuses before the kernel sees it (see recover()). */
+	if (!dev->flags_known || raw_get_state(dev, &now) < 0 ||
+	    vmig_plan_path(dev->flags, now, target, &path) < 0)
+		return verr_set(err, VERR_UNSUPPORTED, EINVAL, dev->id.name,
+				"the uAPI has no walk to that state from where the device is",
+				"set state %s", vmig_state_name(target));
+	ret = raw_set_state(dev, target);
 
 	if (ret == 0)
 		return 0;
@@ -284,6 +301,5 @@ int vdev_reset(struct vdev *dev, struct verr *err)
 				? "the device does not support reset; unbind and rebind its driver"
 				: NULL,
 				"reset the device");
-	dev->flags_known = false;
 	return 0;
 }

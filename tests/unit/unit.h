@@ -6,9 +6,11 @@
 
 static int unit_count, unit_failed;
 
+/* cond is evaluated once: it may have side effects. */
 #define CHECK(cond, ...) do {                                              \
+	int unit_ok_ = !!(cond);                                           \
 	unit_count++;                                                      \
-	if (cond) {                                                        \
+	if (unit_ok_) {                                                    \
 		printf("ok %d - ", unit_count);                            \
 	} else {                                                           \
 		unit_failed++;                                             \
@@ -16,7 +18,7 @@ static int unit_count, unit_failed;
 	}                                                                  \
 	printf(__VA_ARGS__);                                               \
 	putchar('\n');                                                     \
-	if (!(cond))                                                       \
+	if (!unit_ok_)                                                     \
 		printf("#   %s:%d: %s\n", __FILE__, __LINE__, #cond);          \
 } while (0)
 
