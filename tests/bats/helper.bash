@@ -1,0 +1,171 @@
+# Common setup for the bats suites: the same tests run against the LD_PRELOAD test double
+# (VFIOMIG_TEST_BACKEND=double, the default) and against a real kernel with mtty
+# (VFIOMIG_TEST_BACKEND=kernel, inside the VM). Load with `load helper` and call
+# `common_setup` from setup().
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+DOUBLE_DIR=$REPO/tests/double
+FAKEDEV=$DOUBLE_DIR/fakedev
+DOUBLE_LIB=${VFIOMIG_TEST_DOUBLE:-$DOUBLE_DIR/libvfio-double.so}
+BACKEND=${VFIOMIG_TEST_BACKEND:-double}
+
+# Fixed identities of the fake devices; the kernel back end gets its own from the runner.
+DOUBLE_MTTY2_A=83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+DOUBLE_MTTY2_B=83b8f4f2-509f-382f-3c1e-e6bfe0fa1002
+DOUBLE_MTTY1=83b8f4f2-509f-382f-3c1e-e6bfe0fa1003
+DOUBLE_NOMIG=0000:00:03.0
+
+# Build the standard fake root: two mtty-2, one mtty-1 (mdev, groups 0-2, vfio0-2) and an
+# e1000 at 0000:00:03.0 on vfio-pci in no-IOMMU mode without migration (group
+# noiommu-3, no cdev node), like the VM.
+# Extra arguments go to `fakedev init` (e.g. --no-cdev, --no-vfio).
+make_fake_root() {
+	local root=$1
+	shift
+	rm -rf "$root"
+	"$FAKEDEV" init "$root" --noiommu "$@"
+	"$FAKEDEV" add "$root" --kind mdev --name "$DOUBLE_MTTY2_A" --type mtty-2 --group 0
+	"$FAKEDEV" add "$root" --kind mdev --name "$DOUBLE_MTTY2_B" --type mtty-2 --group 1
+	"$FAKEDEV" add "$root" --kind mdev --name "$DOUBLE_MTTY1" --type mtty-1 --group 2
+	# like the VM's e1000: vfio-pci in no-IOMMU mode, so no cdev node
+	"$FAKEDEV" add "$root" --kind pci --name "$DOUBLE_NOMIG" --group 3 --driver vfio-pci --noiommu \
+		--vendor 0x8086 --device 0x100e --subsystem-vendor 0x1af4 --subsystem-device 0x1100 \
+		--class 0x020000 --revision 0x03 --flags none
+}
+
+common_setup() {
+	case $BACKEND in
+	double)
+		VFIOMIG=${VFIOMIG_TEST_BIN:-$REPO/vfiomig}
+		[[ -f $DOUBLE_LIB ]] || {
+			echo "test double not built: $DOUBLE_LIB (make double)" >&2
+			return 1
+		}
+		SYSROOT=$BATS_TEST_TMPDIR/root
+		make_fake_root "$SYSROOT"
+		MTTY2_A=$DOUBLE_MTTY2_A
+		MTTY2_B=$DOUBLE_MTTY2_B
+		MTTY1=$DOUBLE_MTTY1
+		NOMIG=$DOUBLE_NOMIG
+		;;
+	kernel)
+		VFIOMIG=${VFIOMIG_TEST_BIN:-$REPO/vfiomig}
+		SYSROOT=
+		MTTY2_A=${VFIOMIG_TEST_MTTY2_A:?VFIOMIG_TEST_MTTY2_A not set}
+		MTTY2_B=${VFIOMIG_TEST_MTTY2_B:?VFIOMIG_TEST_MTTY2_B not set}
+		MTTY1=${VFIOMIG_TEST_MTTY1:?VFIOMIG_TEST_MTTY1 not set}
+		NOMIG=${VFIOMIG_TEST_NOMIG:?VFIOMIG_TEST_NOMIG not set}
+		# mtty state survives close: start every test from RUNNING.
+		local dev
+		for dev in "$MTTY2_A" "$MTTY2_B" "$MTTY1"; do
+			"$VFIOMIG" -q state "$dev" --reset >/dev/null 2>&1 || true
+		done
+		;;
+	*)
+		echo "unknown VFIOMIG_TEST_BACKEND=$BACKEND" >&2
+		return 1
+		;;
+	esac
+	[[ -x $VFIOMIG ]] || {
+		echo "vfiomig binary not found: $VFIOMIG (make)" >&2
+		return 1
+	}
+	export VFIOMIG MTTY2_A MTTY2_B MTTY1 NOMIG SYSROOT
+}
+
+# Run the binary; on the double the fake root and the preload apply to it alone.
+vfiomig() {
+	if [[ $BACKEND == double ]]; then
+		VFIOMIG_SYSROOT=$SYSROOT LD_PRELOAD=$DOUBLE_LIB "$VFIOMIG" "$@"
+	else
+		"$VFIOMIG" "$@"
+	fi
+}
+
+# Start vfiomig in the background with its own pid in VFIOMIG_PID (no shell in between, so
+# signals reach it). Bash ignores SIGINT in background jobs; use TERM or HUP to stop it.
+vfiomig_bg() { # OUTFILE ARGS...
+	local out=$1
+	shift
+	(
+		if [[ $BACKEND == double ]]; then
+			export VFIOMIG_SYSROOT=$SYSROOT LD_PRELOAD=$DOUBLE_LIB
+		fi
+		exec "$VFIOMIG" "$@"
+	) >"$out" 2>&1 &
+	VFIOMIG_PID=$!
+}
+
+# Wait (up to 10 s) until FILE contains TEXT.
+wait_for_text() { # FILE TEXT
+	local i
+	for i in $(seq 100); do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "timed out waiting for '$2' in $1:" >&2
+	cat "$1" >&2
+	return 1
+}
+
+double_only() {
+	[[ $BACKEND == double ]] || skip "${1:-needs the test double}"
+}
+
+kernel_only() {
+	[[ $BACKEND == kernel ]] || skip "${1:-needs a real kernel}"
+}
+
+# Set a knob of the double on a device (double_only tests).
+knob() { # DEVICE NAME=VALUE
+	"$FAKEDEV" knob "$SYSROOT" "$1" "$2"
+}
+
+# The double's record of a device's state, read without opening the device.
+double_state() {
+	"$FAKEDEV" state "$SYSROOT" "$1"
+}
+
+# Assertions, kept small so the suites do not need bats-assert.
+assert_status() { # EXPECTED
+	if [[ $status -ne $1 ]]; then
+		echo "expected exit status $1, got $status; output:" >&2
+		printf '%s\n' "$output" >&2
+		return 1
+	fi
+}
+
+assert_output_contains() { # TEXT
+	if [[ $output != *"$1"* ]]; then
+		echo "expected output to contain: $1" >&2
+		echo "actual output:" >&2
+		printf '%s\n' "$output" >&2
+		return 1
+	fi
+}
+
+refute_output_contains() { # TEXT
+	if [[ $output == *"$1"* ]]; then
+		echo "expected output not to contain: $1" >&2
+		printf '%s\n' "$output" >&2
+		return 1
+	fi
+}
+
+assert_equal() { # ACTUAL EXPECTED
+	if [[ $1 != "$2" ]]; then
+		echo "expected: $2" >&2
+		echo "actual:   $1" >&2
+		return 1
+	fi
+}
+
+# jq over $output; fails if the output is not JSON.
+json() { # FILTER
+	jq -e -r "$1" <<<"$output"
+}
+
+# Current state as vfiomig reports it.
+state_of() { # DEVICE
+	vfiomig state "$1" 2>/dev/null
+}
