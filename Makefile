@@ -129,3 +129,6 @@ clean:
 	rm -rf tests/out
 
 .PHONY: all double check check-unit check-host check-vm demo install uninstall clean
+
+# Stream tests share helpers by including them.
+$(filter tests/unit/test_stream%,$(UNIT_TESTS)): tests/unit/test_stream_lib.c

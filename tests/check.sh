@@ -35,7 +35,7 @@ if [ "$mode" = host ] || [ "$mode" = all ]; then
 	units=()
 	for src in tests/unit/test_*.c; do units+=("${src%.c}"); done
 	run unit tests/run-unit.sh "${units[@]}"
-	[ -x tests/double/selftest ] && run double-selftest tests/double/selftest
+	run double-selftest tests/double/run-selftest.sh
 	[ -x tests/completions/test-bash-completion.sh ] &&
 		run completions tests/completions/test-bash-completion.sh
 	VFIOMIG_TEST_BACKEND=double VFIOMIG_TEST_BIN="$PWD/vfiomig" \
