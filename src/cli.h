@@ -43,7 +43,14 @@ void cli_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));    /
 /* Identifies and opens a device by the user's name; prints and returns the exit code on failure. */
 int cli_open_device(const char *name, struct vdev **dev);
 
+/* Parses a decimal integer within [min, max]; -EINVAL otherwise. */
+int cli_parse_int(const char *text, long min, long max, long *value);
+
 int cmd_list(int argc, char **argv);
+int cmd_save(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_state(int argc, char **argv);
 

@@ -1,5 +1,6 @@
 /* Options, messages, exit codes and signals shared by all subcommands. */
 #include <errno.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -128,4 +129,17 @@ int cli_open_device(const char *name, struct vdev **dev)
 		return cli_fail(&err);
 	cli_debug("%s: opened via %s", id.name, vdev_open_via_name(vdev_opened_via(*dev)));
 	return EXIT_OK;
+}
+
+int cli_parse_int(const char *text, long min, long max, long *value)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno || end == text || *end || v < min || v > max)
+		return -EINVAL;
+	*value = v;
+	return 0;
 }

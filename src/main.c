@@ -17,6 +17,10 @@ static const struct command {
 	{ "list", cmd_list, "list the VFIO devices on this host and their migration support" },
 	{ "info", cmd_info, "show a device's identity, migration flags, states, arcs and state" },
 	{ "state", cmd_state, "print or set a device's migration state" },
+	{ "save", cmd_save, "save a device's migration state as a stream" },
+	{ "restore", cmd_restore, "restore a saved stream into a device" },
+	{ "inspect", cmd_inspect, "show a saved stream's header, records and totals" },
+	{ "verify", cmd_verify, "check that a saved stream is intact and complete" },
 };
 
 static const char doc[] =

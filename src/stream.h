@@ -129,6 +129,8 @@ struct vstream_record_head {
 /* Bytes an encoded record of raw_len payload bytes may take: the output size
  * vstream_encode_record needs. */
 size_t vstream_record_bound(size_t raw_len);
+/* The level that stores payloads without trying zstd (--no-compress). */
+#define VSTREAM_LEVEL_STORED (-0x7fffffff - 1)
 int vstream_encoder_new(const struct vstream_key *key, const uint8_t stream_id[VSTREAM_ID_LEN],
 			struct vstream_encoder **out, struct verr *err);
 void vstream_encoder_free(struct vstream_encoder *enc);

@@ -96,7 +96,7 @@ static int record_compress(struct vstream_encoder *enc, int level, const void *r
 	size_t n = raw_len;
 
 	*codec = VSTREAM_CODEC_STORED;
-	if (raw_len) {
+	if (raw_len && level != VSTREAM_LEVEL_STORED) {
 		ZSTD_CCtx_setParameter(enc->cctx, ZSTD_c_compressionLevel, level);
 		n = ZSTD_compress2(enc->cctx, payload, cap, raw, raw_len);
 		if (ZSTD_isError(n))
@@ -123,7 +123,7 @@ int vstream_encode_record(struct vstream_encoder *enc, uint16_t type, uint64_t s
 		return verr_set(err, VERR_FAILED, EINVAL, NULL, NULL,
 				"encode record %llu: type %u, %zu bytes",
 				(unsigned long long)seq, type, raw_len);
-	if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())
+	if (level != VSTREAM_LEVEL_STORED && (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel()))
 		return verr_set(err, VERR_USAGE, EINVAL, NULL, NULL,
 				"zstd level %d is outside %d..%d", level, ZSTD_minCLevel(),
 				ZSTD_maxCLevel());

@@ -1,0 +1,114 @@
+/* What save, restore, inspect and verify share: key files, stream identities from
+ * devices, and the options every stream command takes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli_stream.h"
+#include "io.h"
+
+int cli_key_load(const char *path, struct cli_key *key)
+{
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	memset(key, 0, sizeof(*key));
+	if (!path)
+		return EXIT_OK;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "vfiomig: %s: open key file: %s\n", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (fstat(fd, &st) == 0 && (st.st_mode & 0044))
+		cli_note("%s: warning: the key file can be read by others (chmod 600 it)", path);
+	n = read_full(fd, key->bytes, sizeof(key->bytes));
+	close(fd);
+	if (n < 0) {
+		fprintf(stderr, "vfiomig: %s: read key file: %s\n", path, strerror((int)-n));
+		return EXIT_USAGE;
+	}
+	if ((size_t)n == sizeof(key->bytes)) {
+		fprintf(stderr, "vfiomig: %s: key file is longer than %d bytes\n", path,
+			VSTREAM_KEY_MAX);
+		return EXIT_USAGE;
+	}
+	if (n < VSTREAM_KEY_MIN) {
+		fprintf(stderr, "vfiomig: %s: key file holds %zd bytes; a key needs at least %d "
+			"(make one with 'head -c 32 /dev/urandom > %s')\n", path, n, VSTREAM_KEY_MIN,
+			path);
+		return EXIT_USAGE;
+	}
+	key->key.data = key->bytes;
+	key->key.len = (size_t)n;
+	key->present = true;
+	return EXIT_OK;
+}
+
+void cli_key_wipe(struct cli_key *key)
+{
+	explicit_bzero(key->bytes, sizeof(key->bytes));
+	key->present = false;
+}
+
+void cli_identity_from_device(const struct vdev_ident *id, uint64_t flags, uint64_t estimate,
+			      struct vstream_identity *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->kind = id->kind == VDEV_KIND_MDEV ? VSTREAM_KIND_MDEV : VSTREAM_KIND_PCI;
+	snprintf(out->device_name, sizeof(out->device_name), "%s", id->name);
+	if (id->have_pci_ids) {
+		out->vendor = id->vendor;
+		out->device = id->device;
+		out->subsystem_vendor = id->subsystem_vendor;
+		out->subsystem_device = id->subsystem_device;
+		out->class_code = id->class_code;
+		out->revision = id->revision;
+	}
+	snprintf(out->mdev_type, sizeof(out->mdev_type), "%s", id->mdev_type);
+	snprintf(out->driver, sizeof(out->driver), "%s", id->driver);
+	out->migration_flags = flags;
+	out->stop_copy_estimate = estimate;
+	snprintf(out->vfiomig_version, sizeof(out->vfiomig_version), "%s", VFIOMIG_VERSION);
+	if (gethostname(out->host_name, sizeof(out->host_name) - 1) < 0)
+		out->host_name[0] = '\0';
+	out->created = (uint64_t)time(NULL);
+}
+
+/* Each mismatch that makes a saved state meaningless on this device. */
+int cli_identity_mismatch(const struct vstream_identity *saved, const struct vdev_ident *id,
+			  char *why, size_t size)
+{
+	enum vstream_kind kind = id->kind == VDEV_KIND_MDEV ? VSTREAM_KIND_MDEV : VSTREAM_KIND_PCI;
+
+	why[0] = '\0';
+	if (id->kind == VDEV_KIND_FD)
+		return 0;       /* nothing known to compare against */
+	if (saved->kind != kind)
+		snprintf(why, size, "the stream is from a %s device, this is a %s device",
+			 vstream_kind_name(saved->kind) ? vstream_kind_name(saved->kind) : "?",
+			 vdev_kind_name(id->kind));
+	else if (kind == VSTREAM_KIND_MDEV && strcmp(saved->mdev_type, id->mdev_type) != 0)
+		snprintf(why, size, "the stream is from mdev type %s, this device is %s",
+			 saved->mdev_type, id->mdev_type);
+	else if (kind == VSTREAM_KIND_PCI &&
+		 (saved->vendor != id->vendor || saved->device != id->device))
+		snprintf(why, size, "the stream is from PCI device %04x:%04x, this is %04x:%04x",
+			 saved->vendor, saved->device, id->vendor, id->device);
+	else if (kind == VSTREAM_KIND_PCI &&
+		 (saved->subsystem_vendor != id->subsystem_vendor ||
+		  saved->subsystem_device != id->subsystem_device || saved->revision != id->revision))
+		snprintf(why, size, "the stream is from subsystem %04x:%04x revision %02x, this is "
+			 "%04x:%04x revision %02x", saved->subsystem_vendor, saved->subsystem_device,
+			 saved->revision, id->subsystem_vendor, id->subsystem_device, id->revision);
+	else if (saved->driver[0] && id->driver[0] && strcmp(saved->driver, id->driver) != 0)
+		snprintf(why, size, "the stream was saved through driver %s, this device uses %s",
+			 saved->driver, id->driver);
+	return why[0] != '\0';
+}

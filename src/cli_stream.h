@@ -1,0 +1,28 @@
+/* Helpers shared by the stream commands (save, restore, inspect, verify). */
+#ifndef VFIOMIG_CLI_STREAM_H
+#define VFIOMIG_CLI_STREAM_H
+
+#include "cli.h"
+#include "stream.h"
+
+struct cli_key {
+	bool present;
+	struct vstream_key key;
+	uint8_t bytes[VSTREAM_KEY_MAX + 1];
+};
+
+/* Reads a key file (NULL: no key); prints and returns an exit code on failure. */
+int cli_key_load(const char *path, struct cli_key *key);
+void cli_key_wipe(struct cli_key *key);
+static inline const struct vstream_key *cli_key_get(const struct cli_key *key)
+{
+	return key->present ? &key->key : NULL;
+}
+
+void cli_identity_from_device(const struct vdev_ident *id, uint64_t flags, uint64_t estimate,
+			      struct vstream_identity *out);
+/* 1 with a reason in why when the saved state cannot belong on this device. */
+int cli_identity_mismatch(const struct vstream_identity *saved, const struct vdev_ident *id,
+			  char *why, size_t size);
+
+#endif

@@ -1,0 +1,239 @@
+/* vfiomig save: capture a device's migration state into a stream on stdout or in
+ * a file, pre-copy first when the device supports it. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli_stream.h"
+#include "pipeline.h"
+
+struct save_args {
+	const char *device, *output, *key_file;
+	bool no_precopy, resume, no_compress;
+	int level;
+	unsigned threads;
+};
+
+enum { OPT_NO_PRECOPY = 0x300, OPT_RESUME, OPT_NO_COMPRESS, OPT_KEY_FILE };
+
+static const struct argp_option options[] = {
+	{ "output", 'o', "FILE", 0, "Write the stream to FILE (atomically) instead of stdout", 0 },
+	{ "no-precopy", OPT_NO_PRECOPY, NULL, 0, "Skip PRE_COPY even when the device has it", 0 },
+	{ "resume", OPT_RESUME, NULL, 0, "Return the device to RUNNING after saving", 0 },
+	{ "level", 'l', "N", 0, "zstd level (negative for fast levels; default 1)", 0 },
+	{ "no-compress", OPT_NO_COMPRESS, NULL, 0, "Store records uncompressed", 0 },
+	{ "threads", 'T', "N", 0, "Encoding threads (default: online CPUs, at most 8)", 0 },
+	{ "key-file", OPT_KEY_FILE, "FILE", 0, "Authenticate the stream with HMAC-SHA256 "
+	  "keyed by FILE's bytes (16 to 4096)", 0 },
+	{ 0 }
+};
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct save_args *args = state->input;
+	long v;
+
+	switch (key) {
+	case 'o': args->output = arg; return 0;
+	case OPT_NO_PRECOPY: args->no_precopy = true; return 0;
+	case OPT_RESUME: args->resume = true; return 0;
+	case OPT_NO_COMPRESS: args->no_compress = true; return 0;
+	case OPT_KEY_FILE: args->key_file = arg; return 0;
+	case 'l':
+		if (cli_parse_int(arg, -131072, 22, &v) < 0)
+			argp_error(state, "--level takes a zstd level from -131072 to 22, not '%s'", arg);
+		args->level = (int)v;
+		return 0;
+	case 'T':
+		if (cli_parse_int(arg, 1, VPIPE_THREADS_MAX, &v) < 0)
+			argp_error(state, "--threads takes 1 to %d, not '%s'", VPIPE_THREADS_MAX, arg);
+		args->threads = (unsigned)v;
+		return 0;
+	case ARGP_KEY_ARG:
+		if (args->device)
+			argp_error(state, "save takes one DEVICE");
+		args->device = arg;
+		return 0;
+	case ARGP_KEY_END:
+		if (!args->device)
+			argp_error(state, "which DEVICE? (see 'vfiomig list')");
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+static const struct argp_child children[] = { { &cli_common_argp, 0, NULL, 0 }, { 0 } };
+static const struct argp save_argp = {
+	options, parse_opt, "DEVICE",
+	"Save DEVICE's migration state as a stream (stdout by default).\v"
+	"The device goes RUNNING -> PRE_COPY (when supported) -> STOP_COPY -> STOP and stays "
+	"stopped, since its state now lives in the stream; --resume returns it to RUNNING. "
+	"On any failure the device goes back to the state it was in and no output file is "
+	"left behind. Binary data is never written to a terminal.",
+	children, NULL, NULL
+};
+
+/* Moves one phase's data from the device into the pipeline until the device says
+ * it has nothing more (for now, in PRE_COPY; for good, in STOP_COPY). */
+static int read_phase(struct vdev *dev, struct vpipe_save *pipe, uint16_t type,
+		      uint64_t *bytes, struct verr *err)
+{
+	for (;;) {
+		uint8_t *buf;
+		size_t cap, fill = 0;
+		bool end = false;
+
+		if (cli_signal)
+			return verr_set(err, VERR_INTERRUPTED, 0, vdev_ident(dev)->name, NULL,
+					"interrupted by signal %d", (int)cli_signal);
+		if (vpipe_save_buffer(pipe, &buf, &cap, err) < 0)
+			return -EIO;
+		while (fill < cap) {
+			ssize_t n = vdev_read_data(dev, buf + fill, cap - fill, &end, err);
+
+			if (n < 0)
+				return (int)n;
+			if (n == 0)
+				break;
+			fill += (size_t)n;
+		}
+		if (fill && vpipe_save_submit(pipe, type, fill, err) < 0)
+			return -EIO;
+		*bytes += fill;
+		if (fill < cap)
+			return 0;
+	}
+}
+
+struct save_run {
+	struct vdev *dev;
+	uint64_t flags;
+	enum vmig_state start;
+	struct vpipe_save *pipe;
+	uint64_t precopy_bytes, stopcopy_bytes;
+};
+
+static int run_phases(struct save_run *run, const struct save_args *args, struct verr *err)
+{
+	bool precopy = run->start == VMIG_RUNNING && (run->flags & VMIG_FLAG_PRE_COPY) &&
+		       !args->no_precopy;
+
+	if (precopy) {
+		cli_debug("%s: pre-copy", vdev_ident(run->dev)->name);
+		if (vdev_set_state(run->dev, VMIG_PRE_COPY, run->start, err) < 0 ||
+		    read_phase(run->dev, run->pipe, VSTREAM_REC_PRECOPY, &run->precopy_bytes, err) < 0)
+			return -EIO;
+	}
+	cli_debug("%s: stop-copy", vdev_ident(run->dev)->name);
+	if (vdev_set_state(run->dev, VMIG_STOP_COPY, run->start, err) < 0 ||
+	    read_phase(run->dev, run->pipe, VSTREAM_REC_STOPCOPY, &run->stopcopy_bytes, err) < 0)
+		return -EIO;
+	return vdev_set_state(run->dev, VMIG_STOP, run->start, err);
+}
+
+static int prepare(struct save_run *run, struct vstream_header *hdr, struct verr *err)
+{
+	const struct vdev_ident *id = vdev_ident(run->dev);
+	uint64_t estimate = 0;
+	struct verr quiet = { 0 };
+
+	if (vdev_migration_flags(run->dev, &run->flags, err) < 0 ||
+	    vdev_get_state(run->dev, &run->start, err) < 0)
+		return -EIO;
+	if (run->start != VMIG_RUNNING && run->start != VMIG_STOP)
+		return verr_set(err, VERR_FAILED, 0, id->name,
+				run->start == VMIG_ERROR ? "run 'vfiomig state DEVICE --reset'"
+							 : "run 'vfiomig state DEVICE running' first",
+				"save needs the device RUNNING or STOP, not %s",
+				vmig_state_name(run->start));
+	vdev_stop_copy_size(run->dev, &estimate, &quiet);
+	if (vstream_header_init(hdr, err) < 0)
+		return -EIO;
+	cli_identity_from_device(id, run->flags, estimate, &hdr->id);
+	return 0;
+}
+
+static void report(const char *name, const struct vpipe_stats *st, double seconds)
+{
+	double ratio = st->wire_bytes ? (double)st->raw_bytes / (double)st->wire_bytes : 0;
+
+	cli_note("%s: saved %llu bytes of state in %llu records, %llu bytes written "
+		 "(ratio %.2f) in %.3f s", name, (unsigned long long)st->raw_bytes,
+		 (unsigned long long)st->records, (unsigned long long)st->wire_bytes, ratio, seconds);
+}
+
+int cmd_save(int argc, char **argv)
+{
+	struct save_args args = { .level = 1 };
+	struct save_run run = { 0 };
+	struct vstream_header hdr;
+	struct cli_key key;
+	struct xport_out *out = NULL;
+	struct vpipe_stats stats = { 0 };
+	struct verr err = { 0 };
+	struct timespec t0, t1;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int ret;
+
+	argp_parse(&save_argp, argc, argv, 0, NULL, &args);
+	if (!args.threads)
+		args.threads = cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus;
+	ret = cli_key_load(args.key_file, &key);
+	if (ret)
+		return ret;
+	if (xport_out_open(args.output, false, &out, &err) < 0) {
+		cli_key_wipe(&key);
+		return cli_fail(&err);
+	}
+	ret = cli_open_device(args.device, &run.dev);
+	if (ret) {
+		xport_out_abort(out);
+		cli_key_wipe(&key);
+		return ret;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct vpipe_save_options opt = {
+		.level = args.level, .compress = !args.no_compress, .threads = args.threads,
+		.chunk = VPIPE_CHUNK_DEFAULT, .key = cli_key_get(&key),
+	};
+	if (prepare(&run, &hdr, &err) < 0 || vpipe_save_start(&hdr, &opt, out, &run.pipe, &err) < 0)
+		goto fail;
+	if (run_phases(&run, &args, &err) < 0)
+		goto fail;
+	ret = vpipe_save_finish(run.pipe, &stats, &err);
+	run.pipe = NULL;
+	if (ret < 0 || xport_out_commit(out, &err) < 0) {
+		out = NULL;
+		goto fail;
+	}
+	out = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	report(vdev_ident(run.dev)->name, &stats,
+	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	ret = EXIT_OK;
+	if (args.resume && vdev_set_state(run.dev, VMIG_RUNNING, VMIG_ERROR, &err) < 0)
+		ret = cli_fail(&err);
+	goto out;
+fail:
+	vpipe_save_abort(run.pipe);
+	xport_out_abort(out);
+	ret = cli_fail(&err);
+	/* The state is not saved anywhere: the device goes back to where it was. */
+	if (run.start == VMIG_RUNNING || run.start == VMIG_STOP) {
+		struct verr back = { 0 };
+		enum vmig_state now;
+
+		if (vdev_get_state(run.dev, &now, &back) == 0 && now != run.start &&
+		    vdev_set_state(run.dev, run.start, VMIG_ERROR, &back) < 0)
+			cli_fail(&back);
+	}
+out:
+	vdev_close(run.dev);
+	cli_key_wipe(&key);
+	return ret;
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bats
+# The end-to-end proof on the real kernel: bytes written into one mtty's UART FIFO
+# come out of another mtty's after its state was saved and restored, and a refused
+# stream leaves the destination's own FIFO as it was.
+
+load '../bats/helper'
+
+MTTY_UART=${VFIOMIG_TEST_TOOLS:-$BATS_TEST_DIRNAME/../tools}/mtty-uart
+
+setup() {
+	kernel_only
+	common_setup
+	S=$BATS_TEST_TMPDIR/state.vfm
+	for dev in "$MTTY2_A" "$MTTY2_B" "$MTTY1"; do
+		"$MTTY_UART" read "$dev" >/dev/null 2>&1 || true
+	done
+}
+
+teardown() {
+	for dev in "$MTTY2_A" "$MTTY2_B" "$MTTY1"; do
+		vfiomig state "$dev" --reset >/dev/null 2>&1 || true
+		"$MTTY_UART" read "$dev" >/dev/null 2>&1 || true
+	done
+}
+
+@test "FIFO bytes cross from one mtty to another through a file" {
+	"$MTTY_UART" write "$MTTY2_A" crossed
+	run vfiomig save "$MTTY2_A" -o "$S" --resume
+	assert_status 0
+	run vfiomig restore "$MTTY2_B" -i "$S"
+	assert_status 0
+	run "$MTTY_UART" read "$MTTY2_B"
+	assert_equal "$output" crossed
+}
+
+@test "FIFO bytes cross through save piped into restore" {
+	"$MTTY_UART" write "$MTTY2_A" piped
+	run bash -c "'$VFIOMIG' save '$MTTY2_A' | '$VFIOMIG' restore '$MTTY2_B'"
+	assert_status 0
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+	run "$MTTY_UART" read "$MTTY2_B"
+	assert_equal "$output" piped
+}
+
+@test "FIFO bytes cross through a keyed stream saved over the group path" {
+	head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/key"
+	"$MTTY_UART" write "$MTTY2_A" keyed
+	run vfiomig --open-via=group save "$MTTY2_A" -o "$S" --resume --key-file "$BATS_TEST_TMPDIR/key"
+	assert_status 0
+	run vfiomig restore "$MTTY2_B" -i "$S" --key-file "$BATS_TEST_TMPDIR/key"
+	assert_status 0
+	run "$MTTY_UART" read "$MTTY2_B"
+	assert_equal "$output" keyed
+}
+
+@test "a corrupt stream never reaches the destination: its own FIFO bytes stay" {
+	"$MTTY_UART" write "$MTTY2_A" source
+	vfiomig save "$MTTY2_A" -o "$S" --resume
+	"$MTTY_UART" write "$MTTY2_B" mine
+	local off v size
+	size=$(stat -c %s "$S")
+	off=$((size - 100))
+	cp "$S" "$S.bad"
+	v=$(od -An -tu1 -j "$off" -N1 "$S" | tr -d ' ')
+	printf "\\x$(printf %02x $((v ^ 1)))" | dd of="$S.bad" bs=1 seek="$off" conv=notrunc 2>/dev/null
+	run vfiomig restore "$MTTY2_B" -i "$S.bad"
+	assert_status 5
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+	run "$MTTY_UART" read "$MTTY2_B"
+	assert_equal "$output" mine
+}
+
+@test "an mtty-2 stream into an mtty-1 is refused and the mtty-1 keeps its FIFO" {
+	vfiomig save "$MTTY2_A" -o "$S" --resume
+	"$MTTY_UART" write "$MTTY1" one
+	run vfiomig restore "$MTTY1" -i "$S"
+	assert_status 6
+	assert_output_contains "mtty-1"
+	assert_equal "$(state_of "$MTTY1")" RUNNING
+	run "$MTTY_UART" read "$MTTY1"
+	assert_equal "$output" one
+}
+
+@test "the source keeps its FIFO after a save with --resume" {
+	"$MTTY_UART" write "$MTTY2_A" kept
+	vfiomig save "$MTTY2_A" -o "$S" --resume
+	run "$MTTY_UART" read "$MTTY2_A"
+	assert_equal "$output" kept
+}
