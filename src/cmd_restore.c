@@ -7,15 +7,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli_progress.h"
 #include "cli_stream.h"
 #include "transport.h"
 
 struct restore_args {
 	const char *device, *input, *key_file;
 	bool stop, force;
+	int progress;
 };
 
-enum { OPT_STOP = 0x400, OPT_FORCE, OPT_KEY_FILE };
+enum { OPT_STOP = 0x400, OPT_FORCE, OPT_KEY_FILE, OPT_PROGRESS, OPT_NO_PROGRESS };
 
 static const struct argp_option options[] = {
 	{ "input", 'i', "FILE", 0, "Read the stream from FILE instead of stdin", 0 },
@@ -23,6 +25,9 @@ static const struct argp_option options[] = {
 	{ "key-file", OPT_KEY_FILE, "FILE", 0, "Require a stream authenticated with this key", 0 },
 	{ "force", OPT_FORCE, NULL, 0,
 	  "Restore even when the stream's device identity does not match (dangerous)", 0 },
+	{ "progress", OPT_PROGRESS, NULL, 0, "Show progress on stderr even when it is not a "
+	  "terminal", 0 },
+	{ "no-progress", OPT_NO_PROGRESS, NULL, 0, "Never show progress", 0 },
 	{ 0 }
 };
 
@@ -35,6 +40,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_STOP: args->stop = true; return 0;
 	case OPT_FORCE: args->force = true; return 0;
 	case OPT_KEY_FILE: args->key_file = arg; return 0;
+	case OPT_PROGRESS: args->progress = 1; return 0;
+	case OPT_NO_PROGRESS: args->progress = -1; return 0;
 	case ARGP_KEY_ARG:
 		if (args->device)
 			argp_error(state, "restore takes one DEVICE");
@@ -68,7 +75,8 @@ struct restore_run {
 	bool eof;
 	struct vdev *dev;
 	bool resuming;
-	uint64_t bytes, records;
+	uint64_t bytes, records, wire;
+	struct cli_progress progress;
 };
 
 /* Next event from the stream; VSTREAM_EV_NONE only at end of input. */
@@ -86,6 +94,7 @@ static int next_event(struct restore_run *run, struct vstream_event *ev, struct 
 			if (n < 0)
 				return (int)n;
 			run->len = (size_t)n;
+			run->wire += (uint64_t)n;
 			run->pos = 0;
 			run->eof = n == 0;
 		}
@@ -131,6 +140,7 @@ static int load_records(struct restore_run *run, struct verr *err)
 				return -EIO;
 			run->bytes += ev.len;
 			run->records++;
+			cli_progress_update(&run->progress, run->bytes, run->wire);
 			break;
 		case VSTREAM_EV_TRAILER:
 			break;
@@ -197,17 +207,21 @@ int cmd_restore(int argc, char **argv)
 			 "the stream is empty");
 		goto fail;
 	}
+	cli_progress_init(&run->progress, args.progress, "restore",
+			  ev.header->id.stop_copy_estimate);
 	if (check_header(ev.header, &id, &args, &err) < 0 ||
 	    vdev_open(&id, cli.open_via, &run->dev, &err) < 0)
 		goto fail;
 	if (restore_into(run, &args, &err) < 0)
 		goto fail;
+	cli_progress_done(&run->progress);
 	cli_note("%s: restored %llu bytes of state from %llu records%s", id.name,
 		 (unsigned long long)run->bytes, (unsigned long long)run->records,
 		 args.stop ? "; the device is in STOP" : "");
 	ret = EXIT_OK;
 	goto out;
 fail:
+	cli_progress_done(&run->progress);
 	ret = cli_fail(&err);
 	if (run->dev && run->resuming) {
 		struct verr reset = { 0 };

@@ -8,17 +8,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_progress.h"
 #include "cli_stream.h"
 #include "pipeline.h"
 
 struct save_args {
 	const char *device, *output, *key_file;
 	bool no_precopy, resume, no_compress;
-	int level;
+	int level, progress;
 	unsigned threads;
 };
 
-enum { OPT_NO_PRECOPY = 0x300, OPT_RESUME, OPT_NO_COMPRESS, OPT_KEY_FILE };
+enum { OPT_NO_PRECOPY = 0x300, OPT_RESUME, OPT_NO_COMPRESS, OPT_KEY_FILE, OPT_PROGRESS,
+       OPT_NO_PROGRESS };
 
 static const struct argp_option options[] = {
 	{ "output", 'o', "FILE", 0, "Write the stream to FILE (atomically) instead of stdout", 0 },
@@ -29,6 +31,9 @@ static const struct argp_option options[] = {
 	{ "threads", 'T', "N", 0, "Encoding threads (default: online CPUs, at most 8)", 0 },
 	{ "key-file", OPT_KEY_FILE, "FILE", 0, "Authenticate the stream with HMAC-SHA256 "
 	  "keyed by FILE's bytes (16 to 4096)", 0 },
+	{ "progress", OPT_PROGRESS, NULL, 0, "Show progress on stderr even when it is not a "
+	  "terminal", 0 },
+	{ "no-progress", OPT_NO_PROGRESS, NULL, 0, "Never show progress", 0 },
 	{ 0 }
 };
 
@@ -43,6 +48,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_RESUME: args->resume = true; return 0;
 	case OPT_NO_COMPRESS: args->no_compress = true; return 0;
 	case OPT_KEY_FILE: args->key_file = arg; return 0;
+	case OPT_PROGRESS: args->progress = 1; return 0;
+	case OPT_NO_PROGRESS: args->progress = -1; return 0;
 	case 'l':
 		if (cli_parse_int(arg, -131072, 22, &v) < 0)
 			argp_error(state, "--level takes a zstd level from -131072 to 22, not '%s'", arg);
@@ -80,9 +87,32 @@ static const struct argp save_argp = {
 
 /* Moves one phase's data from the device into the pipeline until the device says
  * it has nothing more (for now, in PRE_COPY; for good, in STOP_COPY). */
-static int read_phase(struct vdev *dev, struct vpipe_save *pipe, uint16_t type,
-		      uint64_t *bytes, struct verr *err)
+struct save_run {
+	struct vdev *dev;
+	uint64_t flags;
+	enum vmig_state start;
+	struct vpipe_save *pipe;
+	uint64_t precopy_bytes, stopcopy_bytes;
+	struct cli_progress progress;
+};
+
+static void show_progress(struct save_run *run)
 {
+	struct vpipe_stats st;
+
+	if (!run->progress.on)
+		return;
+	vpipe_save_progress(run->pipe, &st);
+	cli_progress_update(&run->progress, run->precopy_bytes + run->stopcopy_bytes,
+			    st.raw_bytes ? st.wire_bytes * (run->precopy_bytes + run->stopcopy_bytes) /
+					   st.raw_bytes : 0);
+}
+
+static int read_phase(struct save_run *run, uint16_t type, uint64_t *bytes, struct verr *err)
+{
+	struct vdev *dev = run->dev;
+	struct vpipe_save *pipe = run->pipe;
+
 	for (;;) {
 		uint8_t *buf;
 		size_t cap, fill = 0;
@@ -105,18 +135,11 @@ static int read_phase(struct vdev *dev, struct vpipe_save *pipe, uint16_t type,
 		if (fill && vpipe_save_submit(pipe, type, fill, err) < 0)
 			return -EIO;
 		*bytes += fill;
+		show_progress(run);
 		if (fill < cap)
 			return 0;
 	}
 }
-
-struct save_run {
-	struct vdev *dev;
-	uint64_t flags;
-	enum vmig_state start;
-	struct vpipe_save *pipe;
-	uint64_t precopy_bytes, stopcopy_bytes;
-};
 
 static int run_phases(struct save_run *run, const struct save_args *args, struct verr *err)
 {
@@ -126,12 +149,12 @@ static int run_phases(struct save_run *run, const struct save_args *args, struct
 	if (precopy) {
 		cli_debug("%s: pre-copy", vdev_ident(run->dev)->name);
 		if (vdev_set_state(run->dev, VMIG_PRE_COPY, run->start, err) < 0 ||
-		    read_phase(run->dev, run->pipe, VSTREAM_REC_PRECOPY, &run->precopy_bytes, err) < 0)
+		    read_phase(run, VSTREAM_REC_PRECOPY, &run->precopy_bytes, err) < 0)
 			return -EIO;
 	}
 	cli_debug("%s: stop-copy", vdev_ident(run->dev)->name);
 	if (vdev_set_state(run->dev, VMIG_STOP_COPY, run->start, err) < 0 ||
-	    read_phase(run->dev, run->pipe, VSTREAM_REC_STOPCOPY, &run->stopcopy_bytes, err) < 0)
+	    read_phase(run, VSTREAM_REC_STOPCOPY, &run->stopcopy_bytes, err) < 0)
 		return -EIO;
 	return vdev_set_state(run->dev, VMIG_STOP, run->start, err);
 }
@@ -152,6 +175,7 @@ static int prepare(struct save_run *run, struct vstream_header *hdr, struct verr
 				"save needs the device RUNNING or STOP, not %s",
 				vmig_state_name(run->start));
 	vdev_stop_copy_size(run->dev, &estimate, &quiet);
+	run->progress.total = estimate;
 	if (vstream_header_init(hdr, err) < 0)
 		return -EIO;
 	cli_identity_from_device(id, run->flags, estimate, &hdr->id);
@@ -201,10 +225,12 @@ int cmd_save(int argc, char **argv)
 		.level = args.level, .compress = !args.no_compress, .threads = args.threads,
 		.chunk = VPIPE_CHUNK_DEFAULT, .key = cli_key_get(&key),
 	};
+	cli_progress_init(&run.progress, args.progress, "save", 0);
 	if (prepare(&run, &hdr, &err) < 0 || vpipe_save_start(&hdr, &opt, out, &run.pipe, &err) < 0)
 		goto fail;
 	if (run_phases(&run, &args, &err) < 0)
 		goto fail;
+	cli_progress_done(&run.progress);
 	ret = vpipe_save_finish(run.pipe, &stats, &err);
 	run.pipe = NULL;
 	if (ret < 0 || xport_out_commit(out, &err) < 0) {
@@ -220,6 +246,7 @@ int cmd_save(int argc, char **argv)
 		ret = cli_fail(&err);
 	goto out;
 fail:
+	cli_progress_done(&run.progress);
 	vpipe_save_abort(run.pipe);
 	xport_out_abort(out);
 	ret = cli_fail(&err);

@@ -38,6 +38,8 @@ int vpipe_save_buffer(struct vpipe_save *pipe, uint8_t **buf, size_t *cap, struc
 int vpipe_save_submit(struct vpipe_save *pipe, uint16_t type, size_t len, struct verr *err);
 /* Waits for every record to be written, then writes the trailer; frees pipe. */
 int vpipe_save_finish(struct vpipe_save *pipe, struct vpipe_stats *stats, struct verr *err);
+/* What the writer has written so far (for progress displays). */
+void vpipe_save_progress(struct vpipe_save *pipe, struct vpipe_stats *stats);
 /* Stops the threads and frees pipe; the output is left to the caller to abort. */
 void vpipe_save_abort(struct vpipe_save *pipe);
 

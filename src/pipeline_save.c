@@ -81,10 +81,12 @@ static int write_record(struct vpipe_save *p, struct job *job, struct verr *err)
 	if (vstream_writer_add(p->writer, job->rec, job->rec_len, err) < 0 ||
 	    xport_out_write(p->out, job->rec, job->rec_len, err) < 0)
 		return -EIO;
+	pthread_mutex_lock(&p->lock);
 	p->stats.records++;
 	p->stats.raw_bytes += job->raw_len;
 	p->stats.wire_bytes += job->rec_len;
 	p->stats.stored_bytes += job->rec_len - VSTREAM_RECORD_HEAD - VSTREAM_DIGEST_LEN;
+	pthread_mutex_unlock(&p->lock);
 	return 0;
 }
 
@@ -286,4 +288,11 @@ void vpipe_save_abort(struct vpipe_save *p)
 {
 	if (p)
 		destroy(p);
+}
+
+void vpipe_save_progress(struct vpipe_save *p, struct vpipe_stats *stats)
+{
+	pthread_mutex_lock(&p->lock);
+	*stats = p->stats;
+	pthread_mutex_unlock(&p->lock);
 }

@@ -1,0 +1,73 @@
+/* Progress line for save and restore. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cli_progress.h"
+
+static double seconds_between(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+void cli_progress_init(struct cli_progress *p, int force, const char *label, uint64_t total)
+{
+	p->on = force > 0 || (force == 0 && cli.verbose >= 0 && isatty(STDERR_FILENO));
+	p->drawn = false;
+	p->label = label;
+	p->total = total;
+	clock_gettime(CLOCK_MONOTONIC, &p->start);
+	p->last = p->start;
+}
+
+static void human(double bytes, char *buf, size_t size)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	unsigned u = 0;
+
+	while (bytes >= 1024 && u < 4) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+}
+
+static void draw(struct cli_progress *p, uint64_t raw, uint64_t wire, const struct timespec *now)
+{
+	double elapsed = seconds_between(&p->start, now);
+	double rate = elapsed > 0 ? (double)raw / elapsed : 0;
+	char done[32], speed[32], eta[32] = "";
+
+	human((double)raw, done, sizeof(done));
+	human(rate, speed, sizeof(speed));
+	if (p->total && rate > 0 && raw < p->total) {
+		unsigned s = (unsigned)((double)(p->total - raw) / rate);
+
+		snprintf(eta, sizeof(eta), "  ETA %u:%02u", s / 60, s % 60);
+	}
+	fprintf(stderr, "\r%s: %s  %s/s", p->label, done, speed);
+	if (wire)
+		fprintf(stderr, "  ratio %.2f", (double)raw / (double)wire);
+	fprintf(stderr, "%s\033[K", eta);
+	p->drawn = true;
+}
+
+void cli_progress_update(struct cli_progress *p, uint64_t raw, uint64_t wire)
+{
+	struct timespec now;
+
+	if (!p->on)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (seconds_between(&p->last, &now) < 0.2)
+		return;
+	p->last = now;
+	draw(p, raw, wire, &now);
+}
+
+void cli_progress_done(struct cli_progress *p)
+{
+	if (p->on && p->drawn)
+		fputc('\n', stderr);
+	p->drawn = false;
+}
