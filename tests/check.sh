@@ -35,6 +35,7 @@ if [ "$mode" = host ] || [ "$mode" = all ]; then
 	units=()
 	for src in tests/unit/test_*.c; do units+=("${src%.c}"); done
 	run unit tests/run-unit.sh "${units[@]}"
+	run old-headers tests/check-old-headers.sh
 	run double-selftest tests/double/run-selftest.sh
 	[ -x tests/completions/test-bash-completion.sh ] &&
 		run completions tests/completions/test-bash-completion.sh
