@@ -1,9 +1,10 @@
 # bash completion for vfiomig(1): subcommands, options, --open-via methods, state
-# names, and device names taken from `vfiomig list --names`.
+# names, device names taken from `vfiomig list --names`, and stream files.
 # Works with or without the bash-completion package.
 
 _vfiomig_global_opts='-q --quiet -v --verbose --open-via= -h --help -V --version --usage'
 _vfiomig_states='running stop stop_copy resuming running_p2p pre_copy pre_copy_p2p'
+_vfiomig_commands='list info state save restore inspect verify'
 
 # The words up to the cursor as the user typed them. Bash splits COMP_WORDS at
 # ':' and '=', which cuts PCI addresses and --open-via=X apart, so split the raw
@@ -48,6 +49,15 @@ _vfiomig_program()
 	fi
 }
 
+# Files for the current word; prefix is an option and '=' written in the same word.
+_vfiomig_files()
+{
+	local cur=$1 prefix=${2-}
+	compopt -o filenames 2>/dev/null
+	mapfile -t COMPREPLY < <(compgen -P "$prefix" -f -- "${cur#"$prefix"}")
+	_vfiomig_trim_breaks "$cur"
+}
+
 _vfiomig()
 {
 	local _vfiomig_words cur prev command='' reset=0 i
@@ -63,8 +73,10 @@ _vfiomig()
 	for ((i = 1; i < n - 1; i++)); do
 		local w=${_vfiomig_words[i]}
 		case $w in
-		--open-via) ((i++)) ;;
+		--open-via | -o | --output | -i | --input | --key-file | -l | --level | \
+			-T | --threads) ((i++)) ;;
 		--reset) reset=1 ;;
+		-) positional+=("$w") ;;
 		-*) ;;
 		*)
 			if [[ -z $command ]]; then
@@ -85,6 +97,26 @@ _vfiomig()
 		_vfiomig_trim_breaks "$cur"
 		return 0
 	fi
+	# Option values: files for the stream and key options, numbers (nothing to offer)
+	# for the level and the thread count.
+	case $prev in
+	-o | --output | -i | --input | --key-file)
+		_vfiomig_files "$cur"
+		return 0
+		;;
+	-l | --level | -T | --threads)
+		return 0
+		;;
+	esac
+	case $cur in
+	--output=* | --input=* | --key-file=*)
+		_vfiomig_files "$cur" "${cur%%=*}="
+		return 0
+		;;
+	--level=* | --threads=*)
+		return 0
+		;;
+	esac
 
 	if [[ $cur == -* ]]; then
 		local opts=$_vfiomig_global_opts
@@ -92,7 +124,18 @@ _vfiomig()
 		list) opts+=' --json --no-probe --names' ;;
 		info) opts+=' --json' ;;
 		state) opts+=' --dry-run --hold --reset --json' ;;
+		save)
+			opts+=' -o --output= --resume --no-precopy -l --level= --no-compress'
+			opts+=' -T --threads= --key-file='
+			;;
+		restore) opts+=' -i --input= --stop --force --key-file=' ;;
+		inspect) opts+=' --json --no-records --key-file=' ;;
+		verify) opts+=' --key-file=' ;;
 		esac
+		# inspect and verify read stdin when the file is '-'
+		if [[ ($command == inspect || $command == verify) && ${#positional[@]} -eq 0 ]]; then
+			opts+=' -'
+		fi
 		mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
 		if [[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == *= ]]; then
 			compopt -o nospace 2>/dev/null
@@ -102,9 +145,9 @@ _vfiomig()
 
 	case $command in
 	'')
-		mapfile -t COMPREPLY < <(compgen -W 'list info state' -- "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "$_vfiomig_commands" -- "$cur")
 		;;
-	info | state)
+	info | state | save | restore)
 		if [[ ${#positional[@]} -eq 0 ]]; then
 			if [[ $cur == /* ]]; then
 				mapfile -t COMPREPLY < <(compgen -f -- "$cur")
@@ -116,6 +159,12 @@ _vfiomig()
 			fi
 		elif [[ $command == state && ${#positional[@]} -eq 1 && $reset -eq 0 ]]; then
 			mapfile -t COMPREPLY < <(compgen -W "$_vfiomig_states" -- "$cur")
+		fi
+		;;
+	inspect | verify)
+		if [[ ${#positional[@]} -eq 0 ]]; then
+			_vfiomig_files "$cur"
+			[[ -z $cur ]] && COMPREPLY+=(-)
 		fi
 		;;
 	esac

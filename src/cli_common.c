@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "io.h"
 
 struct cli_options cli = { .verbose = 0, .open_via = VDEV_VIA_AUTO };
 volatile sig_atomic_t cli_signal;
@@ -61,6 +62,7 @@ void cli_install_signals(void)
 	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+	io_set_interrupt_flag(&cli_signal);
 }
 
 int cli_fail(const struct verr *err)
@@ -75,6 +77,9 @@ int cli_fail(const struct verr *err)
 
 	verr_format(err, msg, sizeof(msg));
 	fprintf(stderr, "vfiomig: %s\n", msg);
+	/* Whatever a signal broke on its way, the cause is the signal. */
+	if (cli_signal)
+		return EXIT_INTERRUPTED;
 	return (unsigned)err->class < sizeof(codes) / sizeof(codes[0]) ? codes[err->class]
 								      : EXIT_FAILED;
 }

@@ -245,10 +245,15 @@ static int read_stream(struct inspect_run *run, const struct inspect_args *args,
 				break;
 			if (ev.kind == VSTREAM_EV_HEADER && !args->verify_only) {
 				run->header_seen = true;
-				if (cli.json)
+				if (cli.json) {
 					header_json(&run->json, ev.header);
-				else
+					if (args->records) {
+						json_array_begin(&run->json, "records");
+						run->records_open = true;
+					}
+				} else {
 					header_human(ev.header);
+				}
 			} else if (ev.kind == VSTREAM_EV_RECORD) {
 				on_record(run, args, &ev);
 			} else if (ev.kind == VSTREAM_EV_TRAILER) {

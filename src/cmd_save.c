@@ -16,6 +16,7 @@ struct save_args {
 	const char *device, *output, *key_file;
 	bool no_precopy, resume, no_compress;
 	int level, progress;
+	bool level_given;
 	unsigned threads;
 };
 
@@ -54,6 +55,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if (cli_parse_int(arg, -131072, 22, &v) < 0)
 			argp_error(state, "--level takes a zstd level from -131072 to 22, not '%s'", arg);
 		args->level = (int)v;
+		args->level_given = true;
 		return 0;
 	case 'T':
 		if (cli_parse_int(arg, 1, VPIPE_THREADS_MAX, &v) < 0)
@@ -205,6 +207,8 @@ int cmd_save(int argc, char **argv)
 	int ret;
 
 	argp_parse(&save_argp, argc, argv, 0, NULL, &args);
+	if (args.no_compress && args.level_given)
+		return cli_usage_error("--no-compress and --level exclude each other");
 	if (!args.threads)
 		args.threads = cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus;
 	ret = cli_key_load(args.key_file, &key);

@@ -2,10 +2,23 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "io.h"
+
+static volatile sig_atomic_t *interrupt_flag;
+
+void io_set_interrupt_flag(volatile sig_atomic_t *flag)
+{
+	interrupt_flag = flag;
+}
+
+static bool interrupted(void)
+{
+	return interrupt_flag && *interrupt_flag;
+}
 
 static int wait_fd(int fd, short events)
 {
@@ -16,7 +29,7 @@ static int wait_fd(int fd, short events)
 
 		if (n >= 0)
 			return 0;
-		if (errno != EINTR)
+		if (errno != EINTR || interrupted())
 			return -errno;
 	}
 }
@@ -28,7 +41,7 @@ ssize_t read_some(int fd, void *buf, size_t len)
 
 		if (n >= 0)
 			return n;
-		if (errno == EINTR)
+		if (errno == EINTR && !interrupted())
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			int ret = wait_fd(fd, POLLIN);
@@ -65,7 +78,7 @@ int write_full(int fd, const void *buf, size_t len)
 		ssize_t n = write(fd, (const char *)buf + done, len - done);
 
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR && !interrupted())
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				int ret = wait_fd(fd, POLLOUT);

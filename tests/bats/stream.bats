@@ -286,3 +286,35 @@ refused() { # STATUS FILE DEV [ARGS...]
 	refused 1 "$S" "$MTTY2_B"
 	[[ ! -e $SYSROOT/double/$MTTY2_B/restored ]]
 }
+
+@test "SIGTERM while restore waits for more input resets the device and exits 7" {
+	vfiomig save "$MTTY2_A" -o "$S" --resume
+	local fifo=$BATS_TEST_TMPDIR/fifo rc=0
+	mkfifo "$fifo"
+	vfiomig_bg "$BATS_TEST_TMPDIR/out" restore "$MTTY2_B" -i "$fifo"
+	exec 4>"$fifo"
+	head -c 300 "$S" >&4
+	sleep 1
+	kill -TERM "$VFIOMIG_PID"
+	wait "$VFIOMIG_PID" || rc=$?
+	exec 4>&-
+	cat "$BATS_TEST_TMPDIR/out"
+	assert_equal "$rc" 7
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "--no-compress and --level together are refused" {
+	run vfiomig save "$MTTY2_A" -o "$S" --no-compress -l 3
+	assert_status 2
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "inspect --json of a stream without data records gives an empty list" {
+	double_only "needs a device with no state"
+	local empty=dddddddd-0000-0000-0000-000000000001
+	"$FAKEDEV" add "$SYSROOT" --kind mdev --name "$empty" --size 0 --precopy-bytes 0
+	vfiomig save "$empty" -o "$S" --resume
+	run vfiomig inspect --json "$S"
+	assert_equal "$(json '.records | length' <<<"$output")" 0
+	assert_equal "$(json '.totals.raw_bytes' <<<"$output")" 0
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Drives completions/vfiomig.bash the way bash does (COMP_LINE, COMP_POINT,
 # COMP_WORDS split at COMP_WORDBREAKS, COMP_CWORD) against a stub vfiomig on PATH
-# that knows two devices, and prints TAP.
+# that knows two devices, with a scratch directory of stream and key files as the
+# current directory, and prints TAP.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,6 +22,12 @@ exit 2
 STUB
 chmod +x "$stubdir/vfiomig"
 PATH=$stubdir:$PATH
+
+# File names complete relative to the current directory.
+mkdir -p "$stubdir/files/d"
+: >"$stubdir/files/a.vfm"
+: >"$stubdir/files/b.key"
+cd "$stubdir/files" || exit 1
 
 # shellcheck disable=SC1091  # the path is only known at run time
 . "$top/completions/vfiomig.bash"
@@ -90,13 +97,15 @@ expect()
 }
 
 expect 'subcommands after the program name' \
-	'vfiomig ' list info state
+	'vfiomig ' list info state save restore inspect verify
 expect 'subcommand prefix' \
 	'vfiomig st' state
+expect 'subcommand prefix shared by save and state' \
+	'vfiomig s' save state
 expect 'global options before the subcommand' \
 	'vfiomig --' --quiet --verbose --open-via= --help --version --usage
 expect 'subcommand after a global option' \
-	'vfiomig -v i' info
+	'vfiomig -v i' info inspect
 expect 'open-via methods after --open-via=' \
 	'vfiomig --open-via=' auto cdev group
 expect 'open-via method prefix after --open-via=' \
@@ -104,7 +113,7 @@ expect 'open-via method prefix after --open-via=' \
 expect 'open-via methods as a separate word' \
 	'vfiomig --open-via ' auto cdev group
 expect 'a separate --open-via value is not taken for the subcommand' \
-	'vfiomig --open-via group ' list info state
+	'vfiomig --open-via group ' list info state save restore inspect verify
 expect 'list options' \
 	'vfiomig list --' --json --no-probe --names --quiet --verbose --open-via= \
 	--help --version --usage
@@ -137,6 +146,74 @@ expect 'nothing after the info device' \
 	'vfiomig info 0000:00:03.0 '
 expect 'no device names for list' \
 	'vfiomig list '
+
+# save, restore, inspect, verify
+expect 'save options' \
+	'vfiomig save --' --output= --resume --no-precopy --level= --no-compress \
+	--threads= --key-file= --quiet --verbose --open-via= --help --version --usage
+expect 'restore options' \
+	'vfiomig restore --' --input= --stop --force --key-file= --quiet --verbose \
+	--open-via= --help --version --usage
+expect 'inspect options' \
+	'vfiomig inspect --' --json --no-records --key-file= --quiet --verbose \
+	--open-via= --help --version --usage
+expect 'verify options, and - for stdin' \
+	'vfiomig verify -' - --key-file= -q --quiet -v --verbose --open-via= -h --help \
+	-V --version --usage
+expect 'short options of save' \
+	'vfiomig save 0000:00:03.0 -' -o --output= --resume --no-precopy -l --level= \
+	--no-compress -T --threads= --key-file= -q --quiet -v --verbose --open-via= -h \
+	--help -V --version --usage
+expect 'device names for save' \
+	'vfiomig save ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'device names for restore' \
+	'vfiomig restore ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'PCI address for restore cut by bash at a colon' \
+	'vfiomig restore 0000:00:0' 03.0
+expect 'files after -o' \
+	'vfiomig save 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 -o ' a.vfm b.key d
+expect 'files after --output=' \
+	'vfiomig save --output=' a.vfm b.key d
+expect 'file prefix after --output=' \
+	'vfiomig save --output=a' a.vfm
+expect 'files after -i' \
+	'vfiomig restore -i a' a.vfm
+expect 'files after --input=' \
+	'vfiomig restore 0000:00:03.0 --input=' a.vfm b.key d
+expect 'files after --key-file' \
+	'vfiomig save 0000:00:03.0 --key-file b' b.key
+expect 'files after --key-file=' \
+	'vfiomig verify --key-file=' a.vfm b.key d
+expect 'nothing after -l (a number)' \
+	'vfiomig save -l '
+expect 'nothing after --level=' \
+	'vfiomig save --level='
+expect 'nothing after --threads (a number)' \
+	'vfiomig save --threads '
+expect 'nothing after -T (a number)' \
+	'vfiomig save -T '
+expect 'the value of -T is not taken for the device' \
+	'vfiomig save -T 4 ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'the value of -o is not taken for the device' \
+	'vfiomig save -o out.vfm 8' 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'the value of --key-file is not taken for the device' \
+	'vfiomig restore --key-file b.key ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'nothing after the save device' \
+	'vfiomig save 0000:00:03.0 '
+expect 'nothing after the restore device' \
+	'vfiomig restore 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 '
+expect 'files and - for inspect' \
+	'vfiomig inspect ' a.vfm b.key d -
+expect 'file prefix for verify' \
+	'vfiomig verify a' a.vfm
+expect 'files for inspect after its options' \
+	'vfiomig inspect --json --key-file b.key a' a.vfm
+expect 'no device names for inspect' \
+	'vfiomig inspect 0'
+expect 'nothing after the inspect file' \
+	'vfiomig inspect a.vfm '
+expect 'nothing after - for verify' \
+	'vfiomig verify - '
 
 # Without COMP_LINE (as some callers drive completion functions) COMP_WORDS is used.
 unset COMP_LINE COMP_POINT
