@@ -9,6 +9,7 @@
 
 #include "cli_progress.h"
 #include "cli_stream.h"
+#include "pipeline.h"
 #include "transport.h"
 
 struct restore_args {
@@ -127,30 +128,33 @@ static int check_header(const struct vstream_header *hdr, const struct vdev_iden
 			"refusing the stream: %s", why);
 }
 
+/* Writes each verified record to the device while the reader thread verifies the
+ * next ones; returns once the stream ended complete and verified. */
 static int load_records(struct restore_run *run, struct verr *err)
 {
-	struct vstream_event ev;
+	struct vpipe_restore *pipe;
+	struct vpipe_item item;
+	int ret;
 
+	if (vpipe_restore_start(run->reader, run->in, run->buf + run->pos, run->len - run->pos,
+				&pipe, err) < 0)
+		return -EIO;
+	run->pos = run->len;
 	for (;;) {
-		if (next_event(run, &ev, err) < 0)
-			return -EIO;
-		switch (ev.kind) {
-		case VSTREAM_EV_RECORD:
-			if (ev.len && vdev_write_data(run->dev, ev.data, ev.len, err) < 0)
-				return -EIO;
-			run->bytes += ev.len;
-			run->records++;
-			cli_progress_update(&run->progress, run->bytes, run->wire);
+		ret = vpipe_restore_next(pipe, &item, err);
+		if (ret < 0 || item.end)
 			break;
-		case VSTREAM_EV_TRAILER:
+		if (item.len)
+			ret = vdev_write_data(run->dev, item.data, item.len, err);
+		vpipe_item_release(&item);
+		if (ret < 0)
 			break;
-		case VSTREAM_EV_NONE:
-			return 0;       /* vstream_reader_end() said the stream is complete */
-		default:
-			return verr_set(err, VERR_DATA, EBADMSG, xport_in_name(run->in), NULL,
-					"unexpected second header");
-		}
+		run->bytes += item.len;
+		run->records++;
+		cli_progress_update(&run->progress, run->bytes, run->wire + vpipe_restore_wire(pipe));
 	}
+	vpipe_restore_stop(pipe);
+	return ret < 0 ? -EIO : 0;
 }
 
 static int restore_into(struct restore_run *run, const struct restore_args *args,

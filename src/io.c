@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,7 +14,7 @@ void io_set_interrupt_flag(volatile sig_atomic_t *flag)
 	interrupt_flag = flag;
 }
 
-static bool interrupted(void)
+bool io_interrupted(void)
 {
 	return interrupt_flag && *interrupt_flag;
 }
@@ -29,7 +28,7 @@ static int wait_fd(int fd, short events)
 
 		if (n >= 0)
 			return 0;
-		if (errno != EINTR || interrupted())
+		if (errno != EINTR || io_interrupted())
 			return -errno;
 	}
 }
@@ -41,7 +40,7 @@ ssize_t read_some(int fd, void *buf, size_t len)
 
 		if (n >= 0)
 			return n;
-		if (errno == EINTR && !interrupted())
+		if (errno == EINTR && !io_interrupted())
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			int ret = wait_fd(fd, POLLIN);
@@ -78,7 +77,7 @@ int write_full(int fd, const void *buf, size_t len)
 		ssize_t n = write(fd, (const char *)buf + done, len - done);
 
 		if (n < 0) {
-			if (errno == EINTR && !interrupted())
+			if (errno == EINTR && !io_interrupted())
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				int ret = wait_fd(fd, POLLOUT);

@@ -4,12 +4,14 @@
 #define VFIOMIG_IO_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 /* When *flag becomes non-zero (a signal handler sets it), a read, write or wait that a
  * signal interrupts returns -EINTR instead of retrying, so the caller can unwind. */
 void io_set_interrupt_flag(volatile sig_atomic_t *flag);
+bool io_interrupted(void);
 /* Reads until len bytes or end of file; returns bytes read (short only at EOF) or -errno. */
 ssize_t read_full(int fd, void *buf, size_t len);
 /* Reads what one read(2) gives, retrying EINTR and waiting on EAGAIN; 0 at EOF or -errno. */

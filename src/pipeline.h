@@ -44,3 +44,32 @@ void vpipe_save_progress(struct vpipe_save *pipe, struct vpipe_stats *stats);
 void vpipe_save_abort(struct vpipe_save *pipe);
 
 #endif
+
+/*
+ * The restore side: a reader thread pulls the stream from its transport, verifies
+ * and decompresses each record (vstream_reader), and hands verified payloads to the
+ * caller, who writes them to the device meanwhile. At most VPIPE_RESTORE_DEPTH
+ * records wait between the two.
+ */
+#define VPIPE_RESTORE_DEPTH 4
+
+struct vpipe_restore;
+
+struct vpipe_item {
+	bool end;                       /* the stream ended complete and verified */
+	uint16_t type;
+	uint8_t *data;                  /* verified payload, owned by the item */
+	size_t len;
+};
+
+/* pending: bytes already read from in but not yet fed to reader. */
+int vpipe_restore_start(struct vstream_reader *reader, struct xport_in *in,
+			const uint8_t *pending, size_t pending_len,
+			struct vpipe_restore **pipe, struct verr *err);
+/* The next verified record, or end; an error when the stream or the input failed. */
+int vpipe_restore_next(struct vpipe_restore *pipe, struct vpipe_item *item, struct verr *err);
+void vpipe_item_release(struct vpipe_item *item);
+/* Stops the reader thread (if still running) and frees pipe. Safe on NULL. */
+void vpipe_restore_stop(struct vpipe_restore *pipe);
+/* Stream bytes read so far. */
+uint64_t vpipe_restore_wire(struct vpipe_restore *pipe);

@@ -27,6 +27,7 @@ int xport_in_open(const char *path, struct xport_in **in, struct verr *err);
 /* Returns bytes read, 0 at end of input, or -errno with err set. */
 ssize_t xport_in_read(struct xport_in *in, void *buf, size_t len, struct verr *err);
 void xport_in_close(struct xport_in *in);
+int xport_in_fd(const struct xport_in *in);       /* for poll(2) */
 const char *xport_in_name(const struct xport_in *in);
 
 #endif

@@ -197,3 +197,8 @@ const char *xport_in_name(const struct xport_in *in)
 {
 	return in->name;
 }
+
+int xport_in_fd(const struct xport_in *in)
+{
+	return in->fd;
+}
