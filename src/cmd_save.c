@@ -209,7 +209,9 @@ int cmd_save(int argc, char **argv)
 	argp_parse(&save_argp, argc, argv, 0, NULL, &args);
 	if (args.no_compress && args.level_given)
 		return cli_usage_error("--no-compress and --level exclude each other");
-	if (!args.threads)
+	bool auto_threads = !args.threads;
+
+	if (auto_threads)
 		args.threads = cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus;
 	ret = cli_key_load(args.key_file, &key);
 	if (ret)
@@ -230,7 +232,13 @@ int cmd_save(int argc, char **argv)
 		.chunk = VPIPE_CHUNK_DEFAULT, .key = cli_key_get(&key),
 	};
 	cli_progress_init(&run.progress, args.progress, "save", 0);
-	if (prepare(&run, &hdr, &err) < 0 || vpipe_save_start(&hdr, &opt, out, &run.pipe, &err) < 0)
+	if (prepare(&run, &hdr, &err) < 0)
+		goto fail;
+	/* A state smaller than a few chunks gains nothing from more encoders. */
+	if (auto_threads && run.progress.total &&
+	    run.progress.total / VPIPE_CHUNK_DEFAULT + 1 < opt.threads)
+		opt.threads = (unsigned)(run.progress.total / VPIPE_CHUNK_DEFAULT + 1);
+	if (vpipe_save_start(&hdr, &opt, out, &run.pipe, &err) < 0)
 		goto fail;
 	if (run_phases(&run, &args, &err) < 0)
 		goto fail;
