@@ -43,6 +43,9 @@ void cli_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));    /
 /* Identifies and opens a device by the user's name; prints and returns the exit code on failure. */
 int cli_open_device(const char *name, struct vdev **dev);
 
+/* The single DEVICE operand of a command, for the end of its argp parser. */
+error_t cli_parse_device_operand(int key, char *arg, struct argp_state *state,
+				 const char **device);
 /* Parses a decimal integer within [min, max]; -EINVAL otherwise. */
 int cli_parse_int(const char *text, long min, long max, long *value);
 

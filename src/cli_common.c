@@ -148,3 +148,21 @@ int cli_parse_int(const char *text, long min, long max, long *value)
 	*value = v;
 	return 0;
 }
+
+error_t cli_parse_device_operand(int key, char *arg, struct argp_state *state,
+				 const char **device)
+{
+	switch (key) {
+	case ARGP_KEY_ARG:
+		if (*device)
+			argp_error(state, "give one DEVICE, not '%s' as well", arg);
+		*device = arg;
+		return 0;
+	case ARGP_KEY_END:
+		if (!*device)
+			argp_error(state, "which DEVICE? (see 'vfiomig list')");
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}

@@ -26,17 +26,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_JSON:
 		cli.json = true;
 		return 0;
-	case ARGP_KEY_ARG:
-		if (args->device)
-			argp_error(state, "info takes one DEVICE");
-		args->device = arg;
-		return 0;
-	case ARGP_KEY_END:
-		if (!args->device)
-			argp_error(state, "which DEVICE? (see 'vfiomig list')");
-		return 0;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return cli_parse_device_operand(key, arg, state, &args->device);
 	}
 }
 

@@ -43,17 +43,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_KEY_FILE: args->key_file = arg; return 0;
 	case OPT_PROGRESS: args->progress = 1; return 0;
 	case OPT_NO_PROGRESS: args->progress = -1; return 0;
-	case ARGP_KEY_ARG:
-		if (args->device)
-			argp_error(state, "restore takes one DEVICE");
-		args->device = arg;
-		return 0;
-	case ARGP_KEY_END:
-		if (!args->device)
-			argp_error(state, "which DEVICE? (see 'vfiomig list')");
-		return 0;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return cli_parse_device_operand(key, arg, state, &args->device);
 	}
 }
 

@@ -62,17 +62,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "--threads takes 1 to %d, not '%s'", VPIPE_THREADS_MAX, arg);
 		args->threads = (unsigned)v;
 		return 0;
-	case ARGP_KEY_ARG:
-		if (args->device)
-			argp_error(state, "save takes one DEVICE");
-		args->device = arg;
-		return 0;
-	case ARGP_KEY_END:
-		if (!args->device)
-			argp_error(state, "which DEVICE? (see 'vfiomig list')");
-		return 0;
 	default:
-		return ARGP_ERR_UNKNOWN;
+		return cli_parse_device_operand(key, arg, state, &args->device);
 	}
 }
 
