@@ -30,7 +30,7 @@ LDFLAGS   += -fsanitize=address,undefined
 HARDEN     = -fstack-protector-strong
 endif
 
-PKGS = libzstd libcrypto
+PKGS = libzstd libcrypto libssl
 ifeq ($(WITH_LIBPCI),1)
 PKGS += libpci
 FEATURE_CFLAGS += -DHAVE_LIBPCI=1

@@ -41,6 +41,8 @@ if [ "$mode" = host ] || [ "$mode" = all ]; then
 		run completions tests/completions/test-bash-completion.sh
 	# A short fuzz of the stream reader on the kept corpus (longer runs: tests/fuzz/run.sh N).
 	command -v clang >/dev/null && run fuzz-stream tests/fuzz/run.sh "${VFIOMIG_FUZZ_SECONDS:-20}"
+	command -v clang >/dev/null &&
+		run fuzz-protocol tests/fuzz/run-protocol.sh "${VFIOMIG_FUZZ_SECONDS:-20}"
 	VFIOMIG_TEST_BACKEND=double VFIOMIG_TEST_BIN="$PWD/vfiomig" \
 		run bats-host bats --tap tests/bats
 	VFIOMIG_TEST_BACKEND=double VFIOMIG_TEST_BIN="$PWD/vfiomig-asan" \

@@ -1,0 +1,228 @@
+/* The protocol layer: messages of the live-migration protocol between two vfiomig
+ * peers (docs/protocol.md) as pure functions over byte buffers — no fds, no clock. */
+#ifndef VFIOMIG_PROTOCOL_H
+#define VFIOMIG_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stream.h"
+#include "verr.h"
+
+#define PROTO_MAGIC              "\x89VMP"
+#define PROTO_MAGIC_LEN          4
+#define PROTO_HEAD_LEN           16          /* bytes before every payload */
+#define PROTO_VERSION_MIN        1           /* protocol versions this build speaks */
+#define PROTO_VERSION_MAX        1
+#define PROTO_MAX_DEVICES        32          /* device pairs in one migration */
+#define PROTO_NO_DEVICE          0xffffu     /* device index of a message about none */
+#define PROTO_TEXT_MAX           1024        /* reason text bytes */
+#define PROTO_SOFTWARE_MAX       63          /* HELLO software string bytes */
+#define PROTO_COMPAT_MAX         255         /* vendor compatibility string bytes */
+#define PROTO_ID_FIELDS_MAX      1024        /* extra identity fields per device */
+#define PROTO_HELLO_MAX          256
+#define PROTO_IDENTITY_MAX       (4 + PROTO_MAX_DEVICES * \
+				  (4 + VSTREAM_HEADER_MAX + PROTO_ID_FIELDS_MAX))
+#define PROTO_DATA_MAX           (VSTREAM_RECORD_HEAD + VSTREAM_RECORD_RAW_MAX + \
+				  VSTREAM_DIGEST_LEN)
+/* A buffer of this size holds any message but START, DATA and DEVICE_END encoded. */
+#define PROTO_CONTROL_MAX        (PROTO_HEAD_LEN + PROTO_IDENTITY_MAX)
+
+/* Header flags: bits 0-7 must be understood, 8-15 may be ignored; none in version 1. */
+#define PROTO_FLAGS_REQUIRED     0x00ffu
+#define PROTO_FLAGS_KNOWN        0u
+
+/* Message types; bit 15 set means a receiver that does not know the type skips it. */
+enum proto_type {
+	PROTO_NONE = 0,                 /* parser: nothing complete yet */
+	PROTO_HELLO = 1,                /* both: versions, features, role */
+	PROTO_IDENTITY = 2,             /* destination: its devices */
+	PROTO_VERDICT = 3,              /* source: accept or refuse the pairing */
+	PROTO_READY = 4,                /* destination: every device is RESUMING */
+	PROTO_START = 5,                /* source, device i: stream header */
+	PROTO_DATA = 6,                 /* source, device i: one stream record */
+	PROTO_SWITCHOVER = 7,           /* source: all devices are stopping */
+	PROTO_DEVICE_END = 8,           /* source, device i: the stream trailer */
+	PROTO_COMMIT = 9,               /* destination: every device RUNNING */
+	PROTO_ABORT = 10,               /* both: give up, with a reason */
+	PROTO_PING = 11,                /* both: keepalive while busy */
+	PROTO_TYPE_MAY_SKIP = 0x8000,
+};
+
+enum proto_role { PROTO_ROLE_SOURCE = 1, PROTO_ROLE_DESTINATION = 2 };
+
+/* Feature bits in HELLO; the pair uses those both sides set. */
+#define PROTO_FEAT_PRECOPY       (1ull << 0)   /* pre-copy rounds */
+#define PROTO_FEAT_KEYED_RECORDS (1ull << 1)   /* stream records keyed with the shared key */
+#define PROTO_FEATURES_KNOWN     (PROTO_FEAT_PRECOPY | PROTO_FEAT_KEYED_RECORDS)
+
+/* Reason codes of VERDICT and ABORT; unknown codes are accepted and printed as numbers. */
+enum proto_reason_code {
+	PROTO_REASON_NONE = 0,
+	PROTO_REASON_INTERRUPTED = 1,   /* a signal or the user */
+	PROTO_REASON_INCOMPATIBLE = 2,  /* device identities do not pair */
+	PROTO_REASON_VERSION = 3,       /* no common protocol version or feature */
+	PROTO_REASON_DEVICE = 4,        /* a device operation failed */
+	PROTO_REASON_DATA = 5,          /* a record or stream did not verify */
+	PROTO_REASON_PROTOCOL = 6,      /* the peer broke the protocol */
+	PROTO_REASON_TIMEOUT = 7,
+	PROTO_REASON_LOCAL = 8,         /* memory, I/O or another local failure */
+};
+
+enum proto_verdict_kind {
+	PROTO_VERDICT_ACCEPT = 0,
+	PROTO_VERDICT_REFUSE = 1,
+	PROTO_VERDICT_FORCED = 2,       /* accepted despite a mismatch (--force) */
+};
+
+struct proto_reason {
+	uint16_t code;                  /* enum proto_reason_code */
+	char text[PROTO_TEXT_MAX + 1];  /* UTF-8, no NUL inside; "" allowed */
+};
+
+struct proto_hello {
+	enum proto_role role;
+	uint16_t min_version, max_version;
+	uint16_t devices;               /* source: pairs to migrate; destination: devices opened */
+	uint64_t features;              /* PROTO_FEAT_*; unknown bits are ignored */
+	char software[PROTO_SOFTWARE_MAX + 1];  /* "vfiomig 0.1.0", for messages */
+};
+
+/* One destination device: the stream header's identity, plus the vendor's
+ * compatibility string from sysfs ("" when the driver has none). */
+struct proto_device_identity {
+	struct vstream_identity id;
+	char compat[PROTO_COMPAT_MAX + 1];
+};
+
+struct proto_identity {
+	unsigned count;                 /* 1..PROTO_MAX_DEVICES */
+	struct proto_device_identity dev[PROTO_MAX_DEVICES];
+};
+
+/* One message. Encoder: fill type, device, flags and the member of u the type uses
+ * (START, DATA, DEVICE_END: payload/len). Decoder: everything; payload/len are the
+ * raw payload bytes, and u holds the parsed form. */
+struct proto_msg {
+	uint16_t type, flags;
+	uint16_t device;                /* index, or PROTO_NO_DEVICE */
+	uint64_t offset;                /* decoder: byte of the peer's bytes where it starts */
+	uint64_t number;                /* decoder: 0 for the first message received */
+	const uint8_t *payload;
+	size_t len;
+	union {
+		struct proto_hello hello;                       /* HELLO */
+		const struct proto_identity *identity;          /* IDENTITY */
+		struct {
+			enum proto_verdict_kind kind;
+			struct proto_reason reason;
+		} verdict;                                      /* VERDICT */
+		struct vstream_record_head record;              /* DATA, DEVICE_END */
+		uint32_t precopy_rounds;                        /* SWITCHOVER */
+		uint64_t resume_us;                             /* COMMIT: SWITCHOVER to RUNNING */
+		struct proto_reason reason;                     /* ABORT */
+		uint64_t ping;                                  /* PING: a counter */
+	} u;
+};
+
+/* protocol_names.c: names from one table, for printing and parsing. */
+const char *proto_type_name(uint16_t type);             /* "DATA"; NULL if unknown */
+const char *proto_reason_name(uint16_t code);           /* "incompatible"; NULL if unknown */
+const char *proto_role_name(unsigned role);             /* "source"; NULL if unknown */
+const char *proto_verdict_name(unsigned kind);          /* "refuse"; NULL if unknown */
+
+/* protocol.c: whole messages. */
+/* Writes msg into out; -ENOSPC if cap is short (PROTO_CONTROL_MAX suffices for all
+ * but START, DATA and DEVICE_END, which need PROTO_HEAD_LEN + len), -EINVAL
+ * (VERR_USAGE) for a message the decoder would refuse. */
+int proto_encode(const struct proto_msg *msg, uint8_t *out, size_t cap, size_t *len,
+		 struct verr *err);
+/* The header alone, for START, DATA and DEVICE_END payloads written from where
+ * they are, without a copy; checks the type's length limits. */
+int proto_encode_head(uint16_t type, uint16_t device, size_t payload_len,
+		      uint8_t out[PROTO_HEAD_LEN], struct verr *err);
+/*
+ * Parses one complete message sent by a peer in role `from` at the start of buf;
+ * *len gets its size. -EAGAIN (no error recorded) when buf holds only part of it.
+ * IDENTITY is decoded into *ids (may be NULL for other types; then IDENTITY fails).
+ * Errors: -EBADMSG (VERR_DATA) for malformed bytes, -EPROTONOSUPPORT
+ * (VERR_UNSUPPORTED) for unknown types or required flags. Messages do not say
+ * where they are: the parser prefixes them.
+ */
+int proto_decode(const uint8_t *buf, size_t size, enum proto_role from,
+		 struct proto_msg *msg, struct proto_identity *ids, size_t *len,
+		 struct verr *err);
+/*
+ * Agrees on a version and features from the two HELLOs: the highest version both
+ * speak, the features both set. Refuses (VERR_PEER or VERR_UNSUPPORTED) two peers
+ * of the same role, disjoint versions, and different device counts.
+ */
+int proto_negotiate(const struct proto_hello *mine, const struct proto_hello *peer,
+		    uint16_t *version, uint64_t *features, struct verr *err);
+/* A reason with printf-style text, cut to PROTO_TEXT_MAX bytes. */
+void proto_reason_set(struct proto_reason *reason, uint16_t code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* protocol_parser.c: an incremental parser over slices of any size. */
+struct proto_parser;
+
+/* local is this side's role: the parser refuses messages the peer's role may not
+ * send. object names the peer in errors ("10.0.0.2:4444", "ssh dst ..."). Memory:
+ * one message, at most PROTO_HEAD_LEN + PROTO_DATA_MAX bytes, grown as needed. */
+int proto_parser_new(enum proto_role local, const char *object, struct proto_parser **out,
+		     struct verr *err);
+void proto_parser_free(struct proto_parser *p);
+/*
+ * Consumes bytes from buf[0..len) until one message completes or the input is
+ * used up; *used tells how many. msg->type is PROTO_NONE when nothing completed.
+ * Pointers in msg stay valid until the next call. Errors are those of
+ * proto_decode, as "message N (TYPE) at byte M: ..."; after one the parser
+ * refuses everything. Messages with an unknown type that has bit 15 set are
+ * skipped silently.
+ */
+int proto_parser_feed(struct proto_parser *p, const void *buf, size_t len, size_t *used,
+		      struct proto_msg *msg, struct verr *err);
+/* At end of input: 0 between messages, -EBADMSG (with what was cut) inside one. */
+int proto_parser_end(struct proto_parser *p, struct verr *err);
+uint64_t proto_parser_offset(const struct proto_parser *p);    /* bytes consumed */
+
+/* protocol_session.c: the order of messages on one connection (docs §4), the same
+ * machine on both peers; it does no I/O and takes no decisions. */
+enum proto_phase {
+	PROTO_PHASE_HELLO,              /* both HELLOs not yet exchanged */
+	PROTO_PHASE_IDENTITY,           /* waiting for the destination's IDENTITY */
+	PROTO_PHASE_VERDICT,            /* waiting for the source's VERDICT */
+	PROTO_PHASE_READY,              /* waiting for the destination's READY */
+	PROTO_PHASE_TRANSFER,           /* START, DATA, SWITCHOVER, DEVICE_END */
+	PROTO_PHASE_COMMIT,             /* every trailer sent; waiting for COMMIT */
+	PROTO_PHASE_COMMITTED,          /* COMMIT went through: the end */
+	PROTO_PHASE_REFUSED,            /* VERDICT refuse: the end */
+	PROTO_PHASE_ABORTED,            /* ABORT went through: the end */
+};
+
+struct proto_session {
+	enum proto_role role;
+	enum proto_phase phase;
+	bool hello_sent, hello_received, switched_over;
+	unsigned devices;               /* from the source's HELLO */
+	uint32_t started, ended;        /* bit per device */
+	unsigned ended_count;
+};
+
+void proto_session_init(struct proto_session *s, enum proto_role role);
+/* Advance on a message this side sends / received; -EPROTO (VERR_PEER for a received
+ * message, VERR_FAILED for our own) when it is out of order. */
+int proto_session_sent(struct proto_session *s, const struct proto_msg *msg, struct verr *err);
+int proto_session_received(struct proto_session *s, const struct proto_msg *msg,
+			   struct verr *err);
+const char *proto_phase_name(enum proto_phase phase);
+/*
+ * The rollback rule: true once the destination has committed — for the source,
+ * when it received COMMIT; for the destination, when it sent it. Until then the
+ * source returns its devices to RUNNING and the destination resets its devices.
+ */
+bool proto_session_committed(const struct proto_session *s);
+bool proto_session_over(const struct proto_session *s);  /* COMMITTED, REFUSED, ABORTED */
+
+#endif

@@ -1,0 +1,61 @@
+/* What the network transport files share: the connection object and timed waits. */
+#ifndef VFIOMIG_TRANSPORT_NET_INTERNAL_H
+#define VFIOMIG_TRANSPORT_NET_INTERNAL_H
+
+#include <poll.h>
+#include <stdint.h>
+
+#include "transport_net.h"
+
+struct xport_tls_ctx;
+typedef struct ssl_st SSL;
+
+enum xport_kind { XPORT_TCP, XPORT_TLS, XPORT_EXEC, XPORT_STDIO };
+
+struct xport_conn {
+	enum xport_kind kind;
+	int rfd, wfd;                   /* the same socket except for stdio */
+	bool is_socket;                 /* send(MSG_NOSIGNAL) and shutdown work */
+	bool write_shut;
+	int saved_rflags, saved_wflags; /* stdio: file status flags to restore */
+	struct xport_tls_ctx *tls;      /* TLS: the context, owned */
+	SSL *ssl;
+	pid_t child;                    /* exec: the shell, until reaped */
+	int child_status;
+	int idle_ms;
+	volatile sig_atomic_t *stop;
+	char name[320];
+	char peer[128];
+};
+
+/* Now in milliseconds on the monotonic clock. */
+int64_t xport_now_ms(void);
+/* Waits until fd has events or timeout_ms (<= 0: forever) passes: 0 when ready,
+ * -ETIMEDOUT, -EINTR once *stop is set, or -errno. POLLHUP/POLLERR count as ready. */
+int xport_wait(int fd, short events, int timeout_ms, volatile sig_atomic_t *stop);
+/* A new connection of kind with both fds -1; NULL without memory. */
+struct xport_conn *xport_conn_new(enum xport_kind kind);
+/* Records a failure of op on c with a hint that fits errno; returns rc. */
+int xport_conn_fail(const struct xport_conn *c, int rc, const char *op, struct verr *err);
+int xport_set_nonblock(int fd, int *saved_flags);
+/* Formats a socket address as "HOST:PORT" or "[V6]:PORT" into buf. */
+void xport_sockaddr_name(const void *sa, unsigned len, char *buf, size_t size);
+
+/* transport_tls.c */
+int xport_tls_ctx_new(const struct xport_tls *tls, bool server, struct xport_tls_ctx **out,
+		      struct verr *err);
+void xport_tls_ctx_free(struct xport_tls_ctx *t);
+/* Takes ownership of t; runs the handshake on c->rfd within timeout_ms. */
+int xport_tls_start(struct xport_conn *c, struct xport_tls_ctx *t, bool server, int timeout_ms,
+		    struct verr *err);
+ssize_t xport_tls_read(struct xport_conn *c, void *buf, size_t len, struct verr *err);
+int xport_tls_write(struct xport_conn *c, const void *buf, size_t len, struct verr *err);
+/* orderly: send close_notify (bounded by idle_ms); frees the SSL and context. */
+void xport_tls_end(struct xport_conn *c, bool orderly);
+
+/* transport_exec.c */
+/* Waits up to timeout_ms for the child, then kills it; 0 if it exited 0. */
+int xport_exec_reap(struct xport_conn *c, int timeout_ms, struct verr *err);
+void xport_exec_kill(struct xport_conn *c);
+
+#endif

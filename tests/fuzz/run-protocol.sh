@@ -1,0 +1,38 @@
+#!/bin/bash
+# Builds the protocol parser's libFuzzer target with clang, makes its seed corpus,
+# and fuzzes it for SECONDS (default 30) in FUZZ_OUT (default: a new temporary
+# directory, kept for its log and crash inputs); prints one TAP line, non-zero on a crash.
+# Usage: tests/fuzz/run-protocol.sh [SECONDS]
+set -u
+seconds=${1:-30}
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+out=${FUZZ_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/vfiomig-fuzz-protocol.XXXXXX")}
+clang=${CLANG:-clang}
+command -v "$clang" >/dev/null || clang=clang-14
+
+mkdir -p "$out/corpus"
+pkgs=$(pkg-config --cflags --libs libzstd libcrypto)
+srcs=("$here/fuzz_protocol.c" "$top"/src/protocol*.c "$top"/src/stream*.c "$top/src/verr.c")
+# shellcheck disable=SC2086
+if ! "$clang" -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -I"$top/src" -o "$out/fuzz_protocol" \
+	"${srcs[@]}" $pkgs 2>"$out/build.log" ||
+   ! "$clang" -std=gnu11 -g -O1 -DFUZZ_MAKE_CORPUS -fsanitize=fuzzer-no-link \
+	-I"$top/src" -o "$out/make_corpus" "${srcs[@]}" $pkgs 2>>"$out/build.log" ||
+   ! "$out/make_corpus" "$out/corpus" 2>>"$out/build.log"; then
+	cat "$out/build.log" >&2
+	echo "not ok 1 - protocol fuzz target did not build"
+	exit 1
+fi
+cd "$out" || exit 1
+./fuzz_protocol -max_total_time="$seconds" -max_len=70000 -print_final_stats=1 \
+	-artifact_prefix="$out/" corpus >"$out/fuzz.log" 2>&1
+status=$?
+execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/fuzz.log")
+if [ $status -ne 0 ]; then
+	grep -E "ERROR|SUMMARY|artifact" "$out/fuzz.log" | head -20 >&2
+	echo "not ok 1 - protocol parser fuzzing failed after ${execs:-?} execs (see $out/fuzz.log)"
+	exit 1
+fi
+echo "ok 1 - protocol parser fuzzed for $seconds s, ${execs:-?} execs"

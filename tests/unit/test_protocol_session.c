@@ -1,0 +1,154 @@
+/* The conversation rules: version negotiation, the order of messages both peers
+ * enforce, and the commit rule that decides rollback. */
+#include <errno.h>
+#include <string.h>
+
+#include "protocol.h"
+#include "unit.h"
+
+static struct proto_msg msg(uint16_t type, uint16_t device)
+{
+	struct proto_msg m = { .type = type, .device = device };
+
+	return m;
+}
+
+static struct proto_msg hello(enum proto_role role, uint16_t devices)
+{
+	struct proto_msg m = msg(PROTO_HELLO, PROTO_NO_DEVICE);
+
+	m.u.hello = (struct proto_hello){ role, 1, 1, devices, 0, "test" };
+	return m;
+}
+
+/* Steps both sessions through one message sent by `from`; 0 if both accept it. */
+static int deliver(struct proto_session *src, struct proto_session *dst, enum proto_role from,
+		   struct proto_msg m)
+{
+	struct proto_session *sender = from == PROTO_ROLE_SOURCE ? src : dst;
+	struct proto_session *receiver = from == PROTO_ROLE_SOURCE ? dst : src;
+	struct verr err = { 0 };
+
+	if (proto_session_sent(sender, &m, &err) < 0)
+		return -1;
+	return proto_session_received(receiver, &m, &err) < 0 ? -2 : 0;
+}
+
+#define S PROTO_ROLE_SOURCE
+#define D PROTO_ROLE_DESTINATION
+
+static int run_to_transfer(struct proto_session *src, struct proto_session *dst, unsigned n)
+{
+	struct proto_msg v = msg(PROTO_VERDICT, PROTO_NO_DEVICE);
+
+	proto_session_init(src, S);
+	proto_session_init(dst, D);
+	v.u.verdict.kind = PROTO_VERDICT_ACCEPT;
+	return deliver(src, dst, S, hello(S, (uint16_t)n)) || deliver(src, dst, D, hello(D, (uint16_t)n)) ||
+	       deliver(src, dst, D, msg(PROTO_IDENTITY, PROTO_NO_DEVICE)) ||
+	       deliver(src, dst, S, v) || deliver(src, dst, D, msg(PROTO_READY, PROTO_NO_DEVICE));
+}
+
+static void test_happy_path(void)
+{
+	struct proto_session src, dst;
+	int rc = run_to_transfer(&src, &dst, 2);
+
+	CHECK(rc == 0 && src.phase == PROTO_PHASE_TRANSFER && dst.phase == PROTO_PHASE_TRANSFER,
+	      "HELLO, IDENTITY, VERDICT accept and READY lead to the transfer");
+	rc = deliver(&src, &dst, S, msg(PROTO_START, 0)) || deliver(&src, &dst, S, msg(PROTO_START, 1)) ||
+	     deliver(&src, &dst, S, msg(PROTO_DATA, 0)) || deliver(&src, &dst, D, msg(PROTO_PING, PROTO_NO_DEVICE)) ||
+	     deliver(&src, &dst, S, msg(PROTO_SWITCHOVER, PROTO_NO_DEVICE)) ||
+	     deliver(&src, &dst, S, msg(PROTO_DATA, 1)) || deliver(&src, &dst, S, msg(PROTO_DEVICE_END, 1)) ||
+	     deliver(&src, &dst, S, msg(PROTO_DATA, 0)) || deliver(&src, &dst, S, msg(PROTO_DEVICE_END, 0));
+	CHECK(rc == 0 && src.phase == PROTO_PHASE_COMMIT && !proto_session_committed(&src) &&
+	      !proto_session_committed(&dst), "two devices interleaved reach the commit wait, "
+	      "uncommitted on both sides");
+	rc = deliver(&src, &dst, D, msg(PROTO_COMMIT, PROTO_NO_DEVICE));
+	CHECK(rc == 0 && proto_session_committed(&src) && proto_session_committed(&dst) &&
+	      proto_session_over(&src), "COMMIT commits both sides");
+	CHECK(deliver(&src, &dst, S, msg(PROTO_PING, PROTO_NO_DEVICE)) == -1,
+	      "nothing may follow COMMIT");
+}
+
+static void test_order(void)
+{
+	struct proto_session src, dst;
+	struct proto_msg refuse = msg(PROTO_VERDICT, PROTO_NO_DEVICE);
+	struct verr err = { 0 };
+
+	proto_session_init(&src, S);
+	proto_session_init(&dst, D);
+	CHECK(deliver(&src, &dst, D, msg(PROTO_IDENTITY, PROTO_NO_DEVICE)) == -1,
+	      "IDENTITY before HELLO is refused");
+	CHECK(deliver(&src, &dst, S, hello(S, 1)) == 0 && deliver(&src, &dst, S, hello(S, 1)) == -1,
+	      "a second HELLO is refused");
+
+	run_to_transfer(&src, &dst, 2);
+	CHECK(deliver(&src, &dst, S, msg(PROTO_DATA, 0)) == -1, "DATA before START is refused");
+	deliver(&src, &dst, S, msg(PROTO_START, 0));
+	CHECK(deliver(&src, &dst, S, msg(PROTO_START, 0)) == -1, "a second START is refused");
+	CHECK(deliver(&src, &dst, S, msg(PROTO_START, 2)) == -1,
+	      "START for a device beyond the HELLO count is refused");
+	CHECK(deliver(&src, &dst, S, msg(PROTO_DEVICE_END, 0)) == -1,
+	      "DEVICE_END before SWITCHOVER is refused");
+	CHECK(deliver(&src, &dst, D, msg(PROTO_COMMIT, PROTO_NO_DEVICE)) == -1,
+	      "COMMIT before every trailer is refused");
+
+	/* The receiving side's check, with the message a peer would see. */
+	proto_session_init(&dst, D);
+	struct proto_msg data = msg(PROTO_DATA, 1);
+	CHECK(proto_session_received(&dst, &data, &err) == -EPROTO && err.class == VERR_PEER &&
+	      strstr(err.what, "received DATA for device 1 out of order (phase hello)"),
+	      "an out-of-order message names itself and the phase: %s", err.what);
+
+	run_to_transfer(&src, &dst, 1);
+	CHECK(deliver(&src, &dst, D, msg(PROTO_ABORT, PROTO_NO_DEVICE)) == 0 &&
+	      src.phase == PROTO_PHASE_ABORTED && !proto_session_committed(&src) &&
+	      !proto_session_committed(&dst), "ABORT ends the session uncommitted");
+
+	proto_session_init(&src, S);
+	proto_session_init(&dst, D);
+	refuse.u.verdict.kind = PROTO_VERDICT_REFUSE;
+	deliver(&src, &dst, S, hello(S, 1));
+	deliver(&src, &dst, D, hello(D, 1));
+	deliver(&src, &dst, D, msg(PROTO_IDENTITY, PROTO_NO_DEVICE));
+	CHECK(deliver(&src, &dst, S, refuse) == 0 && dst.phase == PROTO_PHASE_REFUSED &&
+	      deliver(&src, &dst, D, msg(PROTO_READY, PROTO_NO_DEVICE)) == -1,
+	      "a refusing VERDICT ends the session");
+}
+
+static void test_negotiate(void)
+{
+	struct proto_hello a = { S, 1, 3, 2, PROTO_FEAT_PRECOPY | PROTO_FEAT_KEYED_RECORDS, "a" };
+	struct proto_hello b = { D, 2, 5, 2, PROTO_FEAT_PRECOPY | (1ull << 40), "b" };
+	struct verr err = { 0 };
+	uint64_t features;
+	uint16_t version;
+
+	CHECK(proto_negotiate(&a, &b, &version, &features, &err) == 0 && version == 3 &&
+	      features == PROTO_FEAT_PRECOPY, "the highest common version, the common features");
+	b.min_version = 4;
+	CHECK(proto_negotiate(&a, &b, &version, &features, &err) == -EPROTONOSUPPORT &&
+	      err.class == VERR_UNSUPPORTED && strstr(err.what, "4..5"),
+	      "disjoint versions are refused: %s", err.what);
+	b.min_version = 1;
+	b.role = S;
+	verr_clear(&err);
+	CHECK(proto_negotiate(&a, &b, &version, &features, &err) == -EPROTO &&
+	      err.class == VERR_PEER, "two sources are refused: %s", err.what);
+	b.role = D;
+	b.devices = 1;
+	verr_clear(&err);
+	CHECK(proto_negotiate(&a, &b, &version, &features, &err) == -EPROTO &&
+	      strstr(err.what, "2 device(s), the destination has 1"),
+	      "different device counts are refused: %s", err.what);
+}
+
+int main(void)
+{
+	test_happy_path();
+	test_order();
+	test_negotiate();
+	return unit_done();
+}

@@ -1,0 +1,290 @@
+/* The network transports over loopback only: plain TCP, TLS 1.3 with a PSK (right
+ * and wrong key) and X.509 (certificates made here with the openssl CLI), timeouts,
+ * exec with cat and with commands that exit or hang, stdio. Every test ends by itself. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "transport_net.h"
+#include "unit.h"
+
+#define BIG (1u << 20)
+
+static const uint8_t key_a[32] = "key A: thirty-two bytes of key.";
+static const uint8_t key_b[32] = "key B: thirty-two bytes of key.";
+static const struct xport_timeouts quick = { .connect_ms = 5000, .idle_ms = 5000 };
+static char certdir[] = "/tmp/vfiomig-test-certs.XXXXXX";
+static bool have_certs;
+
+struct server {
+	struct xport_listener *l;
+	struct xport_timeouts t;
+	bool echo;                      /* read BIG bytes, send them back */
+	int rc;
+	struct verr err;
+	bool secure;
+};
+
+static ssize_t read_exact(struct xport_conn *c, uint8_t *buf, size_t len, struct verr *err)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = xport_conn_read(c, buf + done, len - done, err);
+
+		if (n <= 0)
+			return n < 0 ? n : (ssize_t)done;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+static void *serve(void *arg)
+{
+	struct server *s = arg;
+	struct xport_conn *c;
+	uint8_t *buf;
+
+	s->rc = xport_accept(s->l, &s->t, 5000, &c, &s->err);
+	if (s->rc < 0)
+		return NULL;
+	s->secure = xport_conn_secure(c);
+	if (s->echo) {
+		buf = malloc(BIG);
+		if (read_exact(c, buf, BIG, &s->err) != BIG)
+			s->rc = -EIO;
+		else
+			s->rc = xport_conn_write(c, buf, BIG, &s->err);
+		free(buf);
+	} else {
+		uint8_t byte;
+
+		s->rc = (int)xport_conn_read(c, &byte, 1, &s->err);
+	}
+	if (s->rc >= 0)
+		s->rc = xport_conn_close(c, &s->err);
+	else
+		xport_conn_abort(c);
+	return NULL;
+}
+
+/* Listens on spec with server_tls, connects with client_tls, echoes BIG bytes. */
+static int echo_pair(const char *spec, const struct xport_tls *server_tls,
+		     const struct xport_tls *client_tls, struct server *s, struct verr *cerr)
+{
+	uint8_t *out = malloc(BIG), *in = malloc(BIG);
+	struct xport_conn *c = NULL;
+	char to[96];
+	pthread_t th;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->t = quick;
+	s->echo = true;
+	for (size_t i = 0; i < BIG; i++)
+		out[i] = (uint8_t)(i * 131 + (i >> 9));
+	rc = xport_listen(spec, server_tls, &s->l, &s->err);
+	if (rc < 0)
+		goto out;
+	snprintf(to, sizeof(to), "%s", xport_listener_name(s->l));
+	pthread_create(&th, NULL, serve, s);
+	rc = xport_connect(to, client_tls, &quick, &c, cerr);
+	if (rc == 0)
+		rc = xport_conn_write(c, out, BIG, cerr);
+	if (rc == 0)
+		rc = read_exact(c, in, BIG, cerr) == BIG && memcmp(in, out, BIG) == 0 ? 0 : -EIO;
+	if (rc == 0)
+		rc = xport_conn_close(c, cerr);
+	else
+		xport_conn_abort(c);
+	pthread_join(th, NULL);
+	xport_listener_close(s->l);
+out:
+	free(out);
+	free(in);
+	return rc;
+}
+
+static void test_plain(void)
+{
+	struct xport_tls insecure = { .mode = XPORT_INSECURE };
+	struct xport_listener *l;
+	struct verr err = { 0 };
+	struct server s;
+	int rc;
+
+	CHECK(xport_listen("127.0.0.1:0", &insecure, &l, &err) == 0 &&
+	      xport_listener_port(l) != 0 && strstr(xport_listener_name(l), "127.0.0.1:"),
+	      "port 0 picks a port and reports it: %s", l ? xport_listener_name(l) : err.what);
+	xport_listener_close(l);
+	CHECK(xport_listen("0", &insecure, &l, &err) == 0 &&
+	      strncmp(xport_listener_name(l), "127.0.0.1:", 10) == 0,
+	      "an insecure listener without an address listens on 127.0.0.1 only");
+	xport_listener_close(l);
+	rc = echo_pair("127.0.0.1:0", &insecure, &insecure, &s, &err);
+	CHECK(rc == 0 && s.rc == 0 && !s.secure, "plain TCP over 127.0.0.1 echoes 1 MiB (%s%s)",
+	      err.what, s.err.what);
+	verr_clear(&err);
+	rc = echo_pair("[::1]:0", &insecure, &insecure, &s, &err);
+	if (rc < 0 && s.err.set && s.err.errnum == EADDRNOTAVAIL)
+		CHECK(1, "# SKIP no IPv6 loopback");
+	else
+		CHECK(rc == 0 && s.rc == 0, "plain TCP over [::1] echoes 1 MiB (%s%s)", err.what,
+		      s.err.what);
+}
+
+static void test_psk(void)
+{
+	struct xport_tls a = { .mode = XPORT_TLS_PSK, .psk = key_a, .psk_len = sizeof(key_a) };
+	struct xport_tls b = a, plain = { .mode = XPORT_INSECURE };
+	struct xport_listener *l;
+	struct verr err = { 0 };
+	struct server s;
+	int rc;
+
+	b.psk = key_b;
+	rc = echo_pair("127.0.0.1:0", &a, &a, &s, &err);
+	CHECK(rc == 0 && s.rc == 0 && s.secure, "TLS 1.3 with the same PSK echoes 1 MiB (%s%s)",
+	      err.what, s.err.what);
+	verr_clear(&err);
+	rc = echo_pair("127.0.0.1:0", &a, &b, &s, &err);
+	CHECK(rc < 0 && strstr(err.what, "TLS handshake") && err.class == VERR_PEER &&
+	      strstr(err.hint, "key differs"),
+	      "a client with the wrong PSK fails in the handshake: %s (%s)", err.what, err.hint);
+	CHECK(s.rc < 0 && strstr(s.err.what, "TLS handshake") && strstr(s.err.hint, "--psk-file"),
+	      "the server refuses the wrong PSK in the handshake: %s (%s)", s.err.what, s.err.hint);
+	verr_clear(&err);
+	rc = echo_pair("127.0.0.1:0", &a, &plain, &s, &err);
+	CHECK(rc < 0 && s.rc < 0, "a plain client is refused by a PSK listener (%s)", s.err.what);
+	a.psk_len = 8;
+	verr_clear(&err);
+	CHECK(xport_listen("127.0.0.1:0", &a, &l, &err) == -EINVAL && err.class == VERR_USAGE,
+	      "a listener with an 8-byte PSK refuses to start: %s", err.what);
+}
+
+static void make_certs(void)
+{
+	char cmd[2048];
+
+	if (!mkdtemp(certdir))
+		return;
+	snprintf(cmd, sizeof(cmd), "cd %s && set -e; "
+		 "k='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
+		 "exec >/dev/null 2>&1; openssl req -x509 $k -keyout ca.key -out ca.pem -subj /CN=ca -days 1; "
+		 "openssl req -x509 $k -keyout rogue.key -out rogue.pem -subj /CN=rogue -days 1; "
+		 "for n in server client; do "
+		 "openssl req $k -keyout $n.key -out $n.csr -subj /CN=$n; "
+		 "openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+		 "-out $n.pem -days 1; done", certdir);
+	have_certs = system(cmd) == 0 ? true : false;
+	if (!have_certs)
+		printf("# could not make certificates with the openssl CLI\n");
+}
+
+static void test_x509(void)
+{
+	char cert[2][128], key[2][128], ca[128], rogue[128], rogue_key[128];
+	struct xport_tls srv = { .mode = XPORT_TLS_X509 }, cli, bad;
+	struct xport_listener *l;
+	struct verr err = { 0 };
+	struct server s;
+	int rc;
+
+	if (!have_certs) {
+		CHECK(1, "# SKIP no openssl CLI for certificates");
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		snprintf(cert[i], sizeof(cert[i]), "%s/%s.pem", certdir, i ? "client" : "server");
+		snprintf(key[i], sizeof(key[i]), "%s/%s.key", certdir, i ? "client" : "server");
+	}
+	snprintf(ca, sizeof(ca), "%s/ca.pem", certdir);
+	snprintf(rogue, sizeof(rogue), "%s/rogue.pem", certdir);
+	snprintf(rogue_key, sizeof(rogue_key), "%s/rogue.key", certdir);
+	srv.cert = cert[0], srv.key = key[0], srv.ca = ca;
+	cli = srv;
+	cli.cert = cert[1], cli.key = key[1];
+	rc = echo_pair("127.0.0.1:0", &srv, &cli, &s, &err);
+	CHECK(rc == 0 && s.rc == 0 && s.secure, "X.509 mutual authentication echoes 1 MiB (%s%s)",
+	      err.what, s.err.what);
+	bad = cli;
+	bad.cert = rogue, bad.key = rogue_key, bad.ca = rogue;
+	verr_clear(&err);
+	rc = echo_pair("127.0.0.1:0", &srv, &bad, &s, &err);
+	CHECK(rc < 0 && s.rc < 0 && strstr(s.err.what, "TLS handshake"),
+	      "a client certificate from another CA is refused: %s", s.err.what);
+	bad = srv;
+	bad.key = key[1];
+	verr_clear(&err);
+	CHECK(xport_listen("127.0.0.1:0", &bad, &l, &err) == -EINVAL && err.class == VERR_USAGE,
+	      "a listener whose key does not match its certificate refuses to start: %s", err.what);
+	bad.ca = NULL;
+	verr_clear(&err);
+	CHECK(xport_listen("127.0.0.1:0", &bad, &l, &err) == -EINVAL && strstr(err.hint, "--ca"),
+	      "a listener without a CA refuses to start: %s", err.what);
+}
+
+/* A peer that connects and never speaks: the TLS handshake and reads time out. */
+static void test_timeouts(void)
+{
+	struct xport_tls psk = { .mode = XPORT_TLS_PSK, .psk = key_a, .psk_len = sizeof(key_a) };
+	struct xport_tls plain = { .mode = XPORT_INSECURE };
+	struct xport_conn *c = NULL;
+	struct verr err = { 0 };
+	struct server s = { .t = { .connect_ms = 300, .idle_ms = 300 } };
+	pthread_t th;
+	char to[96];
+	time_t start = time(NULL);
+
+	xport_listen("127.0.0.1:0", &psk, &s.l, &s.err);
+	snprintf(to, sizeof(to), "%s", xport_listener_name(s.l));
+	pthread_create(&th, NULL, serve, &s);
+	xport_connect(to, &plain, &quick, &c, &err);
+	pthread_join(th, NULL);
+	CHECK(s.rc == -ETIMEDOUT && strstr(s.err.what, "TLS handshake"),
+	      "a TLS handshake with a silent peer times out: %s", s.err.what);
+	xport_conn_abort(c);
+	xport_listener_close(s.l);
+
+	memset(&s, 0, sizeof(s));
+	s.t = (struct xport_timeouts){ .connect_ms = 300, .idle_ms = 300 };
+	xport_listen("127.0.0.1:0", &plain, &s.l, &s.err);
+	snprintf(to, sizeof(to), "%s", xport_listener_name(s.l));
+	pthread_create(&th, NULL, serve, &s);
+	xport_connect(to, &plain, &quick, &c, &err);
+	pthread_join(th, NULL);
+	CHECK(s.rc == -ETIMEDOUT && s.err.class == VERR_PEER && strstr(s.err.hint, "--timeout"),
+	      "a read from a silent peer times out: %s (%s)", s.err.what, s.err.hint);
+	xport_conn_abort(c);
+	xport_listener_close(s.l);
+	CHECK(time(NULL) - start < 4, "both timeouts took well under the 5 s fallback");
+
+	CHECK(xport_listen("127.0.0.1:0", &plain, &s.l, &err) == 0 &&
+	      xport_accept(s.l, &quick, 200, &c, &err) == -ETIMEDOUT,
+	      "accept gives up when no peer comes");
+	xport_listener_close(s.l);
+}
+
+int main(void)
+{
+	make_certs();
+	test_plain();
+	test_psk();
+	test_x509();
+	test_timeouts();
+	if (have_certs) {
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", certdir);
+		if (system(cmd) != 0)
+			printf("# could not remove %s\n", certdir);
+	}
+	return unit_done();
+}
