@@ -43,6 +43,9 @@ void cli_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));    /
 /* Identifies and opens a device by the user's name; prints and returns the exit code on failure. */
 int cli_open_device(const char *name, struct vdev **dev);
 
+/* Gets the device's state; a device found in RESUMING was abandoned by a killed
+ * restore or receive (vfiomig holds it alone now) and is reset first. */
+int cli_recover_abandoned(struct vdev *dev, enum vmig_state *state, struct verr *err);
 /* The single DEVICE operand of a command, for the end of its argp parser. */
 error_t cli_parse_device_operand(int key, char *arg, struct argp_state *state,
 				 const char **device);
@@ -54,6 +57,8 @@ int cmd_save(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+int cmd_receive(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_state(int argc, char **argv);
 

@@ -112,3 +112,33 @@ int cli_identity_mismatch(const struct vstream_identity *saved, const struct vde
 			 saved->driver, id->driver);
 	return why[0] != '\0';
 }
+
+/* The source's devices against the destination's, as migrate pairs them. */
+int cli_identity_compare(const struct vstream_identity *src, const struct vstream_identity *dst,
+			 char *why, size_t size)
+{
+	why[0] = '\0';
+	if (src->kind != dst->kind)
+		snprintf(why, size, "a %s device cannot take the state of a %s device",
+			 vstream_kind_name(dst->kind) ? vstream_kind_name(dst->kind) : "?",
+			 vstream_kind_name(src->kind) ? vstream_kind_name(src->kind) : "?");
+	else if (src->kind == VSTREAM_KIND_MDEV && strcmp(src->mdev_type, dst->mdev_type) != 0)
+		snprintf(why, size, "mdev type %s cannot take the state of %s", dst->mdev_type,
+			 src->mdev_type);
+	else if (src->kind == VSTREAM_KIND_PCI &&
+		 (src->vendor != dst->vendor || src->device != dst->device ||
+		  src->subsystem_vendor != dst->subsystem_vendor ||
+		  src->subsystem_device != dst->subsystem_device || src->revision != dst->revision))
+		snprintf(why, size, "PCI %04x:%04x (%04x:%04x rev %02x) cannot take the state of "
+			 "%04x:%04x (%04x:%04x rev %02x)", dst->vendor, dst->device,
+			 dst->subsystem_vendor, dst->subsystem_device, dst->revision, src->vendor,
+			 src->device, src->subsystem_vendor, src->subsystem_device, src->revision);
+	else if (strcmp(src->driver, dst->driver) != 0)
+		snprintf(why, size, "driver %s cannot take the state of driver %s", dst->driver,
+			 src->driver);
+	else if (src->migration_flags != dst->migration_flags)
+		snprintf(why, size, "migration flags 0x%llx differ from the source's 0x%llx",
+			 (unsigned long long)dst->migration_flags,
+			 (unsigned long long)src->migration_flags);
+	return why[0] != '\0';
+}

@@ -25,4 +25,8 @@ void cli_identity_from_device(const struct vdev_ident *id, uint64_t flags, uint6
 int cli_identity_mismatch(const struct vstream_identity *saved, const struct vdev_ident *id,
 			  char *why, size_t size);
 
+/* 1 with a reason when dst cannot take src's state (migrate's pairing rule). */
+int cli_identity_compare(const struct vstream_identity *src, const struct vstream_identity *dst,
+			 char *why, size_t size);
+
 #endif

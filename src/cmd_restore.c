@@ -155,7 +155,7 @@ static int restore_into(struct restore_run *run, const struct restore_args *args
 	uint64_t flags;
 
 	if (vdev_migration_flags(run->dev, &flags, err) < 0 ||
-	    vdev_get_state(run->dev, &start, err) < 0)
+	    cli_recover_abandoned(run->dev, &start, err) < 0)
 		return -EIO;
 	if (start != VMIG_RUNNING && start != VMIG_STOP)
 		return verr_set(err, VERR_FAILED, 0, vdev_ident(run->dev)->name,

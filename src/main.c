@@ -19,6 +19,8 @@ static const struct command {
 	{ "state", cmd_state, "print or set a device's migration state" },
 	{ "save", cmd_save, "save a device's migration state as a stream" },
 	{ "restore", cmd_restore, "restore a saved stream into a device" },
+	{ "migrate", cmd_migrate, "live-migrate devices to a 'vfiomig receive' peer" },
+	{ "receive", cmd_receive, "receive a live migration into devices" },
 	{ "inspect", cmd_inspect, "show a saved stream's header, records and totals" },
 	{ "verify", cmd_verify, "check that a saved stream is intact and complete" },
 };

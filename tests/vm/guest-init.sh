@@ -36,6 +36,8 @@ mount_all() {
 	[ -e /dev/stdout ] || ln -s /proc/self/fd/1 /dev/stdout
 	[ -e /dev/stderr ] || ln -s /proc/self/fd/2 /dev/stderr
 	hostname vfiomig-vm
+	# loopback, for migrate/receive over TCP inside the guest
+	ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 }
 
 create_mdev() {

@@ -1,0 +1,177 @@
+/* Protocol messages over a connection, for migrate and receive. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_peer.h"
+
+int cli_peer_init(struct cli_peer *peer, enum proto_role role, struct xport_conn *conn,
+		  struct verr *err)
+{
+	memset(peer, 0, sizeof(*peer));
+	peer->conn = conn;
+	proto_session_init(&peer->session, role);
+	xport_conn_set_stop(conn, &cli_signal);
+	peer->out = malloc(PROTO_CONTROL_MAX);
+	if (!peer->out)
+		return verr_set(err, VERR_FAILED, ENOMEM, xport_conn_name(conn), NULL, "protocol");
+	return proto_parser_new(role, xport_conn_name(conn), &peer->parser, err);
+}
+
+void cli_peer_finish(struct cli_peer *peer, bool abort_first, uint16_t code, const char *why)
+{
+	struct verr quiet = { 0 };
+
+	if (peer->conn && abort_first && !proto_session_over(&peer->session)) {
+		struct proto_msg msg = { .type = PROTO_ABORT, .device = PROTO_NO_DEVICE };
+
+		proto_reason_set(&msg.u.reason, code, "%s", why ? why : "");
+		cli_peer_send(peer, &msg, &quiet);
+	}
+	if (peer->conn) {
+		if (abort_first)
+			xport_conn_abort(peer->conn);
+		else
+			xport_conn_close(peer->conn, &quiet);
+	}
+	peer->conn = NULL;
+	proto_parser_free(peer->parser);
+	peer->parser = NULL;
+	free(peer->out);
+	peer->out = NULL;
+}
+
+int cli_peer_send(struct cli_peer *peer, const struct proto_msg *msg, struct verr *err)
+{
+	size_t len;
+
+	if (proto_encode(msg, peer->out, PROTO_CONTROL_MAX, &len, err) < 0 ||
+	    proto_session_sent(&peer->session, msg, err) < 0 ||
+	    xport_conn_write(peer->conn, peer->out, len, err) < 0)
+		return -EIO;
+	peer->sent += len;
+	return 0;
+}
+
+int cli_peer_send_payload(struct cli_peer *peer, uint16_t type, uint16_t device,
+			  const uint8_t *payload, size_t len, struct verr *err)
+{
+	uint8_t head[PROTO_HEAD_LEN];
+	struct proto_msg msg = { .type = type, .device = device, .payload = payload, .len = len };
+
+	if (proto_encode_head(type, device, len, head, err) < 0 ||
+	    proto_session_sent(&peer->session, &msg, err) < 0 ||
+	    xport_conn_write(peer->conn, head, sizeof(head), err) < 0 ||
+	    xport_conn_write(peer->conn, payload, len, err) < 0)
+		return -EIO;
+	peer->sent += sizeof(head) + len;
+	return 0;
+}
+
+static int fill(struct cli_peer *peer, struct verr *err)
+{
+	ssize_t n = xport_conn_read(peer->conn, peer->in, sizeof(peer->in), err);
+
+	if (n < 0)
+		return (int)n;
+	if (n == 0) {
+		if (proto_parser_end(peer->parser, err) < 0)
+			return -EBADMSG;
+		return verr_set(err, VERR_PEER, ECONNRESET, xport_conn_name(peer->conn),
+				"see the other side's messages for why it stopped",
+				"the peer closed the connection in phase %s",
+				proto_phase_name(peer->session.phase));
+	}
+	peer->in_len = (size_t)n;
+	peer->in_pos = 0;
+	peer->received += (uint64_t)n;
+	return 0;
+}
+
+int cli_peer_recv(struct cli_peer *peer, struct proto_msg *msg, struct verr *err)
+{
+	for (;;) {
+		size_t used = 0;
+
+		if (peer->in_pos == peer->in_len && fill(peer, err) < 0)
+			return -EIO;
+		if (proto_parser_feed(peer->parser, peer->in + peer->in_pos,
+				      peer->in_len - peer->in_pos, &used, msg, err) < 0)
+			return -EBADMSG;
+		peer->in_pos += used;
+		if (msg->type == PROTO_NONE)
+			continue;
+		if (msg->type == PROTO_IDENTITY)
+			peer->ids = *msg->u.identity;
+		if (proto_session_received(&peer->session, msg, err) < 0)
+			return -EPROTO;
+		if (msg->type == PROTO_PING)
+			continue;
+		if (msg->type == PROTO_ABORT)
+			return verr_set(err, VERR_PEER, 0, xport_conn_name(peer->conn), NULL,
+					"the peer aborted (%s): %s",
+					proto_reason_name(msg->u.reason.code) ?
+					proto_reason_name(msg->u.reason.code) : "?",
+					msg->u.reason.text);
+		return 0;
+	}
+}
+
+int cli_peer_hello(struct cli_peer *peer, enum proto_role role, unsigned devices,
+		   uint64_t features, uint64_t *agreed, struct verr *err)
+{
+	struct proto_msg mine = { .type = PROTO_HELLO, .device = PROTO_NO_DEVICE };
+	struct proto_msg theirs;
+	uint16_t version;
+
+	mine.u.hello.role = role;
+	mine.u.hello.min_version = PROTO_VERSION_MIN;
+	mine.u.hello.max_version = PROTO_VERSION_MAX;
+	mine.u.hello.devices = (uint16_t)devices;
+	mine.u.hello.features = features;
+	snprintf(mine.u.hello.software, sizeof(mine.u.hello.software), "vfiomig %s",
+		 VFIOMIG_VERSION);
+	if (cli_peer_send(peer, &mine, err) < 0 || cli_peer_recv(peer, &theirs, err) < 0)
+		return -EIO;
+	if (theirs.type != PROTO_HELLO)
+		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(peer->conn), NULL,
+				"expected HELLO, got %s", proto_type_name(theirs.type));
+	cli_debug("%s: peer speaks %s", xport_conn_name(peer->conn), theirs.u.hello.software);
+	return proto_negotiate(&mine.u.hello, &theirs.u.hello, &version, agreed, err);
+}
+
+int cli_tls_setup(const struct cli_tls_args *args, bool listener, struct cli_key *psk,
+		  struct xport_tls *tls, struct xport_timeouts *timeouts)
+{
+	int ret;
+
+	memset(tls, 0, sizeof(*tls));
+	memset(psk, 0, sizeof(*psk));
+	timeouts->connect_ms = args->timeout_s * 1000;
+	timeouts->idle_ms = args->timeout_s * 1000;
+	if (args->psk_file && (args->cert || args->key || args->ca))
+		return cli_usage_error("--psk-file and --cert/--key/--ca exclude each other");
+	if (args->insecure && (args->psk_file || args->cert))
+		return cli_usage_error("--insecure with a key or certificate makes no sense");
+	if (args->psk_file) {
+		ret = cli_key_load(args->psk_file, psk);
+		if (ret)
+			return ret;
+		tls->mode = XPORT_TLS_PSK;
+		tls->psk = psk->key.data;
+		tls->psk_len = psk->key.len;
+	} else if (args->cert || args->key || args->ca) {
+		if (!args->cert || !args->key || !args->ca)
+			return cli_usage_error("X.509 needs all of --cert, --key and --ca");
+		tls->mode = XPORT_TLS_X509;
+		tls->cert = args->cert;
+		tls->key = args->key;
+		tls->ca = args->ca;
+	} else if (!args->insecure) {
+		return cli_usage_error("%s needs --psk-file, or --cert, --key and --ca; "
+				       "--insecure allows an unauthenticated peer",
+				       listener ? "a listener" : "a TCP connection");
+	}
+	return EXIT_OK;
+}

@@ -1,0 +1,48 @@
+/* One side of a live migration's conversation: protocol messages over a transport
+ * connection, checked against the session's order, for migrate and receive. */
+#ifndef VFIOMIG_CLI_PEER_H
+#define VFIOMIG_CLI_PEER_H
+
+#include "cli.h"
+#include "cli_stream.h"
+#include "protocol.h"
+#include "transport_net.h"
+
+struct cli_peer {
+	struct xport_conn *conn;
+	struct proto_parser *parser;
+	struct proto_session session;
+	struct proto_identity ids;       /* the last IDENTITY received */
+	uint8_t *out;                    /* PROTO_CONTROL_MAX */
+	uint8_t in[1 << 16];
+	size_t in_len, in_pos;
+	uint64_t sent, received;         /* bytes on the wire */
+};
+
+/* Takes ownership of conn. */
+int cli_peer_init(struct cli_peer *peer, enum proto_role role, struct xport_conn *conn,
+		  struct verr *err);
+/* Best effort ABORT (unless the conversation is over), then closes everything. */
+void cli_peer_finish(struct cli_peer *peer, bool abort_first, uint16_t code, const char *why);
+int cli_peer_send(struct cli_peer *peer, const struct proto_msg *msg, struct verr *err);
+/* START, DATA, DEVICE_END: the header, then the payload from where it lies. */
+int cli_peer_send_payload(struct cli_peer *peer, uint16_t type, uint16_t device,
+			  const uint8_t *payload, size_t len, struct verr *err);
+/* The next message, PINGs skipped; a closed connection or ABORT is an error
+ * (VERR_PEER) that says why. */
+int cli_peer_recv(struct cli_peer *peer, struct proto_msg *msg, struct verr *err);
+/* HELLO both ways and the negotiated features. */
+int cli_peer_hello(struct cli_peer *peer, enum proto_role role, unsigned devices,
+		   uint64_t features, uint64_t *agreed, struct verr *err);
+
+/* Reads the TLS options shared by migrate and receive; prints and returns an exit
+ * code on failure. psk: loaded key bytes (also used for record keys). */
+struct cli_tls_args {
+	const char *psk_file, *cert, *key, *ca;
+	bool insecure;
+	int timeout_s;
+};
+int cli_tls_setup(const struct cli_tls_args *args, bool listener, struct cli_key *psk,
+		  struct xport_tls *tls, struct xport_timeouts *timeouts);
+
+#endif

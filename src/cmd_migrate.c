@@ -1,0 +1,519 @@
+/* vfiomig migrate: the source of a live migration. Its devices change state only
+ * after the destination's identities were accepted and it is ready; they stay
+ * stopped only once the destination committed, and run on otherwise. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli_peer.h"
+#include "json.h"
+
+#define MIGRATE_MAX_DEVICES PROTO_MAX_DEVICES
+#define MIGRATE_CHUNK (1u << 20)
+
+struct migrate_args {
+	const char *devices[MIGRATE_MAX_DEVICES];
+	unsigned ndevices;
+	const char *to, *exec;
+	bool force, no_precopy;
+	long max_downtime_ms, max_rounds;
+	int level;
+	struct cli_tls_args tls;
+};
+
+enum { OPT_TO = 0x700, OPT_EXEC, OPT_PSK, OPT_CERT, OPT_KEY, OPT_CA, OPT_INSECURE, OPT_TIMEOUT,
+       OPT_FORCE, OPT_NO_PRECOPY, OPT_DOWNTIME, OPT_ROUNDS, OPT_JSON };
+
+static const struct argp_option options[] = {
+	{ "to", OPT_TO, "HOST:PORT", 0, "Migrate to 'vfiomig receive --listen' over TCP", 0 },
+	{ "exec", OPT_EXEC, "COMMAND", 0, "Migrate over COMMAND's stdio (e.g. 'ssh dst vfiomig "
+	  "receive DEV --stdio')", 0 },
+	{ "psk-file", OPT_PSK, "FILE", 0, "TLS 1.3 with this pre-shared key", 0 },
+	{ "cert", OPT_CERT, "FILE", 0, "TLS 1.3 with this certificate (PEM)", 0 },
+	{ "key", OPT_KEY, "FILE", 0, "The certificate's private key (PEM)", 0 },
+	{ "ca", OPT_CA, "FILE", 0, "Accept a peer whose certificate this CA signed", 0 },
+	{ "insecure", OPT_INSECURE, NULL, 0, "Plain TCP without authentication", 0 },
+	{ "timeout", OPT_TIMEOUT, "SECONDS", 0, "Bound connect, handshake and idle waits "
+	  "(default 60)", 0 },
+	{ "force", OPT_FORCE, NULL, 0, "Migrate even when identities do not pair (dangerous)", 0 },
+	{ "no-precopy", OPT_NO_PRECOPY, NULL, 0, "Stop the devices at once; no pre-copy", 0 },
+	{ "max-downtime", OPT_DOWNTIME, "MS", 0, "Switch over once the rest fits in MS at the "
+	  "measured throughput (default 300)", 0 },
+	{ "max-rounds", OPT_ROUNDS, "N", 0, "At most N pre-copy rounds (default 8)", 0 },
+	{ "json", OPT_JSON, NULL, 0, "Print the summary as JSON on stdout", 0 },
+	{ 0 }
+};
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct migrate_args *a = state->input;
+	long v;
+
+	switch (key) {
+	case OPT_TO: a->to = arg; return 0;
+	case OPT_EXEC: a->exec = arg; return 0;
+	case OPT_PSK: a->tls.psk_file = arg; return 0;
+	case OPT_CERT: a->tls.cert = arg; return 0;
+	case OPT_KEY: a->tls.key = arg; return 0;
+	case OPT_CA: a->tls.ca = arg; return 0;
+	case OPT_INSECURE: a->tls.insecure = true; return 0;
+	case OPT_FORCE: a->force = true; return 0;
+	case OPT_NO_PRECOPY: a->no_precopy = true; return 0;
+	case OPT_JSON: cli.json = true; return 0;
+	case OPT_TIMEOUT:
+		if (cli_parse_int(arg, 1, 86400, &v) < 0)
+			argp_error(state, "--timeout takes 1 to 86400 seconds, not '%s'", arg);
+		a->tls.timeout_s = (int)v;
+		return 0;
+	case OPT_DOWNTIME:
+		if (cli_parse_int(arg, 1, 3600000, &a->max_downtime_ms) < 0)
+			argp_error(state, "--max-downtime takes 1 to 3600000 ms, not '%s'", arg);
+		return 0;
+	case OPT_ROUNDS:
+		if (cli_parse_int(arg, 0, 1000, &a->max_rounds) < 0)
+			argp_error(state, "--max-rounds takes 0 to 1000, not '%s'", arg);
+		return 0;
+	case ARGP_KEY_ARG:
+		if (a->ndevices == MIGRATE_MAX_DEVICES)
+			argp_error(state, "at most %d devices", MIGRATE_MAX_DEVICES);
+		a->devices[a->ndevices++] = arg;
+		return 0;
+	case ARGP_KEY_END:
+		if (!a->ndevices)
+			argp_error(state, "which DEVICE? (see 'vfiomig list')");
+		if (!!a->to == !!a->exec)
+			argp_error(state, "give exactly one of --to and --exec");
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+static const struct argp_child children[] = { { &cli_common_argp, 0, NULL, 0 }, { 0 } };
+static const struct argp migrate_argp = {
+	options, parse_opt, "DEVICE...",
+	"Live-migrate DEVICE... to a 'vfiomig receive' peer; devices pair up in order.\v"
+	"The devices keep running through the handshake, the compatibility check and "
+	"pre-copy; they stop for the switchover and stay stopped only when the destination "
+	"committed. Any failure, a lost peer or a signal before that returns them to RUNNING.",
+	children, NULL, NULL
+};
+
+struct migrate_dev {
+	struct vdev *dev;
+	uint64_t flags;
+	struct vstream_writer *writer;
+	struct vstream_encoder *enc;
+	bool left_running, ended;
+};
+
+struct migrate_run {
+	struct migrate_dev dev[MIGRATE_MAX_DEVICES];
+	unsigned n;
+	struct cli_peer peer;
+	bool peer_ready, committed, precopy;
+	const struct vstream_key *record_key;
+	uint8_t *raw, *rec;
+	uint64_t raw_bytes, precopy_bytes;
+	unsigned rounds;
+	struct timespec t0, stop, commit;
+	uint64_t resume_us;
+};
+
+static double seconds(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static int open_devices(struct migrate_run *run, const struct migrate_args *a, struct verr *err)
+{
+	for (unsigned i = 0; i < a->ndevices; i++) {
+		struct migrate_dev *d = &run->dev[i];
+		struct vstream_header hdr;
+		enum vmig_state state;
+		uint64_t estimate = 0;
+		struct verr quiet = { 0 };
+		int ret = cli_open_device(a->devices[i], &d->dev);
+
+		if (ret)
+			return -ret;
+		run->n = i + 1;
+		if (vdev_migration_flags(d->dev, &d->flags, err) < 0 ||
+		    vdev_get_state(d->dev, &state, err) < 0)
+			return -EXIT_FAILED;
+		if (state != VMIG_RUNNING)
+			return verr_set(err, VERR_FAILED, 0, vdev_ident(d->dev)->name,
+					"run 'vfiomig state DEVICE running' first",
+					"migrate needs the device RUNNING, not %s",
+					vmig_state_name(state)), -EXIT_FAILED;
+		vdev_stop_copy_size(d->dev, &estimate, &quiet);
+		if (vstream_header_init(&hdr, err) < 0)
+			return -EXIT_FAILED;
+		cli_identity_from_device(vdev_ident(d->dev), d->flags, estimate, &hdr.id);
+		if (vstream_writer_new(&hdr, run->record_key, &d->writer, err) < 0 ||
+		    vstream_encoder_new(run->record_key, vstream_writer_stream_id(d->writer),
+					&d->enc, err) < 0)
+			return -EXIT_FAILED;
+		if (!(d->flags & VMIG_FLAG_PRE_COPY))
+			run->precopy = false;
+	}
+	return 0;
+}
+
+/* Compares the destination's identities with ours and says yes or no. */
+static int verdict(struct migrate_run *run, const struct migrate_args *a, struct verr *err)
+{
+	struct proto_msg msg, v = { .type = PROTO_VERDICT, .device = PROTO_NO_DEVICE };
+	char why[256] = "";
+	unsigned i;
+
+	if (cli_peer_recv(&run->peer, &msg, err) < 0)
+		return -EXIT_PEER;
+	for (i = 0; i < run->n; i++) {
+		struct vstream_identity mine;
+		uint64_t estimate = 0;
+		struct verr quiet = { 0 };
+
+		vdev_stop_copy_size(run->dev[i].dev, &estimate, &quiet);
+		cli_identity_from_device(vdev_ident(run->dev[i].dev), run->dev[i].flags, estimate,
+					 &mine);
+		if (cli_identity_compare(&mine, &run->peer.ids.dev[i].id, why, sizeof(why)))
+			break;
+	}
+	v.u.verdict.kind = i == run->n ? PROTO_VERDICT_ACCEPT :
+			   a->force ? PROTO_VERDICT_FORCED : PROTO_VERDICT_REFUSE;
+	if (i < run->n)
+		proto_reason_set(&v.u.verdict.reason, PROTO_REASON_INCOMPATIBLE, "device %u (%s): %s",
+				 i, vdev_ident(run->dev[i].dev)->name, why);
+	if (cli_peer_send(&run->peer, &v, err) < 0)
+		return -EXIT_PEER;
+	if (v.u.verdict.kind == PROTO_VERDICT_REFUSE)
+		return verr_set(err, VERR_PEER, 0, vdev_ident(run->dev[i].dev)->name,
+				"pair devices of the same kind, or use --force",
+				"refusing the destination: %s; nothing was changed", why), -EXIT_PEER;
+	if (v.u.verdict.kind == PROTO_VERDICT_FORCED)
+		cli_note("%s: warning: %s; migrating anyway (--force)",
+			 vdev_ident(run->dev[i].dev)->name, why);
+	if (cli_peer_recv(&run->peer, &msg, err) < 0)
+		return -EXIT_PEER;
+	if (msg.type != PROTO_READY)
+		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
+				"expected READY, got %s", proto_type_name(msg.type)), -EXIT_PEER;
+	return 0;
+}
+
+/* Reads up to one chunk of device i and sends it as one record; *got is 0 when the
+ * device had nothing (for now in PRE_COPY, for good in STOP_COPY: *end). */
+static int send_chunk(struct migrate_run *run, unsigned i, uint16_t type, size_t *got,
+		      bool *end, struct verr *err)
+{
+	struct migrate_dev *d = &run->dev[i];
+	size_t fill = 0, len;
+
+	*end = false;
+	while (fill < MIGRATE_CHUNK) {
+		ssize_t n = vdev_read_data(d->dev, run->raw + fill, MIGRATE_CHUNK - fill, end, err);
+
+		if (n < 0)
+			return -EIO;
+		if (n == 0)
+			break;
+		fill += (size_t)n;
+	}
+	*got = fill;
+	if (!fill)
+		return 0;
+	if (vstream_encode_record(d->enc, type, vstream_writer_next_seq(d->writer), 1, run->raw,
+				  fill, run->rec, vstream_record_bound(MIGRATE_CHUNK), &len, err) < 0 ||
+	    vstream_writer_add(d->writer, run->rec, len, err) < 0 ||
+	    cli_peer_send_payload(&run->peer, PROTO_DATA, (uint16_t)i, run->rec, len, err) < 0)
+		return -EIO;
+	run->raw_bytes += fill;
+	return 0;
+}
+
+static int send_starts(struct migrate_run *run, struct verr *err)
+{
+	for (unsigned i = 0; i < run->n; i++) {
+		const uint8_t *head;
+		size_t len;
+
+		vstream_writer_header(run->dev[i].writer, &head, &len);
+		if (cli_peer_send_payload(&run->peer, PROTO_START, (uint16_t)i, head, len, err) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+/* Bytes the devices still hold in pre-copy, plus what stop-copy will add. */
+static uint64_t remaining_bytes(struct migrate_run *run)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < run->n; i++) {
+		uint64_t initial = 0, dirty = 0, estimate = 0;
+		struct verr quiet = { 0 };
+
+		if (vdev_precopy_info(run->dev[i].dev, &initial, &dirty, &quiet) == 0)
+			sum += initial + dirty;
+		verr_clear(&quiet);
+		if (vdev_stop_copy_size(run->dev[i].dev, &estimate, &quiet) == 0)
+			sum += estimate;
+	}
+	return sum;
+}
+
+/* Rounds of pre-copy while the devices run, until the rest fits the downtime
+ * target at the throughput measured so far, or the round limit. */
+static int precopy(struct migrate_run *run, const struct migrate_args *a, struct verr *err)
+{
+	struct timespec start, now;
+
+	for (unsigned i = 0; i < run->n; i++) {
+		run->dev[i].left_running = true;
+		if (vdev_set_state(run->dev[i].dev, VMIG_PRE_COPY, VMIG_RUNNING, err) < 0)
+			return -EIO;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (run->rounds = 1;; run->rounds++) {
+		uint64_t round_bytes = 0, rest;
+		double rate, projected_ms;
+
+		for (unsigned i = 0; i < run->n; i++) {
+			size_t got;
+			bool end;
+
+			do {
+				if (cli_signal || send_chunk(run, i, VSTREAM_REC_PRECOPY, &got, &end,
+							     err) < 0)
+					return cli_signal ? verr_set(err, VERR_INTERRUPTED, 0, NULL, NULL,
+								     "interrupted by signal %d",
+								     (int)cli_signal) : -EIO;
+				round_bytes += got;
+			} while (got);
+		}
+		run->precopy_bytes += round_bytes;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		rate = run->precopy_bytes / (seconds(&start, &now) + 1e-6);
+		rest = remaining_bytes(run);
+		projected_ms = rest / (rate + 1) * 1000;
+		cli_debug("pre-copy round %u: %llu bytes, %llu left, %.0f ms projected", run->rounds,
+			  (unsigned long long)round_bytes, (unsigned long long)rest, projected_ms);
+		if (projected_ms <= a->max_downtime_ms || run->rounds >= a->max_rounds ||
+		    round_bytes == 0)
+			return 0;
+	}
+}
+
+/* Quiesce every device (P2P first, for peer-to-peer DMA), then stop-copy all. */
+static int switchover(struct migrate_run *run, struct verr *err)
+{
+	struct proto_msg msg = { .type = PROTO_SWITCHOVER, .device = PROTO_NO_DEVICE };
+
+	clock_gettime(CLOCK_MONOTONIC, &run->stop);
+	for (unsigned i = 0; i < run->n; i++) {
+		struct migrate_dev *d = &run->dev[i];
+
+		d->left_running = true;
+		if (d->flags & VMIG_FLAG_P2P &&
+		    vdev_set_state(d->dev, run->precopy ? VMIG_PRE_COPY_P2P : VMIG_RUNNING_P2P,
+				   VMIG_RUNNING, err) < 0)
+			return -EIO;
+	}
+	for (unsigned i = 0; i < run->n; i++)
+		if (vdev_set_state(run->dev[i].dev, VMIG_STOP_COPY, VMIG_RUNNING, err) < 0)
+			return -EIO;
+	msg.u.precopy_rounds = run->precopy ? run->rounds : 0;
+	return cli_peer_send(&run->peer, &msg, err);
+}
+
+/* Stop-copy data of all devices at once: one chunk of each in turn. */
+static int stopcopy(struct migrate_run *run, struct verr *err)
+{
+	unsigned ended = 0;
+
+	while (ended < run->n) {
+		for (unsigned i = 0; i < run->n; i++) {
+			struct migrate_dev *d = &run->dev[i];
+			uint8_t trailer[VSTREAM_TRAILER_MAX];
+			size_t got, len;
+			bool end;
+
+			if (d->ended)
+				continue;
+			if (cli_signal)
+				return verr_set(err, VERR_INTERRUPTED, 0, NULL, NULL,
+						"interrupted by signal %d", (int)cli_signal);
+			if (send_chunk(run, i, VSTREAM_REC_STOPCOPY, &got, &end, err) < 0)
+				return -EIO;
+			if (got)
+				continue;
+			if (vstream_writer_finish(d->writer, trailer, sizeof(trailer), &len, err) < 0 ||
+			    cli_peer_send_payload(&run->peer, PROTO_DEVICE_END, (uint16_t)i, trailer,
+						  len, err) < 0)
+				return -EIO;
+			d->ended = true;
+			ended++;
+		}
+	}
+	return 0;
+}
+
+static int await_commit(struct migrate_run *run, struct verr *err)
+{
+	struct proto_msg msg;
+
+	if (cli_peer_recv(&run->peer, &msg, err) < 0)
+		return -EIO;
+	if (msg.type != PROTO_COMMIT)
+		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
+				"expected COMMIT, got %s", proto_type_name(msg.type));
+	clock_gettime(CLOCK_MONOTONIC, &run->commit);
+	run->resume_us = msg.u.resume_us;
+	run->committed = true;
+	return 0;
+}
+
+static void summary(const struct migrate_run *run)
+{
+	double total = seconds(&run->t0, &run->commit);
+	double downtime = seconds(&run->stop, &run->commit) * 1000;
+	double ratio = run->peer.sent ? (double)run->raw_bytes / (double)run->peer.sent : 0;
+	double rate = total > 0 ? run->raw_bytes / total : 0;
+
+	if (cli.json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_uint(&j, "devices", run->n);
+		json_uint(&j, "raw_bytes", run->raw_bytes);
+		json_uint(&j, "wire_bytes", run->peer.sent);
+		json_uint(&j, "precopy_bytes", run->precopy_bytes);
+		json_uint(&j, "precopy_rounds", run->precopy ? run->rounds : 0);
+		json_uint(&j, "throughput_bytes_per_s", (uint64_t)rate);
+		json_uint(&j, "downtime_ms", (uint64_t)downtime);
+		json_uint(&j, "destination_resume_ms", run->resume_us / 1000);
+		json_uint(&j, "total_ms", (uint64_t)(total * 1000));
+		json_object_end(&j);
+		json_finish(&j);
+		return;
+	}
+	cli_note("migrated %u device%s: %llu bytes of state, %llu on the wire (ratio %.2f), "
+		 "%.1f MiB/s, %u pre-copy round%s, downtime %.1f ms (destination resumed in "
+		 "%.1f ms)", run->n, run->n == 1 ? "" : "s", (unsigned long long)run->raw_bytes,
+		 (unsigned long long)run->peer.sent, ratio, rate / (1 << 20),
+		 run->precopy ? run->rounds : 0, run->precopy && run->rounds != 1 ? "s" : "",
+		 downtime, run->resume_us / 1000.0);
+}
+
+static int converse(struct migrate_run *run, const struct migrate_args *a, struct verr *err)
+{
+	uint64_t want = (run->precopy ? PROTO_FEAT_PRECOPY : 0) |
+			(run->record_key ? PROTO_FEAT_KEYED_RECORDS : 0);
+	uint64_t agreed;
+
+	if (cli_peer_hello(&run->peer, PROTO_ROLE_SOURCE, run->n, want, &agreed, err) < 0)
+		return -EIO;
+	run->precopy = run->precopy && (agreed & PROTO_FEAT_PRECOPY);
+	if (run->record_key && !(agreed & PROTO_FEAT_KEYED_RECORDS))
+		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
+				"give the receiver the same --psk-file",
+				"the destination does not key its records");
+	if (verdict(run, a, err) < 0 || send_starts(run, err) < 0)
+		return -EIO;
+	if (run->precopy && precopy(run, a, err) < 0)
+		return -EIO;
+	if (switchover(run, err) < 0 || stopcopy(run, err) < 0)
+		return -EIO;
+	return await_commit(run, err);
+}
+
+static int connect_peer(struct migrate_run *run, const struct migrate_args *a,
+			const struct xport_tls *tls, const struct xport_timeouts *t, struct verr *err)
+{
+	struct xport_conn *conn;
+	int ret = a->exec ? xport_exec(a->exec, t, &conn, err) : xport_connect(a->to, tls, t, &conn, err);
+
+	if (ret < 0)
+		return ret;
+	if (cli_peer_init(&run->peer, PROTO_ROLE_SOURCE, conn, err) < 0)
+		return -EIO;
+	run->peer_ready = true;
+	return 0;
+}
+
+/* Before COMMIT the source owns the only good copy: every device runs again. */
+static void roll_back(struct migrate_run *run)
+{
+	for (unsigned i = 0; i < run->n; i++) {
+		struct verr back = { 0 };
+
+		if (!run->dev[i].left_running)
+			continue;
+		if (vdev_set_state(run->dev[i].dev, VMIG_RUNNING, VMIG_ERROR, &back) < 0)
+			cli_fail(&back);
+		else
+			cli_note("%s: back in RUNNING", vdev_ident(run->dev[i].dev)->name);
+	}
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+	struct migrate_args a = { .tls.timeout_s = 60, .max_downtime_ms = 300, .max_rounds = 8 };
+	struct migrate_run *run = calloc(1, sizeof(*run));
+	struct xport_timeouts t;
+	struct xport_tls tls;
+	struct cli_key psk;
+	struct verr err = { 0 };
+	int ret;
+
+	if (!run)
+		return cli_usage_error("out of memory");
+	argp_parse(&migrate_argp, argc, argv, 0, NULL, &a);
+	a.tls.insecure |= !!a.exec;     /* the carrying command (ssh) authenticates */
+	ret = cli_tls_setup(&a.tls, false, &psk, &tls, &t);
+	if (ret)
+		goto out_free;
+	run->record_key = cli_key_get(&psk);
+	run->precopy = !a.no_precopy;
+	run->raw = malloc(MIGRATE_CHUNK);
+	run->rec = malloc(vstream_record_bound(MIGRATE_CHUNK));
+	clock_gettime(CLOCK_MONOTONIC, &run->t0);
+	if (!run->raw || !run->rec) {
+		ret = cli_usage_error("out of memory");
+		goto out;
+	}
+	ret = open_devices(run, &a, &err);
+	if (ret == 0 && (ret = connect_peer(run, &a, &tls, &t, &err)) == 0)
+		ret = converse(run, &a, &err);
+	if (ret == 0) {
+		cli_peer_finish(&run->peer, false, 0, NULL);
+		for (unsigned i = 0; i < run->n; i++)
+			if (vdev_set_state(run->dev[i].dev, VMIG_STOP, VMIG_ERROR, &err) < 0)
+				cli_fail(&err);         /* committed: the state lives on there */
+		summary(run);
+		ret = EXIT_OK;
+		goto out;
+	}
+	ret = err.set ? cli_fail(&err) : -ret;
+	if (run->peer_ready)
+		cli_peer_finish(&run->peer, true, cli_signal ? PROTO_REASON_INTERRUPTED :
+				PROTO_REASON_DEVICE, err.what);
+	if (!run->committed)
+		roll_back(run);
+out:
+	for (unsigned i = 0; i < run->n; i++) {
+		vstream_encoder_free(run->dev[i].enc);
+		vstream_writer_free(run->dev[i].writer);
+		vdev_close(run->dev[i].dev);
+	}
+	free(run->raw);
+	free(run->rec);
+	cli_key_wipe(&psk);
+out_free:
+	free(run);
+	return ret;
+}

@@ -1,0 +1,330 @@
+/* vfiomig receive: the destination of a live migration. It offers its devices'
+ * identities, resumes what the source sends once every record verified, and
+ * commits; on any failure before COMMIT it resets its devices. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli_peer.h"
+
+#define RECEIVE_MAX_DEVICES PROTO_MAX_DEVICES
+
+struct receive_args {
+	const char *devices[RECEIVE_MAX_DEVICES];
+	unsigned ndevices;
+	const char *listen;
+	bool stdio, stop;
+	struct cli_tls_args tls;
+};
+
+enum { OPT_LISTEN = 0x600, OPT_STDIO, OPT_PSK, OPT_CERT, OPT_KEY, OPT_CA, OPT_INSECURE,
+       OPT_TIMEOUT, OPT_STOP };
+
+static const struct argp_option options[] = {
+	{ "listen", OPT_LISTEN, "[ADDR:]PORT", 0, "Accept one migration over TCP (port 0: any)", 0 },
+	{ "stdio", OPT_STDIO, NULL, 0, "Speak the protocol on stdin/stdout (for ssh)", 0 },
+	{ "psk-file", OPT_PSK, "FILE", 0, "TLS 1.3 with this pre-shared key", 0 },
+	{ "cert", OPT_CERT, "FILE", 0, "TLS 1.3 with this certificate (PEM)", 0 },
+	{ "key", OPT_KEY, "FILE", 0, "The certificate's private key (PEM)", 0 },
+	{ "ca", OPT_CA, "FILE", 0, "Accept peers whose certificate this CA signed", 0 },
+	{ "insecure", OPT_INSECURE, NULL, 0, "Listen without authentication (loopback only "
+	  "unless an address is given)", 0 },
+	{ "timeout", OPT_TIMEOUT, "SECONDS", 0, "Bound accept, handshake and idle waits "
+	  "(default 60)", 0 },
+	{ "stop", OPT_STOP, NULL, 0, "Leave the devices in STOP after resuming", 0 },
+	{ 0 }
+};
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct receive_args *a = state->input;
+	long v;
+
+	switch (key) {
+	case OPT_LISTEN: a->listen = arg; return 0;
+	case OPT_STDIO: a->stdio = true; return 0;
+	case OPT_PSK: a->tls.psk_file = arg; return 0;
+	case OPT_CERT: a->tls.cert = arg; return 0;
+	case OPT_KEY: a->tls.key = arg; return 0;
+	case OPT_CA: a->tls.ca = arg; return 0;
+	case OPT_INSECURE: a->tls.insecure = true; return 0;
+	case OPT_STOP: a->stop = true; return 0;
+	case OPT_TIMEOUT:
+		if (cli_parse_int(arg, 1, 86400, &v) < 0)
+			argp_error(state, "--timeout takes 1 to 86400 seconds, not '%s'", arg);
+		a->tls.timeout_s = (int)v;
+		return 0;
+	case ARGP_KEY_ARG:
+		if (a->ndevices == RECEIVE_MAX_DEVICES)
+			argp_error(state, "at most %d devices", RECEIVE_MAX_DEVICES);
+		a->devices[a->ndevices++] = arg;
+		return 0;
+	case ARGP_KEY_END:
+		if (!a->ndevices)
+			argp_error(state, "which DEVICE? (see 'vfiomig list')");
+		if (!!a->listen == a->stdio)
+			argp_error(state, "give exactly one of --listen and --stdio");
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+static const struct argp_child children[] = { { &cli_common_argp, 0, NULL, 0 }, { 0 } };
+static const struct argp receive_argp = {
+	options, parse_opt, "DEVICE...",
+	"Receive a live migration from 'vfiomig migrate' into DEVICE... (paired in order).\v"
+	"The devices are only touched after the source accepted their identities; every "
+	"record is verified before its bytes reach a device; COMMIT is sent once every device "
+	"runs. On any failure before that the devices are reset. A listener accepts one "
+	"migration and exits.",
+	children, NULL, NULL
+};
+
+struct receive_dev {
+	struct vdev *dev;
+	struct vstream_reader *reader;
+	enum vmig_state start;
+	bool resuming, ended;
+};
+
+struct receive_run {
+	struct receive_dev dev[RECEIVE_MAX_DEVICES];
+	unsigned n;
+	struct cli_peer peer;
+	bool peer_ready;
+	const struct vstream_key *record_key;
+	uint64_t raw;
+	struct timespec switchover;
+};
+
+static int open_devices(struct receive_run *run, const struct receive_args *a,
+			struct proto_identity *ids, struct verr *err)
+{
+	ids->count = a->ndevices;
+	for (unsigned i = 0; i < a->ndevices; i++) {
+		struct receive_dev *d = &run->dev[i];
+		uint64_t flags, estimate = 0;
+		struct verr quiet = { 0 };
+		int ret = cli_open_device(a->devices[i], &d->dev);
+
+		if (ret)
+			return -ret;
+		run->n = i + 1;
+		if (vdev_migration_flags(d->dev, &flags, err) < 0 ||
+		    cli_recover_abandoned(d->dev, &d->start, err) < 0)
+			return -EXIT_FAILED;
+		if (d->start != VMIG_RUNNING && d->start != VMIG_STOP)
+			return verr_set(err, VERR_FAILED, 0, vdev_ident(d->dev)->name,
+					"run 'vfiomig state DEVICE running' first",
+					"receive needs the device RUNNING or STOP, not %s",
+					vmig_state_name(d->start)), -EXIT_FAILED;
+		vdev_stop_copy_size(d->dev, &estimate, &quiet);
+		memset(&ids->dev[i], 0, sizeof(ids->dev[i]));
+		cli_identity_from_device(vdev_ident(d->dev), flags, estimate, &ids->dev[i].id);
+	}
+	return 0;
+}
+
+/* After an accepting VERDICT: every device into RESUMING, then READY. */
+static int prepare_devices(struct receive_run *run, struct verr *err)
+{
+	struct proto_msg ready = { .type = PROTO_READY, .device = PROTO_NO_DEVICE };
+
+	for (unsigned i = 0; i < run->n; i++) {
+		struct receive_dev *d = &run->dev[i];
+
+		d->resuming = true;
+		if (vdev_set_state(d->dev, VMIG_RESUMING, d->start, err) < 0 ||
+		    vstream_reader_new(run->record_key, vdev_ident(d->dev)->name, &d->reader,
+				       err) < 0)
+			return -EIO;
+	}
+	return cli_peer_send(&run->peer, &ready, err);
+}
+
+/* Feeds one message's payload to the device's stream reader; writes verified data. */
+static int take_payload(struct receive_run *run, const struct proto_msg *msg, struct verr *err)
+{
+	struct receive_dev *d;
+	size_t pos = 0;
+
+	if (msg->device >= run->n)
+		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
+				"message for device %u of %u", msg->device, run->n);
+	d = &run->dev[msg->device];
+	while (pos < msg->len) {
+		struct vstream_event ev;
+		size_t used = 0;
+
+		if (vstream_reader_feed(d->reader, msg->payload + pos, msg->len - pos, &used, &ev,
+					err) < 0)
+			return -EBADMSG;
+		pos += used;
+		if (ev.kind == VSTREAM_EV_RECORD && ev.len) {
+			if (vdev_write_data(d->dev, ev.data, ev.len, err) < 0)
+				return -EIO;
+			run->raw += ev.len;
+		}
+	}
+	if (msg->type == PROTO_DEVICE_END) {
+		if (vstream_reader_end(d->reader, err) < 0)
+			return -EBADMSG;
+		d->ended = true;
+	}
+	return 0;
+}
+
+static double since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static int transfer(struct receive_run *run, const struct receive_args *a, struct verr *err)
+{
+	struct proto_msg msg;
+	unsigned ended = 0;
+
+	while (ended < run->n) {
+		if (cli_peer_recv(&run->peer, &msg, err) < 0)
+			return -EIO;
+		if (msg.type == PROTO_SWITCHOVER) {
+			clock_gettime(CLOCK_MONOTONIC, &run->switchover);
+			continue;
+		}
+		if (take_payload(run, &msg, err) < 0)
+			return -EIO;
+		if (msg.type == PROTO_DEVICE_END)
+			ended++;
+	}
+	/* Every trailer verified: now the drivers load, and the devices run. */
+	for (unsigned i = 0; i < run->n; i++) {
+		struct receive_dev *d = &run->dev[i];
+
+		if (vdev_set_state(d->dev, VMIG_STOP, VMIG_ERROR, err) < 0)
+			return -EIO;
+		d->resuming = false;
+		if (!a->stop && vdev_set_state(d->dev, VMIG_RUNNING, VMIG_ERROR, err) < 0)
+			return -EIO;
+	}
+	struct proto_msg commit = { .type = PROTO_COMMIT, .device = PROTO_NO_DEVICE };
+
+	commit.u.resume_us = (uint64_t)(since(&run->switchover) * 1e6);
+	return cli_peer_send(&run->peer, &commit, err);
+}
+
+static int converse(struct receive_run *run, const struct receive_args *a, struct verr *err)
+{
+	static struct proto_identity ids;
+	struct proto_msg msg = { .type = PROTO_IDENTITY, .device = PROTO_NO_DEVICE };
+	uint64_t features = PROTO_FEAT_PRECOPY | (run->record_key ? PROTO_FEAT_KEYED_RECORDS : 0);
+	uint64_t agreed;
+	int ret;
+
+	if (cli_peer_hello(&run->peer, PROTO_ROLE_DESTINATION, a->ndevices, features, &agreed,
+			   err) < 0)
+		return -EXIT_PEER;
+	if (!(agreed & PROTO_FEAT_KEYED_RECORDS))
+		run->record_key = NULL;
+	ret = open_devices(run, a, &ids, err);
+	if (ret < 0)
+		return ret;
+	msg.u.identity = &ids;
+	if (cli_peer_send(&run->peer, &msg, err) < 0 || cli_peer_recv(&run->peer, &msg, err) < 0)
+		return -EXIT_PEER;
+	if (msg.type != PROTO_VERDICT)
+		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
+				"expected VERDICT, got %s", proto_type_name(msg.type)), -EXIT_PEER;
+	if (msg.u.verdict.kind == PROTO_VERDICT_REFUSE)
+		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
+				"the devices were not touched", "the source refused: %s",
+				msg.u.verdict.reason.text), -EXIT_PEER;
+	if (prepare_devices(run, err) < 0 || transfer(run, a, err) < 0)
+		return -EXIT_FAILED;
+	return 0;
+}
+
+static int connect_peer(struct receive_run *run, const struct receive_args *a,
+			const struct xport_tls *tls, const struct xport_timeouts *t, struct verr *err)
+{
+	struct xport_listener *l = NULL;
+	struct xport_conn *conn = NULL;
+	int ret;
+
+	if (a->stdio) {
+		ret = xport_stdio(t, &conn, err);
+	} else {
+		ret = xport_listen(a->listen, tls, &l, err);
+		if (ret == 0) {
+			xport_listener_set_stop(l, &cli_signal);
+			/* Scripts and tests read the port from this line. */
+			fprintf(stderr, "vfiomig: listening on %s\n", xport_listener_name(l));
+			fflush(stderr);
+			ret = xport_accept(l, t, t->connect_ms, &conn, err);
+			xport_listener_close(l);
+		}
+	}
+	if (ret < 0)
+		return ret;
+	if (cli_peer_init(&run->peer, PROTO_ROLE_DESTINATION, conn, err) < 0)
+		return -EIO;
+	run->peer_ready = true;
+	cli_debug("connected: %s", xport_conn_name(conn));
+	return 0;
+}
+
+int cmd_receive(int argc, char **argv)
+{
+	struct receive_args a = { .tls.timeout_s = 60 };
+	struct receive_run *run = calloc(1, sizeof(*run));
+	struct xport_timeouts t;
+	struct xport_tls tls;
+	struct cli_key psk;
+	struct verr err = { 0 };
+	int ret;
+
+	if (!run)
+		return cli_usage_error("out of memory");
+	argp_parse(&receive_argp, argc, argv, 0, NULL, &a);
+	a.tls.insecure |= a.stdio;      /* the carrying channel (ssh) authenticates */
+	ret = cli_tls_setup(&a.tls, true, &psk, &tls, &t);
+	if (ret)
+		goto out_free;
+	run->record_key = cli_key_get(&psk);
+	if (connect_peer(run, &a, &tls, &t, &err) < 0) {
+		ret = cli_fail(&err);
+		goto out;
+	}
+	ret = converse(run, &a, &err);
+	if (ret == 0) {
+		cli_note("received %llu bytes of state into %u device%s; committed",
+			 (unsigned long long)run->raw, run->n, run->n == 1 ? "" : "s");
+		cli_peer_finish(&run->peer, false, 0, NULL);
+		goto out;
+	}
+	ret = err.set ? cli_fail(&err) : -ret;
+	cli_peer_finish(&run->peer, true, cli_signal ? PROTO_REASON_INTERRUPTED :
+			PROTO_REASON_DEVICE, err.what);
+	for (unsigned i = 0; i < run->n; i++) {
+		struct verr reset = { 0 };
+
+		if (run->dev[i].resuming && vdev_reset(run->dev[i].dev, &reset) < 0)
+			cli_fail(&reset);
+		else if (run->dev[i].resuming)
+			cli_note("%s: reset; it is RUNNING", vdev_ident(run->dev[i].dev)->name);
+	}
+out:
+	for (unsigned i = 0; i < run->n; i++) {
+		vstream_reader_free(run->dev[i].reader);
+		vdev_close(run->dev[i].dev);
+	}
+	cli_key_wipe(&psk);
+out_free:
+	free(run);
+	return ret;
+}
