@@ -87,3 +87,73 @@ teardown() {
 	run "$MTTY_UART" read "$MTTY2_A"
 	assert_equal "$output" kept
 }
+
+# receive in the background on 127.0.0.1:0; sets PORT and RECV_PID.
+start_receive() { # ARGS...
+	"$VFIOMIG" receive --listen 127.0.0.1:0 "$@" >"$BATS_TEST_TMPDIR/recv.out" 2>&1 3>&- &
+	RECV_PID=$!
+	local i
+	for i in $(seq 100); do
+		grep -q "listening on" "$BATS_TEST_TMPDIR/recv.out" && break
+		sleep 0.1
+	done
+	PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$BATS_TEST_TMPDIR/recv.out")
+}
+
+@test "FIFO bytes cross in a live migration over TLS with a pre-shared key" {
+	(umask 077; head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/psk")
+	"$MTTY_UART" write "$MTTY2_A" live
+	start_receive "$MTTY2_B" --psk-file "$BATS_TEST_TMPDIR/psk"
+	run vfiomig migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --psk-file "$BATS_TEST_TMPDIR/psk"
+	wait "$RECV_PID"
+	assert_status 0
+	assert_equal "$(state_of "$MTTY2_A")" STOP
+	run "$MTTY_UART" read "$MTTY2_B"
+	assert_equal "$output" live
+}
+
+@test "FIFO bytes cross in a live migration over --exec with a plain command" {
+	"$MTTY_UART" write "$MTTY2_A" viaexec
+	run vfiomig migrate "$MTTY2_A" --exec "'$VFIOMIG' receive '$MTTY2_B' --stdio"
+	assert_status 0
+	run "$MTTY_UART" read "$MTTY2_B"
+	assert_equal "$output" viaexec
+}
+
+@test "a wrong key is refused with the source RUNNING and its FIFO intact" {
+	(umask 077; head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/psk")
+	(umask 077; head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/other")
+	"$MTTY_UART" write "$MTTY2_A" intact
+	start_receive "$MTTY2_B" --psk-file "$BATS_TEST_TMPDIR/psk"
+	run vfiomig migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --psk-file "$BATS_TEST_TMPDIR/other"
+	wait "$RECV_PID" || true
+	assert_status 6
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+	run "$MTTY_UART" read "$MTTY2_A"
+	assert_equal "$output" intact
+}
+
+@test "an mtty-1 destination is refused with the source RUNNING and its FIFO intact" {
+	"$MTTY_UART" write "$MTTY2_A" mine
+	start_receive "$MTTY1" --insecure
+	run vfiomig migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
+	wait "$RECV_PID" || true
+	assert_status 6
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+	assert_equal "$(state_of "$MTTY1")" RUNNING
+	run "$MTTY_UART" read "$MTTY2_A"
+	assert_equal "$output" mine
+}
+
+@test "killing the receiver mid-way leaves the source RUNNING with its FIFO" {
+	"$MTTY_UART" write "$MTTY2_A" survives
+	start_receive "$MTTY2_B" --insecure
+	# a source that waits for a READY that never comes: kill the receiver first
+	kill -KILL "$RECV_PID"
+	wait "$RECV_PID" || true
+	run vfiomig migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --timeout 5
+	[[ $status -ne 0 ]]
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+	run "$MTTY_UART" read "$MTTY2_A"
+	assert_equal "$output" survives
+}
