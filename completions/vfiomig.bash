@@ -1,18 +1,23 @@
 # bash completion for vfiomig(1): subcommands, options, --open-via methods, state
-# names, device names taken from `vfiomig list --names`, and stream files.
+# names, device names taken from `vfiomig list --names`, stream, key and certificate
+# files.
 # Works with or without the bash-completion package.
 
 _vfiomig_global_opts='-q --quiet -v --verbose --open-via= -h --help -V --version --usage'
 _vfiomig_states='running stop stop_copy resuming running_p2p pre_copy pre_copy_p2p'
-_vfiomig_commands='list info state save restore inspect verify'
+_vfiomig_commands='list info state save restore migrate receive inspect verify'
 
 # The words up to the cursor as the user typed them. Bash splits COMP_WORDS at
 # ':' and '=', which cuts PCI addresses and --open-via=X apart, so split the raw
-# line on blanks instead when bash provides it.
+# line on blanks instead when bash provides it. _vfiomig_quoted says whether the
+# cursor is inside an open quote, such as a --exec command being typed.
 _vfiomig_line_words()
 {
+	_vfiomig_quoted=0
 	if [[ -n ${COMP_LINE+set} && -n ${COMP_POINT+set} ]]; then
 		local line=${COMP_LINE:0:COMP_POINT}
+		local single=${line//[!\']/} double=${line//[!\"]/}
+		((${#single} % 2 || ${#double} % 2)) && _vfiomig_quoted=1
 		read -ra _vfiomig_words <<<"$line"
 		[[ $line == *[[:blank:]] || ${#_vfiomig_words[@]} -eq 0 ]] &&
 			_vfiomig_words+=("")
@@ -60,10 +65,12 @@ _vfiomig_files()
 
 _vfiomig()
 {
-	local _vfiomig_words cur prev command='' reset=0 i
+	local _vfiomig_words _vfiomig_quoted cur prev command='' reset=0 i
 	local -a positional=()
 	COMPREPLY=()
 	_vfiomig_line_words
+	# Inside quotes is free text, such as the command of migrate --exec.
+	((_vfiomig_quoted)) && return 0
 	local n=${#_vfiomig_words[@]}
 	cur=${_vfiomig_words[n - 1]}
 	prev=''
@@ -74,7 +81,8 @@ _vfiomig()
 		local w=${_vfiomig_words[i]}
 		case $w in
 		--open-via | -o | --output | -i | --input | --key-file | -l | --level | \
-			-T | --threads) ((i++)) ;;
+			-T | --threads | --to | --exec | --listen | --psk-file | --cert | --key | \
+			--ca | --timeout | --max-downtime | --max-rounds) ((i++)) ;;
 		--reset) reset=1 ;;
 		-) positional+=("$w") ;;
 		-*) ;;
@@ -97,23 +105,25 @@ _vfiomig()
 		_vfiomig_trim_breaks "$cur"
 		return 0
 	fi
-	# Option values: files for the stream and key options, numbers (nothing to offer)
-	# for the level and the thread count.
+	# Option values: files for the stream, key and certificate options; nothing to
+	# offer for numbers, addresses and commands, which are free text.
 	case $prev in
-	-o | --output | -i | --input | --key-file)
+	-o | --output | -i | --input | --key-file | --psk-file | --cert | --key | --ca)
 		_vfiomig_files "$cur"
 		return 0
 		;;
-	-l | --level | -T | --threads)
+	-l | --level | -T | --threads | --timeout | --max-downtime | --max-rounds | --to | \
+		--exec | --listen)
 		return 0
 		;;
 	esac
 	case $cur in
-	--output=* | --input=* | --key-file=*)
+	--output=* | --input=* | --key-file=* | --psk-file=* | --cert=* | --key=* | --ca=*)
 		_vfiomig_files "$cur" "${cur%%=*}="
 		return 0
 		;;
-	--level=* | --threads=*)
+	--level=* | --threads=* | --timeout=* | --max-downtime=* | --max-rounds=* | --to=* | \
+		--exec=* | --listen=*)
 		return 0
 		;;
 	esac
@@ -129,6 +139,14 @@ _vfiomig()
 			opts+=' -T --threads= --key-file='
 			;;
 		restore) opts+=' -i --input= --stop --force --key-file=' ;;
+		migrate)
+			opts+=' --to= --exec= --psk-file= --cert= --key= --ca= --insecure --timeout='
+			opts+=' --force --no-precopy --max-downtime= --max-rounds= --json'
+			;;
+		receive)
+			opts+=' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure'
+			opts+=' --timeout= --stop'
+			;;
 		inspect) opts+=' --json --no-records --key-file=' ;;
 		verify) opts+=' --key-file=' ;;
 		esac
@@ -159,6 +177,22 @@ _vfiomig()
 			fi
 		elif [[ $command == state && ${#positional[@]} -eq 1 && $reset -eq 0 ]]; then
 			mapfile -t COMPREPLY < <(compgen -W "$_vfiomig_states" -- "$cur")
+		fi
+		;;
+	migrate | receive)
+		# DEVICE...: any number, paired in order with the peer's; each one once
+		if [[ $cur == /* ]]; then
+			mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		else
+			local names='' name given
+			while read -r name; do
+				for given in "${positional[@]}"; do
+					[[ $name == "$given" ]] && continue 2
+				done
+				names+=" $name"
+			done < <("$(_vfiomig_program)" list --names 2>/dev/null)
+			mapfile -t COMPREPLY < <(compgen -W "$names" -- "$cur")
+			_vfiomig_trim_breaks "$cur"
 		fi
 		;;
 	inspect | verify)

@@ -42,6 +42,20 @@ void cli_peer_finish(struct cli_peer *peer, bool abort_first, uint16_t code, con
 	peer->out = NULL;
 }
 
+uint16_t cli_peer_reason(const struct verr *err)
+{
+	if (cli_signal || err->class == VERR_INTERRUPTED)
+		return PROTO_REASON_INTERRUPTED;
+	if (err->errnum == ETIMEDOUT)
+		return PROTO_REASON_TIMEOUT;
+	switch (err->class) {
+	case VERR_DATA: return PROTO_REASON_DATA;
+	case VERR_PEER: return PROTO_REASON_PROTOCOL;
+	case VERR_UNSUPPORTED: return PROTO_REASON_VERSION;
+	default: return PROTO_REASON_DEVICE;
+	}
+}
+
 int cli_peer_send(struct cli_peer *peer, const struct proto_msg *msg, struct verr *err)
 {
 	size_t len;
@@ -152,13 +166,16 @@ int cli_tls_setup(const struct cli_tls_args *args, bool listener, struct cli_key
 	timeouts->idle_ms = args->timeout_s * 1000;
 	if (args->psk_file && (args->cert || args->key || args->ca))
 		return cli_usage_error("--psk-file and --cert/--key/--ca exclude each other");
+	if (args->carried && (args->cert || args->key || args->ca || args->insecure))
+		return cli_usage_error("--exec and --stdio use the command's channel: no TLS "
+				       "options (a --psk-file still authenticates the records)");
 	if (args->insecure && (args->psk_file || args->cert))
 		return cli_usage_error("--insecure with a key or certificate makes no sense");
 	if (args->psk_file) {
 		ret = cli_key_load(args->psk_file, psk);
 		if (ret)
 			return ret;
-		tls->mode = XPORT_TLS_PSK;
+		tls->mode = args->carried ? XPORT_INSECURE : XPORT_TLS_PSK;
 		tls->psk = psk->key.data;
 		tls->psk_len = psk->key.len;
 	} else if (args->cert || args->key || args->ca) {
@@ -168,7 +185,7 @@ int cli_tls_setup(const struct cli_tls_args *args, bool listener, struct cli_key
 		tls->cert = args->cert;
 		tls->key = args->key;
 		tls->ca = args->ca;
-	} else if (!args->insecure) {
+	} else if (!args->insecure && !args->carried) {
 		return cli_usage_error("%s needs --psk-file, or --cert, --key and --ca; "
 				       "--insecure allows an unauthenticated peer",
 				       listener ? "a listener" : "a TCP connection");

@@ -25,6 +25,8 @@ int cli_peer_init(struct cli_peer *peer, enum proto_role role, struct xport_conn
 /* Best effort ABORT (unless the conversation is over), then closes everything. */
 void cli_peer_finish(struct cli_peer *peer, bool abort_first, uint16_t code, const char *why);
 int cli_peer_send(struct cli_peer *peer, const struct proto_msg *msg, struct verr *err);
+/* The ABORT reason code for a local failure. */
+uint16_t cli_peer_reason(const struct verr *err);
 /* START, DATA, DEVICE_END: the header, then the payload from where it lies. */
 int cli_peer_send_payload(struct cli_peer *peer, uint16_t type, uint16_t device,
 			  const uint8_t *payload, size_t len, struct verr *err);
@@ -40,6 +42,7 @@ int cli_peer_hello(struct cli_peer *peer, enum proto_role role, unsigned devices
 struct cli_tls_args {
 	const char *psk_file, *cert, *key, *ca;
 	bool insecure;
+	bool carried;                   /* --exec/--stdio: ssh carries it; a PSK keys records */
 	int timeout_s;
 };
 int cli_tls_setup(const struct cli_tls_args *args, bool listener, struct cli_key *psk,

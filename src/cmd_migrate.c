@@ -473,12 +473,12 @@ int cmd_migrate(int argc, char **argv)
 	if (!run)
 		return cli_usage_error("out of memory");
 	argp_parse(&migrate_argp, argc, argv, 0, NULL, &a);
-	a.tls.insecure |= !!a.exec;     /* the carrying command (ssh) authenticates */
+	a.tls.carried = !!a.exec;       /* the carrying command (ssh) authenticates */
 	ret = cli_tls_setup(&a.tls, false, &psk, &tls, &t);
 	if (ret)
 		goto out_free;
 	run->record_key = cli_key_get(&psk);
-	run->precopy = !a.no_precopy;
+	run->precopy = !a.no_precopy && a.max_rounds > 0;
 	run->raw = malloc(MIGRATE_CHUNK);
 	run->rec = malloc(vstream_record_bound(MIGRATE_CHUNK));
 	clock_gettime(CLOCK_MONOTONIC, &run->t0);
@@ -500,8 +500,8 @@ int cmd_migrate(int argc, char **argv)
 	}
 	ret = err.set ? cli_fail(&err) : -ret;
 	if (run->peer_ready)
-		cli_peer_finish(&run->peer, true, cli_signal ? PROTO_REASON_INTERRUPTED :
-				PROTO_REASON_DEVICE, err.what);
+		cli_peer_finish(&run->peer, true, cli_peer_reason(&err),
+				err.what[0] ? err.what : "the source failed (see its messages)");
 	if (!run->committed)
 		roll_back(run);
 out:

@@ -87,7 +87,7 @@ struct receive_dev {
 	struct vdev *dev;
 	struct vstream_reader *reader;
 	enum vmig_state start;
-	bool resuming, ended;
+	bool touched, ended;            /* touched: left its start state for RESUMING */
 };
 
 struct receive_run {
@@ -136,7 +136,7 @@ static int prepare_devices(struct receive_run *run, struct verr *err)
 	for (unsigned i = 0; i < run->n; i++) {
 		struct receive_dev *d = &run->dev[i];
 
-		d->resuming = true;
+		d->touched = true;
 		if (vdev_set_state(d->dev, VMIG_RESUMING, d->start, err) < 0 ||
 		    vstream_reader_new(run->record_key, vdev_ident(d->dev)->name, &d->reader,
 				       err) < 0)
@@ -208,7 +208,6 @@ static int transfer(struct receive_run *run, const struct receive_args *a, struc
 
 		if (vdev_set_state(d->dev, VMIG_STOP, VMIG_ERROR, err) < 0)
 			return -EIO;
-		d->resuming = false;
 		if (!a->stop && vdev_set_state(d->dev, VMIG_RUNNING, VMIG_ERROR, err) < 0)
 			return -EIO;
 	}
@@ -291,11 +290,20 @@ int cmd_receive(int argc, char **argv)
 	if (!run)
 		return cli_usage_error("out of memory");
 	argp_parse(&receive_argp, argc, argv, 0, NULL, &a);
-	a.tls.insecure |= a.stdio;      /* the carrying channel (ssh) authenticates */
+	a.tls.carried = a.stdio;        /* the carrying channel (ssh) authenticates */
 	ret = cli_tls_setup(&a.tls, true, &psk, &tls, &t);
 	if (ret)
 		goto out_free;
 	run->record_key = cli_key_get(&psk);
+	/* Names are checked now, not when a source has connected. */
+	for (unsigned i = 0; i < a.ndevices; i++) {
+		struct vdev_ident id;
+
+		if (vdev_identify(a.devices[i], &id, &err) < 0) {
+			ret = cli_fail(&err);
+			goto out;
+		}
+	}
 	if (connect_peer(run, &a, &tls, &t, &err) < 0) {
 		ret = cli_fail(&err);
 		goto out;
@@ -308,14 +316,15 @@ int cmd_receive(int argc, char **argv)
 		goto out;
 	}
 	ret = err.set ? cli_fail(&err) : -ret;
-	cli_peer_finish(&run->peer, true, cli_signal ? PROTO_REASON_INTERRUPTED :
-			PROTO_REASON_DEVICE, err.what);
+	cli_peer_finish(&run->peer, true, cli_peer_reason(&err),
+			err.what[0] ? err.what : "the destination failed (see its messages)");
 	for (unsigned i = 0; i < run->n; i++) {
 		struct verr reset = { 0 };
 
-		if (run->dev[i].resuming && vdev_reset(run->dev[i].dev, &reset) < 0)
+		/* Before COMMIT nothing here counts: loaded devices are reset too. */
+		if (run->dev[i].touched && vdev_reset(run->dev[i].dev, &reset) < 0)
 			cli_fail(&reset);
-		else if (run->dev[i].resuming)
+		else if (run->dev[i].touched)
 			cli_note("%s: reset; it is RUNNING", vdev_ident(run->dev[i].dev)->name);
 	}
 out:

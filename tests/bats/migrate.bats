@@ -182,3 +182,20 @@ key() { # NAME
 	assert_equal "$(state_of "$d")" RUNNING
 	assert_equal "$(state_of "$c")" STOP
 }
+
+@test "with two pairs, a second destination failing resets the first one too" {
+	double_only
+	local c=eeeeeeee-0000-0000-0000-000000000001 d=eeeeeeee-0000-0000-0000-000000000002
+	"$FAKEDEV" add "$SYSROOT" --kind mdev --name "$c" --type mtty-1
+	"$FAKEDEV" add "$SYSROOT" --kind mdev --name "$d" --type mtty-1
+	knob "$d" "fail_arc=RESUMING>STOP EINVAL"
+	knob "$MTTY2_B" "trace=1"
+	start_receive "$MTTY2_B" "$d" --insecure
+	run vfiomig migrate "$MTTY2_A" "$c" --to "127.0.0.1:$PORT" --insecure
+	finish_receive
+	assert_status 6
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+	assert_equal "$(state_of "$c")" RUNNING
+	# the first destination had been loaded; before COMMIT it is reset all the same
+	grep -q '^RESET>RUNNING$' "$SYSROOT/double/$MTTY2_B/arcs"
+}

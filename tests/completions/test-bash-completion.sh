@@ -27,6 +27,7 @@ PATH=$stubdir:$PATH
 mkdir -p "$stubdir/files/d"
 : >"$stubdir/files/a.vfm"
 : >"$stubdir/files/b.key"
+: >"$stubdir/files/c.pem"
 cd "$stubdir/files" || exit 1
 
 # shellcheck disable=SC1091  # the path is only known at run time
@@ -97,7 +98,7 @@ expect()
 }
 
 expect 'subcommands after the program name' \
-	'vfiomig ' list info state save restore inspect verify
+	'vfiomig ' list info state save restore migrate receive inspect verify
 expect 'subcommand prefix' \
 	'vfiomig st' state
 expect 'subcommand prefix shared by save and state' \
@@ -113,7 +114,8 @@ expect 'open-via method prefix after --open-via=' \
 expect 'open-via methods as a separate word' \
 	'vfiomig --open-via ' auto cdev group
 expect 'a separate --open-via value is not taken for the subcommand' \
-	'vfiomig --open-via group ' list info state save restore inspect verify
+	'vfiomig --open-via group ' list info state save restore migrate receive \
+	inspect verify
 expect 'list options' \
 	'vfiomig list --' --json --no-probe --names --quiet --verbose --open-via= \
 	--help --version --usage
@@ -171,19 +173,19 @@ expect 'device names for restore' \
 expect 'PCI address for restore cut by bash at a colon' \
 	'vfiomig restore 0000:00:0' 03.0
 expect 'files after -o' \
-	'vfiomig save 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 -o ' a.vfm b.key d
+	'vfiomig save 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 -o ' a.vfm b.key c.pem d
 expect 'files after --output=' \
-	'vfiomig save --output=' a.vfm b.key d
+	'vfiomig save --output=' a.vfm b.key c.pem d
 expect 'file prefix after --output=' \
 	'vfiomig save --output=a' a.vfm
 expect 'files after -i' \
 	'vfiomig restore -i a' a.vfm
 expect 'files after --input=' \
-	'vfiomig restore 0000:00:03.0 --input=' a.vfm b.key d
+	'vfiomig restore 0000:00:03.0 --input=' a.vfm b.key c.pem d
 expect 'files after --key-file' \
 	'vfiomig save 0000:00:03.0 --key-file b' b.key
 expect 'files after --key-file=' \
-	'vfiomig verify --key-file=' a.vfm b.key d
+	'vfiomig verify --key-file=' a.vfm b.key c.pem d
 expect 'nothing after -l (a number)' \
 	'vfiomig save -l '
 expect 'nothing after --level=' \
@@ -203,7 +205,7 @@ expect 'nothing after the save device' \
 expect 'nothing after the restore device' \
 	'vfiomig restore 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 '
 expect 'files and - for inspect' \
-	'vfiomig inspect ' a.vfm b.key d -
+	'vfiomig inspect ' a.vfm b.key c.pem d -
 expect 'file prefix for verify' \
 	'vfiomig verify a' a.vfm
 expect 'files for inspect after its options' \
@@ -214,6 +216,77 @@ expect 'nothing after the inspect file' \
 	'vfiomig inspect a.vfm '
 expect 'nothing after - for verify' \
 	'vfiomig verify - '
+
+# migrate and receive
+expect 'subcommand prefix shared by migrate and list' \
+	'vfiomig mi' migrate
+expect 'subcommand prefix of receive' \
+	'vfiomig rec' receive
+expect 'migrate options' \
+	'vfiomig migrate --' --to= --exec= --psk-file= --cert= --key= --ca= --insecure \
+	--timeout= --force --no-precopy --max-downtime= --max-rounds= --json --quiet \
+	--verbose --open-via= --help --version --usage
+expect 'receive options' \
+	'vfiomig receive --' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure \
+	--timeout= --stop --quiet --verbose --open-via= --help --version --usage
+expect 'migrate option prefix --max' \
+	'vfiomig migrate 0000:00:03.0 --max' --max-downtime= --max-rounds=
+expect 'receive option prefix --st' \
+	'vfiomig receive --st' --stdio --stop
+expect 'device names for migrate' \
+	'vfiomig migrate ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'device names for receive' \
+	'vfiomig receive ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'migrate takes several devices, each offered once' \
+	'vfiomig migrate 0000:00:03.0 ' 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'receive takes several devices after its options' \
+	'vfiomig receive --stdio 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 ' 0000:00:03.0
+expect 'PCI address for migrate cut by bash at a colon' \
+	'vfiomig migrate 0000:00:0' 03.0
+expect 'nothing after --to (HOST:PORT is free text)' \
+	'vfiomig migrate 0000:00:03.0 --to '
+expect 'nothing after --to=' \
+	'vfiomig migrate --to='
+expect 'nothing after --exec (a command is free text)' \
+	'vfiomig migrate --exec '
+expect 'nothing after --listen' \
+	'vfiomig receive --listen '
+expect 'nothing after --listen=' \
+	'vfiomig receive --listen=127.0.0.1:'
+expect 'nothing after --timeout (a number)' \
+	'vfiomig receive --timeout '
+expect 'nothing after --max-downtime= (a number)' \
+	'vfiomig migrate --max-downtime='
+expect 'nothing after --max-rounds (a number)' \
+	'vfiomig migrate --max-rounds '
+expect 'files after --psk-file' \
+	'vfiomig migrate --psk-file ' a.vfm b.key c.pem d
+expect 'files after --psk-file=' \
+	'vfiomig receive --psk-file=b' b.key
+expect 'files after --cert' \
+	'vfiomig migrate --cert c' c.pem
+expect 'files after --key=' \
+	'vfiomig receive --key=' a.vfm b.key c.pem d
+expect 'files after --ca' \
+	'vfiomig receive --ca c' c.pem
+expect 'nothing inside the quoted command of --exec' \
+	"vfiomig migrate 0000:00:03.0 --exec 'ssh dst vfiomig receive "
+expect 'nothing inside a double-quoted command of --exec' \
+	'vfiomig migrate --exec="ssh dst vfiomig rec'
+expect 'device names again after the quoted command of --exec' \
+	"vfiomig migrate --exec 'ssh dst vfiomig receive x --stdio' 8" \
+	83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'the value of --to is not taken for a device' \
+	'vfiomig migrate --to dst:4444 8' 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'the value of --listen is not taken for a device' \
+	'vfiomig receive --listen 4444 0' 0000:00:03.0
+expect 'the value of --exec is not taken for a device' \
+	'vfiomig migrate --exec ssh ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'the value of --psk-file is not taken for a device' \
+	'vfiomig receive --psk-file b.key --listen 0 ' 0000:00:03.0 \
+	83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'the value of --key is not taken for a device' \
+	'vfiomig migrate --cert c.pem --key b.key --ca c.pem 0' 0000:00:03.0
 
 # Without COMP_LINE (as some callers drive completion functions) COMP_WORDS is used.
 unset COMP_LINE COMP_POINT

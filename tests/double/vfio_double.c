@@ -315,6 +315,7 @@ struct devstate {
 	long long save_pos, save_filled;
 	unsigned long resume_stream;   /* 0: no resuming stream */
 	long long resume_len;
+	int reported;                  /* get_reports_target: state+1 GET reports, 0: none */
 	int nholders;
 	struct { int pid, fd; } holders[MAX_HOLDERS];
 };
@@ -409,6 +410,8 @@ static void load_state(const char *dev, struct devstate *s)
 			s->resume_stream = (unsigned long)v;
 		else if (!strcmp(key, "resume_len"))
 			s->resume_len = v;
+		else if (!strcmp(key, "reported"))
+			s->reported = (int)v;
 		else if (!strcmp(key, "holder") && s->nholders < MAX_HOLDERS) {
 			int fd = -1;
 
@@ -435,9 +438,9 @@ static void save_state(const char *dev, const struct devstate *s)
 
 	len = snprintf(buf, sizeof(buf),
 		       "state %d %s\nnext_stream %lu\nsave_stream %lu\nsave_pos %lld\n"
-		       "save_filled %lld\nresume_stream %lu\nresume_len %lld\n",
+		       "save_filled %lld\nresume_stream %lu\nresume_len %lld\nreported %d\n",
 		       s->state, state_names[s->state], s->next_stream, s->save_stream,
-		       s->save_pos, s->save_filled, s->resume_stream, s->resume_len);
+		       s->save_pos, s->save_filled, s->resume_stream, s->resume_len, s->reported);
 	for (i = 0; i < s->nholders && len < (int)sizeof(buf) - 32; i++)
 		len += snprintf(buf + len, sizeof(buf) - len, "holder %d %d\n",
 				s->holders[i].pid, s->holders[i].fd);
@@ -1070,6 +1073,27 @@ static int arc_fault(const char *dev, int from, int to, int *to_error)
 	return 0;
 }
 
+/* Whether knob NAME has a line "FROM>TO" naming this arc. */
+static int arc_listed(const char *dev, const char *name, int from, int to)
+{
+	char buf[2048], *line, *save = NULL;
+
+	if (!knob_str(dev, name, buf, sizeof(buf)))
+		return 0;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char a[32], b[32];
+		char *gt = strchr(line, '>');
+
+		if (!gt)
+			continue;
+		*gt = ' ';
+		if (sscanf(line, "%31s %31s", a, b) == 2 && parse_state(a) == from &&
+		    parse_state(b) == to)
+			return 1;
+	}
+	return 0;
+}
+
 static int record_restored(const char *dev, const struct devcfg *c)
 {
 	char path[PATH_MAX], out[PATH_MAX];
@@ -1125,6 +1149,12 @@ static int step(const char *dev, const struct devcfg *c, struct devstate *s, int
 		if (s->save_stream) {           /* PRE_COPY* -> STOP_COPY: the same file goes on */
 			if (next == S_STOP_COPY)
 				s->save_filled = c->size;
+			/* precopy_new_fd=1: a driver that starts a new session here (lost fd). */
+			if (next == S_STOP_COPY && knob_int(dev, "precopy_new_fd", 0)) {
+				s->save_stream = s->next_stream++;
+				s->save_pos = 0;
+				*stream = 1;
+			}
 			return 0;
 		}
 		s->save_stream = s->next_stream++;
@@ -1158,22 +1188,48 @@ static void trace_arc(const char *dev, int from, int to)
 	fd = real_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return;
-	n = snprintf(line, sizeof(line), "%s>%s\n", state_names[from], state_names[to]);
+	/* from < 0: a VFIO_DEVICE_RESET, logged as RESET>state */
+	n = snprintf(line, sizeof(line), "%s>%s\n", from < 0 ? "RESET" : state_names[from],
+		     state_names[to]);
 	if (real_write(fd, line, (size_t)n) < 0)
 		n = 0;
 	real_close(fd);
 }
 
+/* extra_fd lines "FROM>TO": that arc also hands out a data fd (of no session). */
+static int extra_fd(const char *dev, int from, int to, int *data_fd)
+{
+	int fd;
+	struct dfd *e;
+
+	if (from < 0 || !arc_listed(dev, "extra_fd", from, to))
+		return 0;
+	fd = new_memfd("save", dev, 0x7fffffffUL);
+	if (fd < 0)
+		return -errno;
+	e = track(fd, FK_SAVE, dev);
+	if (e)
+		e->stream = 0x7fffffffUL;
+	*data_fd = fd;
+	return 0;
+}
+
 static int set_state(const char *dev, const struct devcfg *c, struct devstate *s, int target,
 		     int *data_fd)
 {
-	int ret = 0, stream = 0, next;
+	int ret = 0, stream = 0, next, last_from = -1;
 
 	*data_fd = -1;
 	while (s->state != target) {
 		ret = get_next_state(c->flags, s->state, target, &next);
-		if (ret)
+		if (ret) {
+			/* refuse_errno: a driver that refuses with its own errno, not EINVAL. */
+			int other = knob_errno(dev, "refuse_errno");
+
+			ret = other ? -other : ret;
 			break;
+		}
+		last_from = s->state;
 		ret = step(dev, c, s, s->state, next, &stream);
 		if (ret)
 			break;
@@ -1197,6 +1253,8 @@ static int set_state(const char *dev, const struct devcfg *c, struct devstate *s
 		if (e)
 			e->stream = id;
 		*data_fd = fd;
+	} else if (!ret) {
+		ret = extra_fd(dev, last_from, target, data_fd);
 	}
 	return ret;
 }
@@ -1260,12 +1318,16 @@ static int feature_ioctl(struct dfd *e, void *arg)
 		load_state(e->dev, &s);
 		if (flags & D_FEATURE_GET) {
 			ret = knob_errno(e->dev, "get_errno");
-			want = (uint32_t)s.state;
+			want = (uint32_t)(s.reported ? s.reported - 1 : s.state);
 			ret = -ret;
 			data_fd = -1;
 		} else {
 			memcpy(&want, data, 4);
 			ret = set_state(e->dev, &c, &s, want >= S_NR ? -1 : (int)want, &data_fd);
+			/* get_reports_target=1: a driver that records the new state before the
+			 * arc runs, so GET after a failed SET reports the requested state. */
+			s.reported = ret && want < S_NR && knob_int(e->dev, "get_reports_target", 0)
+				     ? (int)want + 1 : 0;
 			save_state(e->dev, &s);
 		}
 		unlock_dev(lk);
@@ -1436,9 +1498,11 @@ static int device_ioctl(struct dfd *e, unsigned long cmd, void *arg)
 		load_state(e->dev, &s);
 		if (!(s.state == S_ERROR && knob_int(e->dev, "reset_keeps_error", 0)))
 			s.state = S_RUNNING;
+		s.reported = 0;
 		disable_streams(&s);
 		save_state(e->dev, &s);
 		unlock_dev(lk);
+		trace_arc(e->dev, -1, s.state);
 		return 0;
 	}
 	default:
@@ -1457,7 +1521,8 @@ static int precopy_info(struct dfd *e, void *arg)
 		return -EINVAL;
 	lk = lock_dev(e->dev);
 	load_state(e->dev, &s);
-	if (s.state != S_PRE_COPY && s.state != S_PRE_COPY_P2P)
+	if (s.state != S_PRE_COPY && s.state != S_PRE_COPY_P2P &&
+	    !knob_int(e->dev, "precopy_info_anywhere", 0))
 		ret = -EINVAL;
 	else if (s.save_stream != e->stream)
 		ret = -ENODEV;
@@ -1466,7 +1531,9 @@ static int precopy_info(struct dfd *e, void *arg)
 	unlock_dev(lk);
 	if (ret)
 		return ret;
-	initial = (uint64_t)(s.save_filled - s.save_pos);
+	/* precopy_initial_fixed=1: initial_bytes does not fall as data is read. */
+	initial = (uint64_t)(s.save_filled -
+			     (knob_int(e->dev, "precopy_initial_fixed", 0) ? 0 : s.save_pos));
 	memcpy(&info[2], &initial, 8);
 	memcpy(&info[4], &zero, 8);
 	return 0;
@@ -1578,6 +1645,9 @@ static ssize_t save_read(struct dfd *e, void *buf, size_t len)
 		if ((s.state == S_PRE_COPY || s.state == S_PRE_COPY_P2P) &&
 		    knob_str(e->dev, "precopy_end", end, sizeof(end)) && !strcasecmp(end, "ENOMSG"))
 			ret = -ENOMSG;
+		/* stopcopy_end=ENOMSG: a driver that ends STOP_COPY like PRE_COPY. */
+		if (s.state == S_STOP_COPY && knob_errno(e->dev, "stopcopy_end"))
+			ret = -knob_errno(e->dev, "stopcopy_end");
 		goto out;
 	}
 	if (c.generated) {
