@@ -61,5 +61,6 @@ int cmd_migrate(int argc, char **argv);
 int cmd_receive(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_state(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const struct command {
 	{ "list", cmd_list, "list the VFIO devices on this host and their migration support" },
 	{ "info", cmd_info, "show a device's identity, migration flags, states, arcs and state" },
 	{ "state", cmd_state, "print or set a device's migration state" },
+	{ "check", cmd_check, "check that a device's migration driver follows the uAPI" },
 	{ "save", cmd_save, "save a device's migration state as a stream" },
 	{ "restore", cmd_restore, "restore a saved stream into a device" },
 	{ "migrate", cmd_migrate, "live-migrate devices to a 'vfiomig receive' peer" },

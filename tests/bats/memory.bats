@@ -6,7 +6,7 @@ load helper
 
 setup() {
 	double_only "needs the double's large generated state"
-	[[ $VFIOMIG != *asan* ]] || skip "ASan's shadow memory and quarantine are not vfiomig's"
+	[[ ${VFIOMIG_TEST_BIN:-} != *asan* ]] || skip "ASan's shadow memory and quarantine are not vfiomig's"
 	[[ -x /usr/bin/time ]] || skip "needs /usr/bin/time (Debian package time)"
 	common_setup
 	BIG_A=cccccccc-0000-0000-0000-000000000001

@@ -1,0 +1,423 @@
+/* vfiomig check: a conformance suite for a VFIO migration driver: runs the checks
+ * of check.h on a device and prints a verdict per check, as a table or JSON. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "cli.h"
+#include "json.h"
+
+struct check_args {
+	const char *device, *peer;
+	bool destructive, list;
+	bool selected[CK_NR_CHECKS];
+	bool only_given;
+	bool skipped[CK_NR_CHECKS];
+	long repeat;
+};
+
+enum { OPT_JSON = 0x600, OPT_PEER, OPT_DESTRUCTIVE, OPT_LIST, OPT_ONLY, OPT_SKIP, OPT_REPEAT };
+
+static const struct argp_option options[] = {
+	{ "list", OPT_LIST, NULL, 0, "Name and describe the checks; touch no device", 0 },
+	{ "only", OPT_ONLY, "NAMES", 0, "Run only these checks (comma-separated)", 0 },
+	{ "skip", OPT_SKIP, "NAMES", 0, "Do not run these checks (comma-separated)", 0 },
+	{ "destructive", OPT_DESTRUCTIVE, NULL, 0,
+	  "Allow the checks that replace device state (roundtrip, recovery) on a device that "
+	  "is not idle", 0 },
+	{ "peer", OPT_PEER, "DEVICE", 0, "Restore the round trip into DEVICE (a compatible "
+	  "device) instead of the device itself", 0 },
+	{ "repeat", OPT_REPEAT, "N", 0, "Time each arc over N runs (1 to 100, default 3)", 0 },
+	{ "json", OPT_JSON, NULL, 0, "Print a JSON object (see vfiomig-check(1))", 0 },
+	{ 0 }
+};
+
+/* Marks each name of a comma-separated list in which[]; false on an unknown name. */
+static bool parse_names(char *list, bool *which, const char **bad)
+{
+	char *save = NULL;
+
+	for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		int id = check_find(name);
+
+		if (id < 0) {
+			*bad = name;
+			return false;
+		}
+		which[id] = true;
+	}
+	return true;
+}
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct check_args *args = state->input;
+	const char *bad = NULL;
+
+	switch (key) {
+	case OPT_JSON: cli.json = true; return 0;
+	case OPT_PEER: args->peer = arg; return 0;
+	case OPT_DESTRUCTIVE: args->destructive = true; return 0;
+	case OPT_LIST: args->list = true; return 0;
+	case OPT_ONLY:
+		args->only_given = true;
+		if (!parse_names(arg, args->selected, &bad))
+			argp_error(state, "unknown check '%s' (see 'vfiomig check --list')", bad);
+		return 0;
+	case OPT_SKIP:
+		if (!parse_names(arg, args->skipped, &bad))
+			argp_error(state, "unknown check '%s' (see 'vfiomig check --list')", bad);
+		return 0;
+	case OPT_REPEAT:
+		if (cli_parse_int(arg, 1, CHECK_MAX_REPEAT, &args->repeat) < 0)
+			argp_error(state, "--repeat takes 1 to %d, not '%s'", CHECK_MAX_REPEAT, arg);
+		return 0;
+	case ARGP_KEY_ARG:
+		if (args->device)
+			argp_error(state, "check takes one DEVICE (a second one goes after --peer)");
+		args->device = arg;
+		return 0;
+	case ARGP_KEY_END:
+		if (!args->device && !args->list)
+			argp_error(state, "which DEVICE? (see 'vfiomig list')");
+		if (args->list && (args->device || args->peer))
+			argp_error(state, "--list takes no DEVICE");
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+static const struct argp_child children[] = { { &cli_common_argp, 0, NULL, 0 }, { 0 } };
+static const struct argp check_argp = {
+	options, parse_opt, "DEVICE",
+	"Check that DEVICE's migration driver does what the VFIO uAPI promises: each check "
+	"says PASS, WARN, FAIL or SKIP with a reason.\v"
+	"The device is RUNNING when check ends, whatever happened. roundtrip and recovery "
+	"replace the device's state: they run on an idle device (a PCI device found in "
+	"RUNNING: its state began with vfiomig's open) or with --destructive, and are skipped "
+	"otherwise. Exit status: 0 nothing failed, 1 a check failed, 2 usage, 3 device "
+	"unavailable, 4 not migratable, 7 interrupted (see vfiomig-check(1)).",
+	children, NULL, NULL
+};
+
+static int print_list(void)
+{
+	struct json j;
+
+	if (!cli.json) {
+		for (int i = 0; i < CK_NR_CHECKS; i++)
+			printf("%-16s %-12s %s\n", check_table[i].name,
+			       check_table[i].destructive ? "destructive" : "",
+			       check_table[i].description);
+		return EXIT_OK;
+	}
+	json_init(&j, stdout);
+	json_object_begin(&j, NULL);
+	json_array_begin(&j, "checks");
+	for (int i = 0; i < CK_NR_CHECKS; i++) {
+		json_object_begin(&j, NULL);
+		json_string(&j, "name", check_table[i].name);
+		json_string(&j, "description", check_table[i].description);
+		json_string(&j, "rule", check_table[i].rule);
+		json_bool(&j, "destructive", check_table[i].destructive);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_object_end(&j);
+	json_finish(&j);
+	return EXIT_OK;
+}
+
+/* What check found and did, for the report. */
+struct check_run {
+	struct check_ctx ctx;
+	struct check_result results[CK_NR_CHECKS];
+	enum vmig_state final_state, peer_final_state;
+	bool final_ok, peer_final_ok, idle;
+	int counts[CHECK_NR_VERDICTS];
+};
+
+static int report_not_migratable(const char *name, const struct verr *err)
+{
+	struct json j;
+
+	if (!cli.json) {
+		printf("%s: not migratable (%s)\n", name, err->hint[0] ? err->hint : err->what);
+		return EXIT_UNSUPPORTED;
+	}
+	json_init(&j, stdout);
+	json_object_begin(&j, NULL);
+	json_string(&j, "device", name);
+	json_bool(&j, "migratable", false);
+	json_string(&j, "reason", err->hint[0] ? err->hint : err->what);
+	json_array_begin(&j, "checks");
+	json_array_end(&j);
+	json_object_end(&j);
+	json_finish(&j);
+	return EXIT_UNSUPPORTED;
+}
+
+/* Opens DEVICE and reads its flags; the exit code when that ends the run. */
+static int open_migratable(const char *name, struct vdev **dev, uint64_t *flags)
+{
+	struct verr err = { 0 };
+	int ret = cli_open_device(name, dev);
+
+	if (ret)
+		return ret;
+	if (vdev_migration_flags(*dev, flags, &err) == -ENOTTY) {
+		ret = report_not_migratable(vdev_ident(*dev)->name, &err);
+	} else if (err.set) {
+		ret = cli_fail(&err);
+	} else {
+		return EXIT_OK;
+	}
+	vdev_close(*dev);
+	*dev = NULL;
+	return ret;
+}
+
+/* The device must start RUNNING. RESUMING and ERROR hold nothing worth keeping and
+ * only a reset leaves them; any other state is walked back. Sets *idle. */
+static int begin(struct vdev *dev, bool *was_running)
+{
+	const char *name = vdev_ident(dev)->name;
+	struct verr err = { 0 };
+	enum vmig_state now;
+
+	*was_running = false;
+	if (vdev_get_state(dev, &now, &err) < 0)
+		return cli_fail(&err);
+	if (now == VMIG_RUNNING) {
+		*was_running = true;
+		return EXIT_OK;
+	}
+	cli_note("%s: found in %s; %s it to RUNNING first", name, vmig_state_name(now),
+		 now == VMIG_ERROR || now == VMIG_RESUMING ? "resetting" : "returning");
+	if (check_make_running(dev, &err) < 0)
+		return cli_fail(&err);
+	return EXIT_OK;
+}
+
+/* Idle: a PCI device found in RUNNING. vfio-pci resets the function when its fd
+ * closes and opens, so its state began with this open; an mdev (mtty) keeps
+ * registers and FIFO contents between opens, and an inherited fd belongs to its owner. */
+static bool is_idle(struct vdev *dev, bool was_running, char *why, size_t size)
+{
+	const struct vdev_ident *id = vdev_ident(dev);
+
+	if (!was_running)
+		snprintf(why, size, "needs --destructive: %s was not RUNNING, so it is not idle",
+			 id->name);
+	else if (id->kind == VDEV_KIND_MDEV)
+		snprintf(why, size, "needs --destructive: %s is an mdev, whose state outlives "
+			 "its fd, so it is never idle", id->name);
+	else if (id->kind != VDEV_KIND_PCI)
+		snprintf(why, size, "needs --destructive: an inherited fd's state belongs to its "
+			 "owner");
+	else
+		return true;
+	return false;
+}
+
+static void run_checks(struct check_run *run, const struct check_args *args)
+{
+	struct check_ctx *ctx = &run->ctx;
+
+	for (int i = 0; i < CK_NR_CHECKS; i++) {
+		struct check_result *res = &run->results[i];
+		bool chosen = (!args->only_given || args->selected[i]) && !args->skipped[i];
+
+		if (!chosen)
+			check_set(res, CHECK_SKIP, "not selected (--only/--skip)");
+		else if (check_stopped(ctx))
+			check_set(res, CHECK_SKIP, "interrupted");
+		else if (ctx->broken)
+			check_set(res, CHECK_SKIP, "the device is not usable: %s", ctx->broken_why);
+		else if (i != CK_FLAGS && !(ctx->flags & VMIG_FLAG_STOP_COPY))
+			check_set(res, CHECK_SKIP, "the flags lack STOP_COPY");
+		else
+			check_table[i].run(ctx, res);
+		if (!res->set)
+			check_set(res, CHECK_SKIP, "no verdict");
+		cli_debug("check %s: %s: %s", check_table[i].name,
+			  check_verdict_name(res->verdict), res->reason);
+		run->counts[res->verdict]++;
+	}
+}
+
+/* RUNNING at the end, whatever happened; says so when it cannot be. */
+static bool finish(struct vdev *dev, enum vmig_state *final)
+{
+	struct verr err = { 0 };
+
+	*final = VMIG_ERROR;
+	if (check_make_running(dev, &err) < 0)
+		cli_fail(&err);
+	verr_clear(&err);
+	return vdev_get_state(dev, final, &err) == 0 && *final == VMIG_RUNNING;
+}
+
+static void print_table(const struct check_run *run, const char *name)
+{
+	char flags[64];
+
+	vmig_flags_format(run->ctx.raw_flags, flags, sizeof(flags), false, " ");
+	printf("device %s: flags %s; %d run%s\n\n", name, flags, run->ctx.repeat,
+	       run->ctx.repeat == 1 ? "" : "s");
+	printf("%-16s %-6s %s\n", "CHECK", "RESULT", "REASON");
+	for (int i = 0; i < CK_NR_CHECKS; i++)
+		printf("%-16s %-6s %s\n", check_table[i].name,
+		       check_verdict_name(run->results[i].verdict), run->results[i].reason);
+	if (run->ctx.ntimings) {
+		printf("\n%-28s %4s %12s %12s %12s\n", "ARC", "RUNS", "MIN", "MEDIAN", "MAX");
+		for (int i = 0; i < run->ctx.ntimings; i++) {
+			const struct check_timing *t = &run->ctx.timings[i];
+			char arc[40];
+
+			snprintf(arc, sizeof(arc), "%s -> %s", vmig_state_name(t->from),
+				 vmig_state_name(t->to));
+			printf("%-28s %4d %9.3f ms %9.3f ms %9.3f ms\n", arc, t->runs,
+			       check_timing_min(t) / 1e6, check_timing_median(t) / 1e6,
+			       check_timing_max(t) / 1e6);
+		}
+	}
+	printf("\n%d checks: %d pass, %d warn, %d fail, %d skip; %s is %s", CK_NR_CHECKS,
+	       run->counts[CHECK_PASS], run->counts[CHECK_WARN], run->counts[CHECK_FAIL],
+	       run->counts[CHECK_SKIP], name, vmig_state_name(run->final_state));
+	if (run->ctx.peer)
+		printf(", %s is %s", vdev_ident(run->ctx.peer)->name,
+		       vmig_state_name(run->peer_final_state));
+	printf("\n");
+}
+
+static void json_checks(struct json *j, const struct check_run *run)
+{
+	json_array_begin(j, "checks");
+	for (int i = 0; i < CK_NR_CHECKS; i++) {
+		json_object_begin(j, NULL);
+		json_string(j, "name", check_table[i].name);
+		json_string(j, "result", check_verdict_name(run->results[i].verdict));
+		json_string(j, "reason", run->results[i].reason);
+		json_string(j, "rule", check_table[i].rule);
+		json_bool(j, "destructive", check_table[i].destructive);
+		json_object_end(j);
+	}
+	json_array_end(j);
+	json_array_begin(j, "timings");
+	for (int i = 0; i < run->ctx.ntimings; i++) {
+		const struct check_timing *t = &run->ctx.timings[i];
+
+		json_object_begin(j, NULL);
+		json_string(j, "from", vmig_state_name(t->from));
+		json_string(j, "to", vmig_state_name(t->to));
+		json_int(j, "runs", t->runs);
+		json_uint(j, "min_ns", check_timing_min(t));
+		json_uint(j, "median_ns", check_timing_median(t));
+		json_uint(j, "max_ns", check_timing_max(t));
+		json_object_end(j);
+	}
+	json_array_end(j);
+}
+
+static void print_json(const struct check_run *run, const char *name)
+{
+	static const char *const keys[CHECK_NR_VERDICTS] = { "pass", "warn", "fail", "skip" };
+	struct json j;
+
+	json_init(&j, stdout);
+	json_object_begin(&j, NULL);
+	json_string(&j, "device", name);
+	json_string(&j, "peer", run->ctx.peer ? vdev_ident(run->ctx.peer)->name : NULL);
+	json_bool(&j, "migratable", true);
+	json_uint(&j, "flags", run->ctx.raw_flags);
+	json_int(&j, "repeat", run->ctx.repeat);
+	json_bool(&j, "idle", run->idle);
+	json_bool(&j, "destructive", run->ctx.destructive_dev);
+	json_checks(&j, run);
+	json_object_begin(&j, "summary");
+	for (int v = 0; v < CHECK_NR_VERDICTS; v++)
+		json_int(&j, keys[v], run->counts[v]);
+	json_object_end(&j);
+	json_string(&j, "final_state", vmig_state_name(run->final_state));
+	json_string(&j, "peer_final_state",
+		    run->ctx.peer ? vmig_state_name(run->peer_final_state) : NULL);
+	json_bool(&j, "interrupted", cli_signal != 0);
+	json_object_end(&j);
+	json_finish(&j);
+}
+
+/* Opens the devices, brings them to RUNNING, says what may be destroyed. */
+static int prepare(struct check_run *run, const struct check_args *args)
+{
+	struct check_ctx *ctx = &run->ctx;
+	bool was_running, peer_running = true;
+	uint64_t peer_flags;
+	int ret;
+
+	ret = open_migratable(args->device, &ctx->dev, &ctx->raw_flags);
+	if (ret)
+		return ret;
+	if (args->peer) {
+		struct vdev_ident peer_id;
+		struct verr err = { 0 };
+
+		/* The same device twice would only fail as "already open". */
+		if (vdev_identify(args->peer, &peer_id, &err) == 0 &&
+		    strcmp(peer_id.name, vdev_ident(ctx->dev)->name) == 0)
+			return cli_usage_error("--peer must name another device than %s",
+					       peer_id.name);
+		ret = open_migratable(args->peer, &ctx->peer, &peer_flags);
+		if (ret)
+			return ret;
+	}
+	ctx->flags = ctx->raw_flags & VMIG_FLAGS_KNOWN;
+	ctx->repeat = (int)args->repeat;
+	ctx->stop = &cli_signal;
+	ret = begin(ctx->dev, &was_running);
+	if (!ret && ctx->peer)
+		ret = begin(ctx->peer, &peer_running);
+	if (ret)
+		return ret;
+	run->idle = is_idle(ctx->dev, was_running, ctx->not_destructive_why,
+			    sizeof(ctx->not_destructive_why));
+	ctx->destructive_dev = args->destructive || run->idle;
+	ctx->destructive_peer = args->destructive ||
+		(ctx->peer && is_idle(ctx->peer, peer_running, ctx->not_destructive_why,
+				      sizeof(ctx->not_destructive_why)));
+	return EXIT_OK;
+}
+
+int cmd_check(int argc, char **argv)
+{
+	static struct check_run run;    /* large: the survey's records */
+	struct check_args args = { .repeat = 3 };
+	const char *name;
+	int ret;
+
+	argp_parse(&check_argp, argc, argv, 0, NULL, &args);
+	if (args.list)
+		return print_list();
+	memset(&run, 0, sizeof(run));
+	ret = prepare(&run, &args);
+	if (ret)
+		goto out;
+	name = vdev_ident(run.ctx.dev)->name;
+	run_checks(&run, &args);
+	run.final_ok = finish(run.ctx.dev, &run.final_state);
+	run.peer_final_ok = !run.ctx.peer || finish(run.ctx.peer, &run.peer_final_state);
+	if (cli.json)
+		print_json(&run, name);
+	else
+		print_table(&run, name);
+	if (cli_signal)
+		ret = EXIT_INTERRUPTED;
+	else if (run.counts[CHECK_FAIL] || !run.final_ok || !run.peer_final_ok)
+		ret = EXIT_FAILED;
+out:
+	vdev_close(run.ctx.peer);
+	vdev_close(run.ctx.dev);
+	return ret;
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bats
+# vfiomig check on the real thing: Linux 6.12's mtty sample and an e1000 on vfio-pci
+# without migration. What mtty does here is what the double's defaults copy.
+
+load '../bats/helper'
+
+setup() {
+	kernel_only
+	common_setup
+}
+
+teardown() {
+	local dev
+	for dev in "$MTTY2_A" "$MTTY2_B" "$MTTY1"; do
+		vfiomig state "$dev" --reset >/dev/null 2>&1 || true
+	done
+}
+
+result_of() { # NAME: the RESULT column of check NAME in $output
+	awk -v n="$1" '$1 == n { print $2; exit }' <<<"$output"
+}
+
+@test "kernel: check on mtty exits 0 with PRE_COPY's 0 at its end as the one warning" {
+	run vfiomig check "$MTTY2_A"
+	assert_status 0
+	assert_equal "$(grep -c ' WARN ' <<<"$output")" 1
+	assert_equal "$(result_of precopy_end)" WARN
+	assert_output_contains "read() gave 0 after 24 bytes"
+	refute_output_contains " FAIL "
+	for c in flags arcs paths refused get_after_fail fd_arcs precopy_same_fd precopy_info \
+		stopcopy_end fd_invalidated size_estimate data_size; do
+		assert_equal "$c $(result_of "$c")" "$c PASS"
+	done
+	assert_equal "$(result_of roundtrip)" SKIP
+	assert_equal "$(result_of recovery)" SKIP
+	assert_output_contains "fails with ENODEV"
+	assert_output_contains "estimate 96 bytes, STOP_COPY gave 96"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "kernel: check --json on mtty: 12 pass, 1 warn, 0 fail, 2 skip" {
+	run vfiomig check "$MTTY2_A" --json
+	assert_status 0
+	assert_equal "$(json '.summary | "\(.pass) \(.warn) \(.fail) \(.skip)"')" "12 1 0 2"
+	assert_equal "$(json .final_state)" RUNNING
+	assert_equal "$(json .flags)" 7
+}
+
+@test "kernel: check --destructive --peer round-trips mtty-2 into the other mtty-2" {
+	run vfiomig check "$MTTY2_A" --destructive --peer "$MTTY2_B"
+	assert_status 0
+	assert_equal "$(result_of roundtrip)" PASS
+	assert_output_contains "96 bytes saved, restored into $MTTY2_B and saved again: identical"
+	assert_equal "$(result_of recovery)" PASS
+	assert_output_contains "refused 48 of 96 bytes (EINVAL), GET said RESUMING, reset gave RUNNING"
+	assert_equal "$(result_of data_size)" PASS
+	assert_output_contains "RESUMING (96 bytes)"
+	assert_equal "$(grep -c ' WARN ' <<<"$output")" 1
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "kernel: check --destructive round-trips mtty into itself" {
+	run vfiomig check "$MTTY2_A" --destructive --only roundtrip,recovery
+	assert_status 0
+	assert_output_contains "restored into itself and saved again: identical"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "kernel: check on the e1000 under vfio-pci reports not migratable, exit 4" {
+	run vfiomig check "$NOMIG"
+	assert_status 4
+	assert_output_contains "not migratable"
+	refute_output_contains FAIL
+}
+
+@test "kernel: a full check leaves no kernel WARNING or BUG in dmesg" {
+	command -v dmesg >/dev/null || skip "no dmesg in the guest"
+	local before after
+	before=$(dmesg | grep -cE 'WARNING:|BUG:|Oops' || true)
+	run vfiomig check "$MTTY2_A" --destructive --peer "$MTTY2_B"
+	assert_status 0
+	after=$(dmesg | grep -cE 'WARNING:|BUG:|Oops' || true)
+	assert_equal "$after" "$before"
+}
