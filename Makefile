@@ -101,7 +101,7 @@ CHECK_DEPS = vfiomig vfiomig-asan $(DOUBLE) $(UNIT_TESTS) $(TEST_TOOLS)
 check-host: $(CHECK_DEPS)
 	$(Q)tests/check.sh host
 
-check-vm: vfiomig
+check-vm: vfiomig $(DOUBLE)
 	$(Q)tests/check.sh vm
 
 check: $(CHECK_DEPS)

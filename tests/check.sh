@@ -4,7 +4,8 @@
 # host: C unit tests, the test double's self-test, completion tests, and the bats
 #       suites against the test double, once with the normal binary and once with
 #       the ASan+UBSan one. vm: the same bats suites plus kernel-only cases inside
-#       a QEMU guest on Linux 6.12 with mtty (tests/vm/run.sh).
+#       a QEMU guest on Linux 6.12 with mtty (tests/vm/run.sh), and a host-to-guest
+#       migration over TCP with TLS (tests/vm/run-hostlink.sh).
 set -u
 cd "$(dirname "$0")/.."
 mode=${1:-all}
@@ -63,6 +64,8 @@ if [ "$mode" = vm ] || [ "$mode" = all ]; then
 		echo "ok 1 # skip real-kernel suite: qemu cannot run here" >"$out/vm.tap"
 	fi
 	[ -f "$out/vm.tap" ] && cat "$out/vm.tap"
+	# One host-to-guest migration over TCP with TLS (host: the double; guest: real mtty).
+	run vm-hostlink tests/vm/run-hostlink.sh --bin "$PWD/vfiomig"
 fi
 
 tests/summarize.sh "$out"/*.tap

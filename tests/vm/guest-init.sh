@@ -47,12 +47,15 @@ create_mdev() {
 }
 
 # The first Intel 82540EM (QEMU's e1000) goes to vfio-pci; without an IOMMU this needs noiommu.
+# vfiomig.keep_nic=BDF names an e1000 that stays a network card (run-hostlink.sh's link).
 bind_e1000() {
 	echo Y >/sys/module/vfio/parameters/enable_unsafe_noiommu_mode \
 		|| setup_error "cannot enable vfio noiommu mode"
+	keep=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^vfiomig\.keep_nic=//p')
 	for dev in /sys/bus/pci/devices/*; do
 		[ "$(cat "$dev/vendor")" = 0x8086 ] && [ "$(cat "$dev/device")" = 0x100e ] || continue
 		bdf=${dev##*/}
+		[ "$bdf" = "$keep" ] && continue
 		echo vfio-pci >"$dev/driver_override"
 		[ -e "$dev/driver" ] && echo "$bdf" >"$dev/driver/unbind"
 		echo "$bdf" >/sys/bus/pci/drivers_probe

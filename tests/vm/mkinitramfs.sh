@@ -4,6 +4,7 @@
 # suites (or the demo, or a shell) and powers the guest off.
 # Usage: tests/vm/mkinitramfs.sh --bin PATH --out FILE.cpio.gz
 # Extra host programs to include: VFIOMIG_VM_EXTRA_PROGRAMS="prog ..." (jq is included if present).
+# Extra host files: VFIOMIG_VM_EXTRA_FILES="SRC:DST ..." (DST absolute in the guest; no spaces).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -75,6 +76,12 @@ ln -s /repo/vfiomig "$stage/usr/local/bin/vfiomig"
 for prog in jq ${VFIOMIG_VM_EXTRA_PROGRAMS:-}; do
 	path=$(command -v "$prog" || true)
 	[ -n "$path" ] && copy_program "$path" "/usr/local/bin/${path##*/}"
+done
+
+for pair in ${VFIOMIG_VM_EXTRA_FILES:-}; do
+	src=${pair%%:*} dst=${pair#*:}
+	[ -f "$src" ] && [ "${dst#/}" != "$dst" ] || die "VFIOMIG_VM_EXTRA_FILES: bad entry '$pair' (SRC:/DST)"
+	copy_file "$src" "$dst"
 done
 
 # The repo's suites and the test tools, under /repo as in a checkout.
