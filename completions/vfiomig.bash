@@ -1,11 +1,11 @@
 # bash completion for vfiomig(1): subcommands, options, --open-via methods, state
-# names, device names taken from `vfiomig list --names`, stream, key and certificate
-# files.
+# names, device names taken from `vfiomig list --names`, check names taken from
+# `vfiomig check --list`, stream, key and certificate files.
 # Works with or without the bash-completion package.
 
 _vfiomig_global_opts='-q --quiet -v --verbose --open-via= -h --help -V --version --usage'
 _vfiomig_states='running stop stop_copy resuming running_p2p pre_copy pre_copy_p2p'
-_vfiomig_commands='list info state save restore migrate receive inspect verify'
+_vfiomig_commands='list info state check save restore migrate receive inspect verify'
 
 # The words up to the cursor as the user typed them. Bash splits COMP_WORDS at
 # ':' and '=', which cuts PCI addresses and --open-via=X apart, so split the raw
@@ -54,6 +54,49 @@ _vfiomig_program()
 	fi
 }
 
+# Device names for the current word, except the names given as further arguments;
+# prefix is an option and '=' written in the same word. A path completes as a file.
+_vfiomig_devices()
+{
+	local cur=$1 prefix=$2 name given names=''
+	shift 2
+	if [[ ${cur#"$prefix"} == /* ]]; then
+		_vfiomig_files "$cur" "$prefix"
+		return
+	fi
+	while read -r name; do
+		for given in "$@"; do
+			[[ $name == "$given" ]] && continue 2
+		done
+		names+=" $name"
+	done < <("$(_vfiomig_program)" list --names 2>/dev/null)
+	mapfile -t COMPREPLY < <(compgen -P "$prefix" -W "$names" -- "${cur#"$prefix"}")
+	_vfiomig_trim_breaks "$cur"
+}
+
+# Check names for --only and --skip, a comma-separated list: the first column of
+# `vfiomig check --list`, each name once. prefix is an option and '=' written in
+# the same word.
+_vfiomig_check_names()
+{
+	local cur=$1 prefix=$2 list name given names='' done_part=''
+	local -a given_names=()
+	list=${cur#"$prefix"}
+	if [[ $list == *,* ]]; then
+		done_part=${list%,*},
+		IFS=, read -ra given_names <<<"${done_part%,}"
+	fi
+	while read -r name _; do
+		[[ -z $name ]] && continue
+		for given in "${given_names[@]}"; do
+			[[ $name == "$given" ]] && continue 2
+		done
+		names+=" $name"
+	done < <("$(_vfiomig_program)" check --list 2>/dev/null)
+	mapfile -t COMPREPLY < <(compgen -P "$prefix$done_part" -W "$names" -- "${list#"$done_part"}")
+	_vfiomig_trim_breaks "$cur"
+}
+
 # Files for the current word; prefix is an option and '=' written in the same word.
 _vfiomig_files()
 {
@@ -65,7 +108,7 @@ _vfiomig_files()
 
 _vfiomig()
 {
-	local _vfiomig_words _vfiomig_quoted cur prev command='' reset=0 i
+	local _vfiomig_words _vfiomig_quoted cur prev command='' reset=0 list=0 peer='' i
 	local -a positional=()
 	COMPREPLY=()
 	_vfiomig_line_words
@@ -82,8 +125,15 @@ _vfiomig()
 		case $w in
 		--open-via | -o | --output | -i | --input | --key-file | -l | --level | \
 			-T | --threads | --to | --exec | --listen | --psk-file | --cert | --key | \
-			--ca | --timeout | --max-downtime | --max-rounds) ((i++)) ;;
+			--ca | --timeout | --max-downtime | --max-rounds | --only | --skip | \
+			--repeat) ((i++)) ;;
+		--peer)
+			((i++))
+			((i < n - 1)) && peer=${_vfiomig_words[i]}
+			;;
+		--peer=*) peer=${w#--peer=} ;;
 		--reset) reset=1 ;;
+		--list) list=1 ;;
 		-) positional+=("$w") ;;
 		-*) ;;
 		*)
@@ -105,15 +155,24 @@ _vfiomig()
 		_vfiomig_trim_breaks "$cur"
 		return 0
 	fi
-	# Option values: files for the stream, key and certificate options; nothing to
-	# offer for numbers, addresses and commands, which are free text.
+	# Option values: files for the stream, key and certificate options, devices for
+	# check --peer (not the device under check), check names for --only and --skip;
+	# nothing to offer for numbers, addresses and commands, which are free text.
 	case $prev in
 	-o | --output | -i | --input | --key-file | --psk-file | --cert | --key | --ca)
 		_vfiomig_files "$cur"
 		return 0
 		;;
+	--peer)
+		_vfiomig_devices "$cur" '' "${positional[@]}"
+		return 0
+		;;
+	--only | --skip)
+		_vfiomig_check_names "$cur" ''
+		return 0
+		;;
 	-l | --level | -T | --threads | --timeout | --max-downtime | --max-rounds | --to | \
-		--exec | --listen)
+		--exec | --listen | --repeat)
 		return 0
 		;;
 	esac
@@ -122,8 +181,16 @@ _vfiomig()
 		_vfiomig_files "$cur" "${cur%%=*}="
 		return 0
 		;;
+	--peer=*)
+		_vfiomig_devices "$cur" --peer= "${positional[@]}"
+		return 0
+		;;
+	--only=* | --skip=*)
+		_vfiomig_check_names "$cur" "${cur%%=*}="
+		return 0
+		;;
 	--level=* | --threads=* | --timeout=* | --max-downtime=* | --max-rounds=* | --to=* | \
-		--exec=* | --listen=*)
+		--exec=* | --listen=* | --repeat=*)
 		return 0
 		;;
 	esac
@@ -134,6 +201,9 @@ _vfiomig()
 		list) opts+=' --json --no-probe --names' ;;
 		info) opts+=' --json' ;;
 		state) opts+=' --dry-run --hold --reset --json' ;;
+		check)
+			opts+=' --list --only= --skip= --destructive --peer= --repeat= --json'
+			;;
 		save)
 			opts+=' -o --output= --resume --no-precopy -l --level= --no-compress'
 			opts+=' -T --threads= --key-file='
@@ -177,6 +247,12 @@ _vfiomig()
 			fi
 		elif [[ $command == state && ${#positional[@]} -eq 1 && $reset -eq 0 ]]; then
 			mapfile -t COMPREPLY < <(compgen -W "$_vfiomig_states" -- "$cur")
+		fi
+		;;
+	check)
+		# one DEVICE, not the --peer one; none with --list
+		if [[ ${#positional[@]} -eq 0 && $list -eq 0 ]]; then
+			_vfiomig_devices "$cur" '' "$peer"
 		fi
 		;;
 	migrate | receive)

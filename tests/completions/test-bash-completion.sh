@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Drives completions/vfiomig.bash the way bash does (COMP_LINE, COMP_POINT,
 # COMP_WORDS split at COMP_WORDBREAKS, COMP_CWORD) against a stub vfiomig on PATH
-# that knows two devices, with a scratch directory of stream and key files as the
+# that knows two devices and a few checks, with a scratch directory of stream and key files as the
 # current directory, and prints TAP.
 set -u
 
@@ -15,6 +15,17 @@ cat >"$stubdir/vfiomig" <<'STUB'
 if [ "$1" = list ] && [ "$2" = --names ]; then
 	echo 0000:00:03.0
 	echo 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+	exit 0
+fi
+if [ "$1" = check ] && [ "$2" = --list ]; then
+	# the layout of the real one: name, destructive or blank, description
+	printf '%-16s %-12s %s\n' flags '' 'the migration flags are a legal combination'
+	printf '%-16s %-12s %s\n' arcs '' 'every FSM arc the flags promise works'
+	printf '%-16s %-12s %s\n' paths '' 'every combination transition ends in the target state'
+	printf '%-16s %-12s %s\n' precopy_info '' 'PRECOPY_INFO: answers in PRE_COPY'
+	printf '%-16s %-12s %s\n' precopy_end '' "PRE_COPY's temporary end of stream is ENOMSG"
+	printf '%-16s %-12s %s\n' roundtrip destructive 'saved, restored and saved again'
+	printf '%-16s %-12s %s\n' recovery destructive 'a short resume is refused'
 	exit 0
 fi
 echo "stub vfiomig: unexpected arguments: $*" >&2
@@ -98,7 +109,7 @@ expect()
 }
 
 expect 'subcommands after the program name' \
-	'vfiomig ' list info state save restore migrate receive inspect verify
+	'vfiomig ' list info state check save restore migrate receive inspect verify
 expect 'subcommand prefix' \
 	'vfiomig st' state
 expect 'subcommand prefix shared by save and state' \
@@ -114,7 +125,7 @@ expect 'open-via method prefix after --open-via=' \
 expect 'open-via methods as a separate word' \
 	'vfiomig --open-via ' auto cdev group
 expect 'a separate --open-via value is not taken for the subcommand' \
-	'vfiomig --open-via group ' list info state save restore migrate receive \
+	'vfiomig --open-via group ' list info state check save restore migrate receive \
 	inspect verify
 expect 'list options' \
 	'vfiomig list --' --json --no-probe --names --quiet --verbose --open-via= \
@@ -288,6 +299,56 @@ expect 'the value of --psk-file is not taken for a device' \
 expect 'the value of --key is not taken for a device' \
 	'vfiomig migrate --cert c.pem --key b.key --ca c.pem 0' 0000:00:03.0
 
+# check
+expect 'subcommand prefix of check' \
+	'vfiomig ch' check
+expect 'check options' \
+	'vfiomig check --' --list --only= --skip= --destructive --peer= --repeat= --json \
+	--quiet --verbose --open-via= --help --version --usage
+expect 'check option prefix --re' \
+	'vfiomig check 0000:00:03.0 --re' --repeat=
+expect 'device names for check' \
+	'vfiomig check ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'PCI address for check cut by bash at a colon' \
+	'vfiomig check 0000:00:0' 03.0
+expect 'check takes one device' \
+	'vfiomig check 0000:00:03.0 '
+expect 'no device after check --list' \
+	'vfiomig check --list '
+expect 'device names after --peer, but not the device under check' \
+	'vfiomig check 0000:00:03.0 --peer ' 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'device names after --peer=' \
+	'vfiomig check --peer=' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'PCI address after --peer= cut by bash at a colon' \
+	'vfiomig check 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 --peer=0000:00:0' 03.0
+expect 'the device under check is not the --peer one' \
+	'vfiomig check --destructive --peer 0000:00:03.0 ' \
+	83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'the value of --peer= is not taken for the device' \
+	'vfiomig check --peer=83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 ' 0000:00:03.0
+expect 'check names after --only' \
+	'vfiomig check 0000:00:03.0 --only ' flags arcs paths precopy_info precopy_end \
+	roundtrip recovery
+expect 'check names after --skip=' \
+	'vfiomig check --skip=' flags arcs paths precopy_info precopy_end roundtrip \
+	recovery
+expect 'check name prefix after --skip' \
+	'vfiomig check --skip pre' precopy_info precopy_end
+expect 'check name prefix after --only=' \
+	'vfiomig check --only=r' roundtrip recovery
+expect 'the next name of a comma-separated --only list, each name once' \
+	'vfiomig check --only arcs,p' arcs,paths arcs,precopy_info arcs,precopy_end
+expect 'the next name of a comma-separated --skip= list, each name once' \
+	'vfiomig check --skip=roundtrip,flags,r' roundtrip,flags,recovery
+expect 'the values of --only and --skip are not taken for the device' \
+	'vfiomig check --only arcs --skip paths 8' 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'nothing after --repeat (a number)' \
+	'vfiomig check --repeat '
+expect 'nothing after --repeat=' \
+	'vfiomig check --repeat='
+expect 'the value of --repeat is not taken for the device' \
+	'vfiomig check --repeat 5 0' 0000:00:03.0
+
 # Without COMP_LINE (as some callers drive completion functions) COMP_WORDS is used.
 unset COMP_LINE COMP_POINT
 COMP_WORDS=(vfiomig state 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 resu)
@@ -309,6 +370,8 @@ printf '#!/bin/sh\nexit 3\n' >"$stubdir/vfiomig"
 chmod +x "$stubdir/vfiomig"
 expect 'no device names when vfiomig list --names fails' \
 	'vfiomig info '
+expect 'no check names when vfiomig check --list fails' \
+	'vfiomig check --only '
 
 echo "1..$n"
 [[ $failed -eq 0 ]]
