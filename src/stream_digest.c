@@ -152,5 +152,13 @@ int vstream_digest2(const struct vstream_digester *dg, const char *label, const 
 
 bool vstream_digest_equal(const uint8_t *a, const uint8_t *b)
 {
+#ifdef VFIOMIG_FUZZ_ACCEPT_ANY_DIGEST
+	/* Fuzz builds only (tests/fuzz/run.sh): mutated inputs then reach decompression,
+	 * totals and trailer parsing instead of stopping at the first digest. */
+	(void)a;
+	(void)b;
+	return true;
+#else
 	return CRYPTO_memcmp(a, b, VSTREAM_DIGEST_LEN) == 0;
+#endif
 }
