@@ -155,6 +155,45 @@ int cli_peer_hello(struct cli_peer *peer, enum proto_role role, unsigned devices
 	return proto_negotiate(&mine.u.hello, &theirs.u.hello, &version, agreed, err);
 }
 
+struct cli_tls_args cli_tls = { .timeout_s = 60 };
+
+enum { OPT_PSK = 0x800, OPT_CERT, OPT_KEY, OPT_CA, OPT_INSECURE, OPT_TIMEOUT };
+
+static const struct argp_option tls_options[] = {
+	{ "psk-file", OPT_PSK, "FILE", 0, "TLS 1.3 with this pre-shared key (over --exec or "
+	  "--stdio: authenticates the records)", 0 },
+	{ "cert", OPT_CERT, "FILE", 0, "TLS 1.3 with this certificate (PEM)", 0 },
+	{ "key", OPT_KEY, "FILE", 0, "The certificate's private key (PEM)", 0 },
+	{ "ca", OPT_CA, "FILE", 0, "Accept a peer whose certificate this CA signed", 0 },
+	{ "insecure", OPT_INSECURE, NULL, 0, "Plain TCP without authentication (a listener "
+	  "then binds 127.0.0.1 unless given an address)", 0 },
+	{ "timeout", OPT_TIMEOUT, "SECONDS", 0, "Bound connect or accept, handshake and idle "
+	  "waits (default 60)", 0 },
+	{ 0 }
+};
+
+static error_t parse_tls(int key, char *arg, struct argp_state *state)
+{
+	long v;
+
+	switch (key) {
+	case OPT_PSK: cli_tls.psk_file = arg; return 0;
+	case OPT_CERT: cli_tls.cert = arg; return 0;
+	case OPT_KEY: cli_tls.key = arg; return 0;
+	case OPT_CA: cli_tls.ca = arg; return 0;
+	case OPT_INSECURE: cli_tls.insecure = true; return 0;
+	case OPT_TIMEOUT:
+		if (cli_parse_int(arg, 1, 86400, &v) < 0)
+			argp_error(state, "--timeout takes 1 to 86400 seconds, not '%s'", arg);
+		cli_tls.timeout_s = (int)v;
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+const struct argp cli_tls_argp = { tls_options, parse_tls, NULL, NULL, NULL, NULL, NULL };
+
 int cli_tls_setup(const struct cli_tls_args *args, bool listener, struct cli_key *psk,
 		  struct xport_tls *tls, struct xport_timeouts *timeouts)
 {

@@ -45,6 +45,9 @@ struct cli_tls_args {
 	bool carried;                   /* --exec/--stdio: ssh carries it; a PSK keys records */
 	int timeout_s;
 };
+/* --psk-file, --cert, --key, --ca, --insecure, --timeout for migrate and receive. */
+extern struct cli_tls_args cli_tls;
+extern const struct argp cli_tls_argp;
 int cli_tls_setup(const struct cli_tls_args *args, bool listener, struct cli_key *psk,
 		  struct xport_tls *tls, struct xport_timeouts *timeouts);
 

@@ -20,23 +20,15 @@ struct migrate_args {
 	bool force, no_precopy;
 	long max_downtime_ms, max_rounds;
 	int level;
-	struct cli_tls_args tls;
 };
 
-enum { OPT_TO = 0x700, OPT_EXEC, OPT_PSK, OPT_CERT, OPT_KEY, OPT_CA, OPT_INSECURE, OPT_TIMEOUT,
+enum { OPT_TO = 0x700, OPT_EXEC,
        OPT_FORCE, OPT_NO_PRECOPY, OPT_DOWNTIME, OPT_ROUNDS, OPT_JSON };
 
 static const struct argp_option options[] = {
 	{ "to", OPT_TO, "HOST:PORT", 0, "Migrate to 'vfiomig receive --listen' over TCP", 0 },
 	{ "exec", OPT_EXEC, "COMMAND", 0, "Migrate over COMMAND's stdio (e.g. 'ssh dst vfiomig "
 	  "receive DEV --stdio')", 0 },
-	{ "psk-file", OPT_PSK, "FILE", 0, "TLS 1.3 with this pre-shared key", 0 },
-	{ "cert", OPT_CERT, "FILE", 0, "TLS 1.3 with this certificate (PEM)", 0 },
-	{ "key", OPT_KEY, "FILE", 0, "The certificate's private key (PEM)", 0 },
-	{ "ca", OPT_CA, "FILE", 0, "Accept a peer whose certificate this CA signed", 0 },
-	{ "insecure", OPT_INSECURE, NULL, 0, "Plain TCP without authentication", 0 },
-	{ "timeout", OPT_TIMEOUT, "SECONDS", 0, "Bound connect, handshake and idle waits "
-	  "(default 60)", 0 },
 	{ "force", OPT_FORCE, NULL, 0, "Migrate even when identities do not pair (dangerous)", 0 },
 	{ "no-precopy", OPT_NO_PRECOPY, NULL, 0, "Stop the devices at once; no pre-copy", 0 },
 	{ "max-downtime", OPT_DOWNTIME, "MS", 0, "Switch over once the rest fits in MS at the "
@@ -49,24 +41,13 @@ static const struct argp_option options[] = {
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
 	struct migrate_args *a = state->input;
-	long v;
 
 	switch (key) {
 	case OPT_TO: a->to = arg; return 0;
 	case OPT_EXEC: a->exec = arg; return 0;
-	case OPT_PSK: a->tls.psk_file = arg; return 0;
-	case OPT_CERT: a->tls.cert = arg; return 0;
-	case OPT_KEY: a->tls.key = arg; return 0;
-	case OPT_CA: a->tls.ca = arg; return 0;
-	case OPT_INSECURE: a->tls.insecure = true; return 0;
 	case OPT_FORCE: a->force = true; return 0;
 	case OPT_NO_PRECOPY: a->no_precopy = true; return 0;
 	case OPT_JSON: cli.json = true; return 0;
-	case OPT_TIMEOUT:
-		if (cli_parse_int(arg, 1, 86400, &v) < 0)
-			argp_error(state, "--timeout takes 1 to 86400 seconds, not '%s'", arg);
-		a->tls.timeout_s = (int)v;
-		return 0;
 	case OPT_DOWNTIME:
 		if (cli_parse_int(arg, 1, 3600000, &a->max_downtime_ms) < 0)
 			argp_error(state, "--max-downtime takes 1 to 3600000 ms, not '%s'", arg);
@@ -91,7 +72,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	}
 }
 
-static const struct argp_child children[] = { { &cli_common_argp, 0, NULL, 0 }, { 0 } };
+static const struct argp_child children[] = {
+	{ &cli_tls_argp, 0, "Security and timeouts:", 0 },
+	{ &cli_common_argp, 0, NULL, 0 },
+	{ 0 }
+};
 static const struct argp migrate_argp = {
 	options, parse_opt, "DEVICE...",
 	"Live-migrate DEVICE... to a 'vfiomig receive' peer; devices pair up in order.\v"
@@ -462,7 +447,7 @@ static void roll_back(struct migrate_run *run)
 
 int cmd_migrate(int argc, char **argv)
 {
-	struct migrate_args a = { .tls.timeout_s = 60, .max_downtime_ms = 300, .max_rounds = 8 };
+	struct migrate_args a = { .max_downtime_ms = 300, .max_rounds = 8 };
 	struct migrate_run *run = calloc(1, sizeof(*run));
 	struct xport_timeouts t;
 	struct xport_tls tls;
@@ -473,8 +458,8 @@ int cmd_migrate(int argc, char **argv)
 	if (!run)
 		return cli_usage_error("out of memory");
 	argp_parse(&migrate_argp, argc, argv, 0, NULL, &a);
-	a.tls.carried = !!a.exec;       /* the carrying command (ssh) authenticates */
-	ret = cli_tls_setup(&a.tls, false, &psk, &tls, &t);
+	cli_tls.carried = !!a.exec;       /* the carrying command (ssh) authenticates */
+	ret = cli_tls_setup(&cli_tls, false, &psk, &tls, &t);
 	if (ret)
 		goto out_free;
 	run->record_key = cli_key_get(&psk);

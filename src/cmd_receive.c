@@ -16,23 +16,13 @@ struct receive_args {
 	unsigned ndevices;
 	const char *listen;
 	bool stdio, stop;
-	struct cli_tls_args tls;
 };
 
-enum { OPT_LISTEN = 0x600, OPT_STDIO, OPT_PSK, OPT_CERT, OPT_KEY, OPT_CA, OPT_INSECURE,
-       OPT_TIMEOUT, OPT_STOP };
+enum { OPT_LISTEN = 0x600, OPT_STDIO, OPT_STOP };
 
 static const struct argp_option options[] = {
 	{ "listen", OPT_LISTEN, "[ADDR:]PORT", 0, "Accept one migration over TCP (port 0: any)", 0 },
 	{ "stdio", OPT_STDIO, NULL, 0, "Speak the protocol on stdin/stdout (for ssh)", 0 },
-	{ "psk-file", OPT_PSK, "FILE", 0, "TLS 1.3 with this pre-shared key", 0 },
-	{ "cert", OPT_CERT, "FILE", 0, "TLS 1.3 with this certificate (PEM)", 0 },
-	{ "key", OPT_KEY, "FILE", 0, "The certificate's private key (PEM)", 0 },
-	{ "ca", OPT_CA, "FILE", 0, "Accept peers whose certificate this CA signed", 0 },
-	{ "insecure", OPT_INSECURE, NULL, 0, "Listen without authentication (loopback only "
-	  "unless an address is given)", 0 },
-	{ "timeout", OPT_TIMEOUT, "SECONDS", 0, "Bound accept, handshake and idle waits "
-	  "(default 60)", 0 },
 	{ "stop", OPT_STOP, NULL, 0, "Leave the devices in STOP after resuming", 0 },
 	{ 0 }
 };
@@ -40,22 +30,11 @@ static const struct argp_option options[] = {
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
 {
 	struct receive_args *a = state->input;
-	long v;
 
 	switch (key) {
 	case OPT_LISTEN: a->listen = arg; return 0;
 	case OPT_STDIO: a->stdio = true; return 0;
-	case OPT_PSK: a->tls.psk_file = arg; return 0;
-	case OPT_CERT: a->tls.cert = arg; return 0;
-	case OPT_KEY: a->tls.key = arg; return 0;
-	case OPT_CA: a->tls.ca = arg; return 0;
-	case OPT_INSECURE: a->tls.insecure = true; return 0;
 	case OPT_STOP: a->stop = true; return 0;
-	case OPT_TIMEOUT:
-		if (cli_parse_int(arg, 1, 86400, &v) < 0)
-			argp_error(state, "--timeout takes 1 to 86400 seconds, not '%s'", arg);
-		a->tls.timeout_s = (int)v;
-		return 0;
 	case ARGP_KEY_ARG:
 		if (a->ndevices == RECEIVE_MAX_DEVICES)
 			argp_error(state, "at most %d devices", RECEIVE_MAX_DEVICES);
@@ -72,7 +51,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	}
 }
 
-static const struct argp_child children[] = { { &cli_common_argp, 0, NULL, 0 }, { 0 } };
+static const struct argp_child children[] = {
+	{ &cli_tls_argp, 0, "Security and timeouts:", 0 },
+	{ &cli_common_argp, 0, NULL, 0 },
+	{ 0 }
+};
 static const struct argp receive_argp = {
 	options, parse_opt, "DEVICE...",
 	"Receive a live migration from 'vfiomig migrate' into DEVICE... (paired in order).\v"
@@ -279,7 +262,7 @@ static int connect_peer(struct receive_run *run, const struct receive_args *a,
 
 int cmd_receive(int argc, char **argv)
 {
-	struct receive_args a = { .tls.timeout_s = 60 };
+	struct receive_args a = { 0 };
 	struct receive_run *run = calloc(1, sizeof(*run));
 	struct xport_timeouts t;
 	struct xport_tls tls;
@@ -290,8 +273,8 @@ int cmd_receive(int argc, char **argv)
 	if (!run)
 		return cli_usage_error("out of memory");
 	argp_parse(&receive_argp, argc, argv, 0, NULL, &a);
-	a.tls.carried = a.stdio;        /* the carrying channel (ssh) authenticates */
-	ret = cli_tls_setup(&a.tls, true, &psk, &tls, &t);
+	cli_tls.carried = a.stdio;        /* the carrying channel (ssh) authenticates */
+	ret = cli_tls_setup(&cli_tls, true, &psk, &tls, &t);
 	if (ret)
 		goto out_free;
 	run->record_key = cli_key_get(&psk);
