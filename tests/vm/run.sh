@@ -1,15 +1,16 @@
 #!/bin/bash
 # Runs the bats suites on a real kernel: boots the cached test kernel with an initramfs holding
 # vfiomig, bats and the suites under qemu-system-x86_64, and brings the guest's TAP back.
-# Usage: tests/vm/run.sh [--tap FILE] [--bin PATH] [--timeout SECONDS] [--shell] [--verbose]
+# Usage: tests/vm/run.sh [--tap FILE] [--bin PATH] [--timeout SECONDS] [--files 'F...'] [--shell] [--verbose]
 # Exit: the guest's bats status; 1 on boot failure, missing markers or timeout; 77 if qemu cannot run.
 # Environment: VFIOMIG_VM_TIMEOUT (default 900), VFIOMIG_VM_MEM (default 1G), VFIOMIG_VM_SMP (default 2),
-# VFIOMIG_VM_APPEND (extra kernel arguments), VFIOMIG_VM_KVM=1 (use KVM), VFIOMIG_CACHE_DIR (kernel cache).
+# VFIOMIG_VM_APPEND (extra kernel arguments), VFIOMIG_VM_KVM=1 (use KVM), VFIOMIG_CACHE_DIR (kernel cache),
+# VFIOMIG_VM_FILES (like --files: run only these bats files, paths relative to the repo).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-tap_file='' bin=$repo/vfiomig mode=tests verbose=0
+tap_file='' bin=$repo/vfiomig mode=tests verbose=0 files=${VFIOMIG_VM_FILES:-}
 timeout=${VFIOMIG_VM_TIMEOUT:-900}
 
 die() { echo "vm: $*" >&2; exit 1; }
@@ -27,12 +28,20 @@ while [ $# -gt 0 ]; do
 	--bin=*) bin=${1#--bin=}; shift ;;
 	--timeout) timeout=${2:?}; shift 2 ;;
 	--timeout=*) timeout=${1#--timeout=}; shift ;;
+	--files) files=${2?}; shift 2 ;;
+	--files=*) files=${1#--files=}; shift ;;
 	--shell) mode=shell; shift ;;
 	--mode=*) mode=${1#--mode=}; shift ;;
 	-v|--verbose) verbose=1; shift ;;
 	-h|--help) usage ;;
 	*) echo "vm: unknown argument: $1" >&2; usage ;;
 	esac
+done
+files_arg=
+for f in $files; do
+	case $f in tests/bats/*.bats|tests/vm/*.bats) ;; *) die "--files: '$f' is not tests/bats/*.bats or tests/vm/*.bats" ;; esac
+	[ -f "$repo/$f" ] || die "--files: $f does not exist"
+	files_arg=${files_arg:+$files_arg,}$f
 done
 case $timeout in ''|*[!0-9]*) die "--timeout wants whole seconds, got '$timeout'" ;; esac
 
@@ -76,7 +85,7 @@ fi
 qemu=(qemu-system-x86_64 -M q35 "${accel[@]}" -m "${VFIOMIG_VM_MEM:-1G}" -smp "${VFIOMIG_VM_SMP:-2}"
 	-nodefaults -display none -vga none -no-reboot
 	-kernel "$kernel" -initrd "$initrd"
-	-append "console=ttyS0 loglevel=5 panic=-1 vfiomig.mode=$mode ${VFIOMIG_VM_APPEND:-}"
+	-append "console=ttyS0 loglevel=5 panic=-1 vfiomig.mode=$mode${files_arg:+ vfiomig.files=$files_arg} ${VFIOMIG_VM_APPEND:-}"
 	-netdev user,id=net0,restrict=on -device e1000,netdev=net0)
 
 if [ "$mode" = shell ]; then
