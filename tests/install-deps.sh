@@ -6,7 +6,7 @@ set -eu
 packages="build-essential pkg-config libpci-dev libzstd-dev libssl-dev pci.ids
 	bats jq autoconf bash-completion zsh mandoc time clang libclang-rt-14-dev
 	hyperfine socat zstd openssl
-	qemu-system-x86 busybox-static cpio flex bison bc libelf-dev xz-utils"
+	qemu-system-x86 busybox-static bash-static cpio flex bison bc libelf-dev xz-utils"
 missing=
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

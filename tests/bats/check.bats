@@ -94,21 +94,23 @@ assert_knob_fails() { # CHECK EXTRA-ARGS...
 @test "check --json gives the documented shape" {
 	run vfiomig check "$MTTY2_A" --json
 	assert_status 0
-	assert_equal "$(json .device)" "$MTTY2_A"
-	assert_equal "$(json .migratable)" true
-	assert_equal "$(json .flags)" 7
-	assert_equal "$(json .peer)" null
-	assert_equal "$(json .repeat)" 3
-	assert_equal "$(json '.checks | length')" 15
+	json_is \
+		.device "$MTTY2_A" \
+		.migratable true \
+		.flags 7 \
+		.peer null \
+		.repeat 3 \
+		'.checks | length' 15
 	assert_equal "$(json '[.checks[].name] | join(",")')" \
 		"flags,arcs,paths,refused,get_after_fail,fd_arcs,precopy_same_fd,precopy_info,precopy_end,stopcopy_end,fd_invalidated,size_estimate,roundtrip,recovery,data_size"
-	assert_equal "$(json '.checks[] | select(.name == "precopy_end") | .result')" WARN
-	assert_equal "$(json '.checks[] | select(.name == "roundtrip") | .destructive')" true
-	assert_equal "$(json '[.checks[] | has("name") and has("result") and has("reason") and has("rule") and has("destructive")] | all')" true
-	assert_equal "$(json '.summary | "\(.pass) \(.warn) \(.fail) \(.skip)"')" "12 1 0 2"
-	assert_equal "$(json '.timings[0] | has("from") and has("to") and has("runs") and has("min_ns") and has("median_ns") and has("max_ns")')" true
-	assert_equal "$(json .final_state)" RUNNING
-	assert_equal "$(json .interrupted)" false
+	json_is \
+		'.checks[] | select(.name == "precopy_end") | .result' WARN \
+		'.checks[] | select(.name == "roundtrip") | .destructive' true \
+		'[.checks[] | has("name") and has("result") and has("reason") and has("rule") and has("destructive")] | all' true \
+		'.summary | "\(.pass) \(.warn) \(.fail) \(.skip)"' "12 1 0 2" \
+		'.timings[0] | has("from") and has("to") and has("runs") and has("min_ns") and has("median_ns") and has("max_ns")' true \
+		.final_state RUNNING \
+		.interrupted false
 }
 
 @test "check --list names every check and marks the destructive ones" {
@@ -118,8 +120,9 @@ assert_knob_fails() { # CHECK EXTRA-ARGS...
 	assert_equal "$(awk '$2 == "destructive" { print $1 }' <<<"$output" | tr '\n' ' ')" "roundtrip recovery "
 	run vfiomig check --list --json
 	assert_status 0
-	assert_equal "$(json '.checks | length')" 15
-	assert_equal "$(json '.checks[0].rule | length > 0')" true
+	json_is \
+		'.checks | length' 15 \
+		'.checks[0].rule | length > 0' true
 }
 
 @test "check --only runs the named checks and skips the rest as not selected" {
@@ -183,9 +186,10 @@ assert_knob_fails() { # CHECK EXTRA-ARGS...
 	"$FAKEDEV" add "$SYSROOT" --kind pci --name 0000:00:05.0 --group 9 --flags 7
 	run vfiomig check 0000:00:05.0 --json
 	assert_status 0
-	assert_equal "$(json .idle)" true
-	assert_equal "$(json '.checks[] | select(.name == "roundtrip") | .result')" PASS
-	assert_equal "$(json '.checks[] | select(.name == "recovery") | .result')" PASS
+	json_is \
+		.idle true \
+		'.checks[] | select(.name == "roundtrip") | .result' PASS \
+		'.checks[] | select(.name == "recovery") | .result' PASS
 }
 
 @test "check passes a device with STOP_COPY alone and refuses its missing states" {

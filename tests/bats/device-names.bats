@@ -68,8 +68,9 @@ cdev_of() { # DEVICE -> /dev/vfio/devices/vfioN as list --json reports it
 	run vfiomig info "fd:$fd" --json
 	exec {fd}>&-
 	assert_status 0
-	assert_equal "$(json .opened_via)" fd
-	json '.migration.supported == true'
+	json_is \
+		.opened_via fd \
+		'.migration.supported == true' true
 }
 
 @test "fd:N of a closed fd is refused" {
@@ -152,8 +153,9 @@ cdev_of() { # DEVICE -> /dev/vfio/devices/vfioN as list --json reports it
 	make_fake_root "$SYSROOT" --no-cdev
 	run vfiomig info "$MTTY2_A" --json
 	assert_status 0
-	assert_equal "$(json .opened_via)" group
-	assert_equal "$(jq -r .cdev <<<"$output")" null
+	json_is \
+		.opened_via group \
+		.cdev null
 	run vfiomig state "$MTTY2_A" stop
 	assert_status 0
 	assert_equal "$(double_state "$MTTY2_A")" STOP

@@ -20,31 +20,33 @@ setup() {
 @test "info --json of an mtty-2 gives its identity as the SPEC lists it" {
 	run vfiomig info "$MTTY2_A" --json
 	assert_status 0
-	assert_equal "$(json .device)" "$MTTY2_A"
-	assert_equal "$(json .kind)" mdev
-	assert_equal "$(json .mdev_type)" mtty-2
-	assert_equal "$(json .mdev_type_name)" "Dual port serial"
-	assert_equal "$(json .parent)" mtty
-	assert_equal "$(json .sysfs)" "/sys/bus/mdev/devices/$MTTY2_A"
-	json '.iommu_group | test("^[0-9]+$")'
-	json '.cdev | test("^/dev/vfio/devices/vfio[0-9]+$")'
-	assert_equal "$(json .opened_via)" cdev
-	assert_equal "$(jq -r .vendor_id <<<"$output")" null
-	assert_equal "$(jq -r .physfn <<<"$output")" null
+	json_is \
+		.device "$MTTY2_A" \
+		.kind mdev \
+		.mdev_type mtty-2 \
+		.mdev_type_name "Dual port serial" \
+		.parent mtty \
+		.sysfs "/sys/bus/mdev/devices/$MTTY2_A" \
+		'.iommu_group | test("^[0-9]+$")' true \
+		'.cdev | test("^/dev/vfio/devices/vfio[0-9]+$")' true \
+		.opened_via cdev \
+		.vendor_id null \
+		.physfn null
 }
 
 @test "info --json of an mtty-2 gives flags 7, all seven states and fifteen arcs" {
 	run vfiomig info "$MTTY2_A" --json
 	assert_status 0
-	json '.migration.supported == true'
-	assert_equal "$(json .migration.flags_value)" 7
-	assert_equal "$(jq -c .migration.flags <<<"$output")" '["STOP_COPY","P2P","PRE_COPY"]'
-	assert_equal "$(json '.migration.states | length')" 7
-	assert_equal "$(json '.migration.arcs | length')" 15
-	json '.migration.arcs | index([["PRE_COPY_P2P","STOP_COPY"]]) != null'
-	json '.migration.arcs | index([["STOP_COPY","PRE_COPY"]]) == null'
-	json '.migration.arcs | index([["RUNNING","STOP"]]) == null'
-	assert_equal "$(json .migration.state)" RUNNING
+	json_is \
+		'.migration.supported == true' true \
+		.migration.flags_value 7 \
+		.migration.flags '["STOP_COPY","P2P","PRE_COPY"]' \
+		'.migration.states | length' 7 \
+		'.migration.arcs | length' 15 \
+		'.migration.arcs | index([["PRE_COPY_P2P","STOP_COPY"]]) != null' true \
+		'.migration.arcs | index([["STOP_COPY","PRE_COPY"]]) == null' true \
+		'.migration.arcs | index([["RUNNING","STOP"]]) == null' true \
+		.migration.state RUNNING
 }
 
 @test "info --json of an mtty-2 estimates 96 stop-copy bytes, of an mtty-1 60" {
@@ -53,17 +55,19 @@ setup() {
 	assert_equal "$(json .migration.stop_copy_bytes)" 96
 	run vfiomig info "$MTTY1" --json
 	assert_status 0
-	assert_equal "$(json .migration.stop_copy_bytes)" 60
-	assert_equal "$(json .mdev_type)" mtty-1
-	assert_equal "$(json .mdev_type_name)" "Single port serial"
+	json_is \
+		.migration.stop_copy_bytes 60 \
+		.mdev_type mtty-1 \
+		.mdev_type_name "Single port serial"
 }
 
 @test "info --json says mtty supports DMA logging and has no v1 region" {
 	# mtty registers vfio_log_ops (samples/vfio-mdev/mtty.c), so the PROBE succeeds.
 	run vfiomig info "$MTTY2_A" --json
 	assert_status 0
-	assert_equal "$(json .migration.dma_logging)" true
-	assert_equal "$(json .migration.v1_region)" false
+	json_is \
+		.migration.dma_logging true \
+		.migration.v1_region false
 }
 
 @test "info shows the state the device is in" {
@@ -86,16 +90,17 @@ setup() {
 @test "info --json of a device without migration says why and gives its PCI ids" {
 	run vfiomig info "$NOMIG" --json
 	assert_status 4
-	assert_equal "$(json .device)" "$NOMIG"
-	assert_equal "$(json .kind)" pci
-	assert_equal "$(json .driver)" vfio-pci
-	assert_equal "$(json .vendor_id)" 0x8086
-	assert_equal "$(json .device_id)" 0x100e
-	assert_equal "$(json .class)" 0x020000
-	assert_equal "$(json .sysfs)" "/sys/bus/pci/devices/$NOMIG"
-	json '.migration.supported == false'
-	json '.migration.reason | length > 0'
-	assert_equal "$(jq -r .mdev_type <<<"$output")" null
+	json_is \
+		.device "$NOMIG" \
+		.kind pci \
+		.driver vfio-pci \
+		.vendor_id 0x8086 \
+		.device_id 0x100e \
+		.class 0x020000 \
+		.sysfs "/sys/bus/pci/devices/$NOMIG" \
+		'.migration.supported == false' true \
+		'.migration.reason | length > 0' true \
+		.mdev_type null
 }
 
 @test "info --json of a STOP_COPY-only device lists four states and six arcs" {
@@ -103,10 +108,11 @@ setup() {
 	knob "$MTTY2_B" migration=1
 	run vfiomig info "$MTTY2_B" --json
 	assert_status 0
-	assert_equal "$(json .migration.flags_value)" 1
-	assert_equal "$(jq -c '.migration.states | sort' <<<"$output")" '["RESUMING","RUNNING","STOP","STOP_COPY"]'
-	assert_equal "$(json '.migration.arcs | length')" 6
-	json '.migration.arcs | index([["RUNNING","STOP"]]) != null'
+	json_is \
+		.migration.flags_value 1 \
+		'.migration.states | sort' '["RESUMING","RUNNING","STOP","STOP_COPY"]' \
+		'.migration.arcs | length' 6 \
+		'.migration.arcs | index([["RUNNING","STOP"]]) != null' true
 }
 
 @test "info --json of a STOP_COPY|P2P device lists five states" {
@@ -114,9 +120,10 @@ setup() {
 	knob "$MTTY2_B" migration=3
 	run vfiomig info "$MTTY2_B" --json
 	assert_status 0
-	assert_equal "$(json '.migration.states | length')" 5
-	json '.migration.arcs | index([["RUNNING","STOP"]]) == null'
-	assert_equal "$(json '.migration.arcs | length')" 8
+	json_is \
+		'.migration.states | length' 5 \
+		'.migration.arcs | index([["RUNNING","STOP"]]) == null' true \
+		'.migration.arcs | length' 8
 }
 
 @test "info --json reports a removed v1 migration region" {
@@ -150,7 +157,8 @@ setup() {
 		--vendor 0x15b3 --device 0x101e --physfn 0000:00:06.0 --flags 3
 	run vfiomig info 0000:00:06.1 --json
 	assert_status 0
-	assert_equal "$(json .physfn)" 0000:00:06.0
-	assert_equal "$(json .driver)" mlx5_vfio_pci
-	assert_equal "$(json .migration.flags_value)" 3
+	json_is \
+		.physfn 0000:00:06.0 \
+		.driver mlx5_vfio_pci \
+		.migration.flags_value 3
 }

@@ -45,11 +45,12 @@ setup() {
 @test "state --json gives device, from, to, path and the new state" {
 	run vfiomig state "$MTTY2_A" stop --json
 	assert_status 0
-	assert_equal "$(json .device)" "$MTTY2_A"
-	assert_equal "$(json .from)" RUNNING
-	assert_equal "$(json .to)" STOP
-	assert_equal "$(jq -c .path <<<"$output")" '["RUNNING","RUNNING_P2P","STOP"]'
-	assert_equal "$(json .state)" STOP
+	json_is \
+		.device "$MTTY2_A" \
+		.from RUNNING \
+		.to STOP \
+		.path '["RUNNING","RUNNING_P2P","STOP"]' \
+		.state STOP
 }
 
 @test "state pre_copy is one arc from RUNNING" {
@@ -75,8 +76,9 @@ setup() {
 @test "state to the current state succeeds with a one-state path" {
 	run vfiomig state "$MTTY2_A" running --json
 	assert_status 0
-	assert_equal "$(jq -c .path <<<"$output")" '["RUNNING"]'
-	assert_equal "$(json .state)" RUNNING
+	json_is \
+		.path '["RUNNING"]' \
+		.state RUNNING
 }
 
 @test "state --dry-run prints the path and leaves the device alone" {

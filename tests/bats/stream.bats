@@ -52,18 +52,20 @@ refused() { # STATUS FILE DEV [ARGS...]
 @test "save of a running mtty uses pre-copy first, then stop-copy" {
 	vfiomig save "$MTTY2_A" -o "$S" --resume
 	run vfiomig inspect --json "$S"
-	assert_equal "$(json '.records[0].type' <<<"$output")" precopy
-	assert_equal "$(json '.records[-1].type' <<<"$output")" stopcopy
-	assert_equal "$(json '.totals.raw_bytes' <<<"$output")" 96
-	assert_equal "$(json '.header.device.mdev_type' <<<"$output")" mtty-2
-	assert_equal "$(json '.verified' <<<"$output")" true
+	json_is \
+		'.records[0].type' precopy \
+		'.records[-1].type' stopcopy \
+		'.totals.raw_bytes' 96 \
+		'.header.device.mdev_type' mtty-2 \
+		'.verified' true
 }
 
 @test "save --no-precopy writes stop-copy records only" {
 	vfiomig save "$MTTY2_A" -o "$S" --resume --no-precopy
 	run vfiomig inspect --json "$S"
-	assert_equal "$(json '[.records[].type] | unique | join(",")' <<<"$output")" stopcopy
-	assert_equal "$(json '.totals.raw_bytes' <<<"$output")" 96
+	json_is \
+		'[.records[].type] | unique | join(",")' stopcopy \
+		'.totals.raw_bytes' 96
 }
 
 @test "save --no-compress stores every record" {
@@ -315,6 +317,7 @@ refused() { # STATUS FILE DEV [ARGS...]
 	"$FAKEDEV" add "$SYSROOT" --kind mdev --name "$empty" --size 0 --precopy-bytes 0
 	vfiomig save "$empty" -o "$S" --resume
 	run vfiomig inspect --json "$S"
-	assert_equal "$(json '.records | length' <<<"$output")" 0
-	assert_equal "$(json '.totals.raw_bytes' <<<"$output")" 0
+	json_is \
+		'.records | length' 0 \
+		'.totals.raw_bytes' 0
 }

@@ -41,9 +41,10 @@ result_of() { # NAME: the RESULT column of check NAME in $output
 @test "kernel: check --json on mtty: 12 pass, 1 warn, 0 fail, 2 skip" {
 	run vfiomig check "$MTTY2_A" --json
 	assert_status 0
-	assert_equal "$(json '.summary | "\(.pass) \(.warn) \(.fail) \(.skip)"')" "12 1 0 2"
-	assert_equal "$(json .final_state)" RUNNING
-	assert_equal "$(json .flags)" 7
+	json_is \
+		'.summary | "\(.pass) \(.warn) \(.fail) \(.skip)"' "12 1 0 2" \
+		.final_state RUNNING \
+		.flags 7
 }
 
 @test "kernel: check --destructive --peer round-trips mtty-2 into the other mtty-2" {

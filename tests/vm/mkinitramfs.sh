@@ -58,7 +58,14 @@ while read -r applet; do
 	[ -e "$stage/$applet" ] || [ -L "$stage/$applet" ] || ln -s /usr/bin/busybox "$stage/$applet"
 done < <(/bin/busybox --list-full)
 
-copy_program /bin/bash /usr/bin/bash
+# A static bash starts about seven times faster than the dynamic one under TCG (10 vs 67 ms),
+# and bats starts several bash processes per test.
+if [ -x /bin/bash-static ]; then
+	cp /bin/bash-static "$stage/usr/bin/bash"
+else
+	echo "mkinitramfs: /bin/bash-static missing (apt-get install bash-static); the guest suite will be slower" >&2
+	copy_program /bin/bash /usr/bin/bash
+fi
 
 dpkg -L bats >/dev/null 2>&1 || die "bats is not installed (apt-get install bats)"
 while read -r f; do
@@ -86,7 +93,30 @@ done
 
 # The repo's suites and the test tools, under /repo as in a checkout.
 mkdir -p "$stage/repo/tests/bats" "$stage/repo/tests/vm" "$stage/repo/tests/tools"
-[ -d "$repo/tests/bats" ] && cp -a "$repo/tests/bats/." "$stage/repo/tests/bats/"
+# Tests that call double_only would only skip in the guest (about 0.4 s each under TCG): leave
+# them out there, and files whose setup() calls it altogether; they run on the host.
+dropped=0
+for f in "$repo"/tests/bats/*; do
+	case $f in
+	*.bats)
+		if awk '/^setup\(\)/ { s = 1 } s && /^[ \t]+double_only([ \t]|$)/ { found = 1 } s && /^}/ { s = 0 }
+			END { exit !found }' "$f"; then
+			dropped=$((dropped + $(grep -c '^@test ' "$f")))
+			continue
+		fi
+		n=$(awk -v out="$stage/repo/tests/bats/${f##*/}" '
+			/^@test / { t = 1; buf = ""; drop = 0 }
+			t { buf = buf $0 "\n"; if ($0 ~ /^[ \t]+double_only([ \t]|$)/) drop = 1
+			    if ($0 ~ /^}/) { t = 0; if (drop) n++; else printf "%s", buf > out }
+			    next }
+			{ print > out }
+			END { print n + 0 }' "$f")
+		dropped=$((dropped + n))
+		;;
+	*) cp -a "$f" "$stage/repo/tests/bats/" ;;
+	esac
+done
+echo "mkinitramfs: $dropped double-only tests left out of the guest (they run on the host)" >&2
 for f in "$here"/*.bats "$here/demo-guest.sh"; do
 	[ -e "$f" ] && cp "$f" "$stage/repo/tests/vm/"
 done

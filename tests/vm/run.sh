@@ -76,7 +76,7 @@ trap cleanup EXIT
 
 initrd=$("$here/mkinitramfs.sh" --bin "$bin" --out "$workdir/initramfs.cpio.gz" | tail -n1)
 
-accel=(-accel tcg)
+accel=(${VFIOMIG_VM_ACCEL:--accel tcg})
 # TCG by default: nested KVM is often unusable on CI hosts (it stops the guest, not qemu).
 if [ -w /dev/kvm ] && [ "${VFIOMIG_VM_KVM:-0}" = 1 ]; then
 	accel=(-accel kvm -accel tcg)
@@ -86,7 +86,7 @@ qemu=(qemu-system-x86_64 -M q35 "${accel[@]}" -m "${VFIOMIG_VM_MEM:-1G}" -smp "$
 	-nodefaults -display none -vga none -no-reboot
 	-kernel "$kernel" -initrd "$initrd"
 	-append "console=ttyS0 loglevel=5 panic=-1 vfiomig.mode=$mode${files_arg:+ vfiomig.files=$files_arg} ${VFIOMIG_VM_APPEND:-}"
-	-netdev user,id=net0,restrict=on -device e1000,netdev=net0)
+	-netdev user,id=net0,restrict=on -device e1000,netdev=net0 ${VFIOMIG_VM_QEMU_ARGS:-})
 
 if [ "$mode" = shell ]; then
 	keep_workdir=0
