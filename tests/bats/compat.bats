@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # The driver's compatibility string (sysfs migration_version) in info and in
-# migrate's pairing rule.
+# migrate's pairing rule; the exit statuses of a peer that breaks the protocol.
 
 load helper
 
@@ -236,4 +236,79 @@ arcs_of() { # DEVICE
 	assert_status 6
 	assert_output_contains "mdev_type/migration_version: 300 bytes long"
 	refute_output_contains "listening on"
+}
+
+# receive --stdio reading a fake source from $OUT/peer; what it sends goes to $OUT/sent.
+receive_from_file() { # DEVICE
+	vfiomig receive "$1" --stdio <"$OUT/peer" >"$OUT/sent"
+}
+
+# Protocol breakage: bytes a fake peer sends. A HELLO is the 16-byte header
+# (magic, type 1, flags 0, no device, length 16) and min, max, role, 0, devices 1.
+hello() { # MIN MAX ROLE (one digit each)
+	printf '\x89VMP\x01\x00\x00\x00\xff\xff\x00\x00\x10\x00\x00\x00'
+	printf "\\x0$1\\x00\\x0$2\\x00\\x0$3\\x00\\x01\\x00"
+	printf '\x00\x00\x00\x00\x00\x00\x00\x00'
+}
+
+@test "a destination that speaks no common protocol version: migrate exits 4, source RUNNING" {
+	hello 2 2 2 >"$OUT/peer"
+	run vfiomig migrate "$MTTY2_A" --exec "cat '$OUT/peer'; cat >/dev/null"
+	assert_status 4
+	assert_output_contains "no common protocol version"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "a source that speaks no common protocol version: receive exits 4, device untouched" {
+	hello 2 3 1 >"$OUT/peer"
+	run receive_from_file "$MTTY2_B"
+	assert_status 4
+	assert_output_contains "no common protocol version"
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "a message type this vfiomig does not know: migrate exits 4" {
+	{
+		hello 1 1 2
+		printf '\x89VMP\x63\x00\x00\x00\xff\xff\x00\x00\x00\x00\x00\x00'
+	} >"$OUT/peer"
+	run vfiomig migrate "$MTTY2_A" --exec "cat '$OUT/peer'; cat >/dev/null"
+	assert_status 4
+	assert_output_contains "unknown message type 99"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "a required message flag this vfiomig does not know: migrate exits 4" {
+	{
+		hello 1 1 2
+		# a PING with flag bit 0, which version 1 leaves undefined
+		printf '\x89VMP\x0b\x00\x01\x00\xff\xff\x00\x00\x08\x00\x00\x00'
+		printf '\x00\x00\x00\x00\x00\x00\x00\x00'
+	} >"$OUT/peer"
+	run vfiomig migrate "$MTTY2_A" --exec "cat '$OUT/peer'; cat >/dev/null"
+	assert_status 4
+	assert_output_contains "unknown required flags 0x0001"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "a destination that prints text instead of protocol: migrate exits 5, source RUNNING" {
+	run vfiomig migrate "$MTTY2_A" --exec "echo 'Welcome to dst'; cat >/dev/null"
+	assert_status 5
+	assert_output_contains 'the peer sent text "Welcome to dst"'
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "receive given bytes that are not protocol messages exits 5" {
+	echo "hello there" >"$OUT/peer"
+	run receive_from_file "$MTTY2_B"
+	assert_status 5
+	assert_output_contains "bad magic"
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "a source that stops in the middle of a message: receive exits 5" {
+	hello 1 1 1 | head -c 20 >"$OUT/peer"
+	run receive_from_file "$MTTY2_B"
+	assert_status 5
+	assert_output_contains "closed the connection after 20 of 32 bytes"
 }
