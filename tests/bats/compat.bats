@@ -26,6 +26,19 @@ receive_cmd() { # DEVICE...
 	echo "${env}$VFIOMIG receive $* --stdio; echo \"receive exited \$?\" >&2"
 }
 
+# migrate SRC to DST over receive_cmd; extra arguments go to migrate.
+migrate_pair() {
+	vfiomig migrate "$SRC" --exec "$(receive_cmd "$DST")" "$@"
+}
+
+# After `run migrate_pair`: both sides succeeded and the state moved.
+assert_moved() {
+	assert_status 0
+	assert_output_contains "receive exited 0"
+	assert_equal "$(state_of "$SRC")" STOP
+	assert_equal "$(state_of "$DST")" RUNNING
+}
+
 # The arcs the double executed on DEVICE (trace=1); empty when none.
 arcs_of() { # DEVICE
 	cat "$SYSROOT/double/$1/arcs" 2>/dev/null || true
@@ -105,22 +118,17 @@ arcs_of() { # DEVICE
 	assert_equal "$(jq -r .migration_version <<<"$output")" null
 	run vfiomig info "$MTTY2_A"
 	assert_output_contains "compat:       none (no migration_version in sysfs)"
-	run vfiomig migrate "$MTTY2_A" --exec "$(receive_cmd "$MTTY2_B")"
-	assert_status 0
-	assert_output_contains "receive exited 0"
-	assert_equal "$(state_of "$MTTY2_A")" STOP
-	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+	SRC=$MTTY2_A DST=$MTTY2_B
+	run migrate_pair
+	assert_moved
 }
 
 @test "devices whose migration_version strings are equal migrate" {
 	double_only
 	add_mdev "$SRC" --migration-version "mtty state v1"
 	add_mdev "$DST" --migration-version "mtty state v1"
-	run vfiomig migrate "$SRC" --exec "$(receive_cmd "$DST")"
-	assert_status 0
-	assert_output_contains "receive exited 0"
-	assert_equal "$(state_of "$SRC")" STOP
-	assert_equal "$(state_of "$DST")" RUNNING
+	run migrate_pair
+	assert_moved
 }
 
 @test "different migration_version strings are refused on both sides before any arc (exit 6)" {
@@ -144,7 +152,7 @@ arcs_of() { # DEVICE
 	double_only
 	add_mdev "$SRC" --migration-version "MTTY v1"
 	add_mdev "$DST" --migration-version "mtty v1"
-	run vfiomig migrate "$SRC" --exec "$(receive_cmd "$DST")"
+	run migrate_pair
 	assert_status 6
 	assert_equal "$(arcs_of "$SRC")" ""
 }
@@ -153,13 +161,10 @@ arcs_of() { # DEVICE
 	double_only
 	add_mdev "$SRC" --migration-version "mtty state v1"
 	add_mdev "$DST" --migration-version "mtty state v2"
-	run vfiomig migrate "$SRC" --exec "$(receive_cmd "$DST")" --force
-	assert_status 0
-	assert_output_contains "receive exited 0"
+	run migrate_pair --force
+	assert_moved
 	assert_output_contains "warning: the drivers' migration_version strings differ"
 	assert_output_contains "migrating anyway (--force)"
-	assert_equal "$(state_of "$SRC")" STOP
-	assert_equal "$(state_of "$DST")" RUNNING
 }
 
 @test "a string on the source only is refused: the destination cannot confirm it (exit 6)" {
@@ -180,14 +185,13 @@ arcs_of() { # DEVICE
 	double_only
 	add_mdev "$SRC"
 	add_mdev "$DST" --migration-version "mtty state v1"
-	run vfiomig migrate "$SRC" --exec "$(receive_cmd "$DST")"
+	run migrate_pair
 	assert_status 6
 	assert_output_contains "destination $DST has migration_version \"mtty state v1\", source $SRC has none"
 	assert_equal "$(arcs_of "$SRC")" ""
-	run vfiomig migrate "$SRC" --exec "$(receive_cmd "$DST")" --force
-	assert_status 0
+	run migrate_pair --force
+	assert_moved
 	assert_output_contains "warning: destination $DST"
-	assert_equal "$(state_of "$DST")" RUNNING
 }
 
 @test "with two pairs, the second pair's strings are compared too" {
