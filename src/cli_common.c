@@ -73,7 +73,7 @@ int cli_fail(const struct verr *err)
 		[VERR_DATA] = EXIT_DATA, [VERR_PEER] = EXIT_PEER,
 		[VERR_INTERRUPTED] = EXIT_INTERRUPTED,
 	};
-	char msg[1024];
+	char msg[2048];
 
 	verr_format(err, msg, sizeof(msg));
 	fprintf(stderr, "vfiomig: %s\n", msg);

@@ -5,6 +5,10 @@
 #include <string.h>
 
 #include "cli_peer.h"
+#include "sysfs.h"
+
+_Static_assert(VDEV_COMPAT_MAX == PROTO_COMPAT_MAX,
+	       "a device's compatibility string must fit the IDENTITY field");
 
 int cli_peer_init(struct cli_peer *peer, enum proto_role role, struct xport_conn *conn,
 		  struct verr *err)
@@ -130,6 +134,16 @@ int cli_peer_recv(struct cli_peer *peer, struct proto_msg *msg, struct verr *err
 					msg->u.reason.text);
 		return 0;
 	}
+}
+
+int cli_compat_usable(const struct vdev_ident *id, struct verr *err)
+{
+	if (!id->compat.problem[0])
+		return 0;
+	return verr_set(err, VERR_PEER, 0, id->name,
+			"the driver publishes a malformed " VDEV_COMPAT_ATTR "; fix or update it",
+			"%s/%s: %s; vfiomig compares the whole string or refuses",
+			sysfs_unrooted(id->sysfs), id->compat.file, id->compat.problem);
 }
 
 int cli_peer_hello(struct cli_peer *peer, enum proto_role role, unsigned devices,

@@ -37,6 +37,10 @@ int cli_peer_recv(struct cli_peer *peer, struct proto_msg *msg, struct verr *err
 int cli_peer_hello(struct cli_peer *peer, enum proto_role role, unsigned devices,
 		   uint64_t features, uint64_t *agreed, struct verr *err);
 
+/* Refuses (VERR_PEER) a device whose driver publishes a compatibility string that
+ * cannot be compared: unreadable, too long or not printable. */
+int cli_compat_usable(const struct vdev_ident *id, struct verr *err);
+
 /* Reads the TLS options shared by migrate and receive; prints and returns an exit
  * code on failure. psk: loaded key bytes (also used for record keys). */
 struct cli_tls_args {

@@ -50,6 +50,23 @@ struct migration_facts {
 	bool dma_logging, v1_region;
 };
 
+/* The driver's compatibility string: null when it publishes none. */
+static void json_compat(struct json *j, const struct vdev_ident *id)
+{
+	char path[PATH_MAX + 64];
+
+	if (!id->compat.file[0]) {
+		json_null(j, VDEV_COMPAT_ATTR);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%s", sysfs_unrooted(id->sysfs), id->compat.file);
+	json_object_begin(j, VDEV_COMPAT_ATTR);
+	json_string(j, "value", id->compat.problem[0] ? NULL : id->compat.value);
+	json_string(j, "file", path);
+	json_string(j, "problem", id->compat.problem[0] ? id->compat.problem : NULL);
+	json_object_end(j);
+}
+
 static void print_json(const struct vdev *dev, const struct migration_facts *mig)
 {
 	const struct vdev_ident *id = vdev_ident(dev);
@@ -78,6 +95,7 @@ static void print_json(const struct vdev *dev, const struct migration_facts *mig
 	json_string(&j, "mdev_type_name", id->mdev_type_name[0] ? id->mdev_type_name : NULL);
 	json_string(&j, "parent", id->parent[0] ? id->parent : NULL);
 	json_string(&j, "physfn", id->physfn[0] ? id->physfn : NULL);
+	json_compat(&j, id);
 	json_string(&j, "iommu_group", id->group[0] ? id->group : NULL);
 	snprintf(cdev, sizeof(cdev), "/dev/vfio/devices/%s", id->cdev);
 	json_string(&j, "cdev", id->cdev[0] ? cdev : NULL);
@@ -143,6 +161,12 @@ static void print_identity(const struct vdev *dev)
 		ROW("physfn:", "%s", id->physfn);
 	if (id->driver[0])
 		ROW("driver:", "%s", id->driver);
+	if (id->compat.problem[0])
+		ROW("compat:", "unusable: %s: %s", id->compat.file, id->compat.problem);
+	else if (id->compat.file[0])
+		ROW("compat:", "\"%s\" (%s)", id->compat.value, id->compat.file);
+	else if (id->sysfs[0])
+		ROW("compat:", "none (no " VDEV_COMPAT_ATTR " in sysfs)");
 	if (id->group[0])
 		ROW("iommu group:", "%s%s", id->group, id->noiommu ? " (no-IOMMU)" : "");
 	if (id->cdev[0])

@@ -125,6 +125,8 @@ static int open_devices(struct migrate_run *run, const struct migrate_args *a, s
 		if (ret)
 			return -ret;
 		run->n = i + 1;
+		if (cli_compat_usable(vdev_ident(d->dev), err) < 0)
+			return -EXIT_PEER;
 		if (vdev_migration_flags(d->dev, &d->flags, err) < 0 ||
 		    vdev_get_state(d->dev, &state, err) < 0)
 			return -EXIT_FAILED;
@@ -147,40 +149,93 @@ static int open_devices(struct migrate_run *run, const struct migrate_args *a, s
 	return 0;
 }
 
-/* Compares the destination's identities with ours and says yes or no. */
+/* The vendor part of the pairing rule: 1 with why and a hint when the drivers'
+ * compatibility strings forbid the pair (vfiomig-migrate(1), Pairing rule). */
+static int compat_mismatch(const struct vdev_ident *mine, const struct proto_device_identity *dst,
+			   char *why, size_t size, const char **hint)
+{
+	const char *dst_name = dst->id.device_name[0] ? dst->id.device_name : "?";
+
+	switch (proto_compat_compare(mine->compat.value, dst->compat)) {
+	case PROTO_COMPAT_DIFFERENT:
+		snprintf(why, size, "the drivers' " VDEV_COMPAT_ATTR " strings differ: source %s has "
+			 "\"%s\", destination %s has \"%s\"", mine->name, mine->compat.value,
+			 dst_name, dst->compat);
+		*hint = "the drivers say the states do not interchange; pair devices whose "
+			"drivers agree, or use --force";
+		return 1;
+	case PROTO_COMPAT_SOURCE_ONLY:
+		snprintf(why, size, "source %s has " VDEV_COMPAT_ATTR " \"%s\", destination %s "
+			 "has none", mine->name, mine->compat.value, dst_name);
+		*hint = "the destination's driver cannot confirm that it reads this state; use "
+			"the same driver on both hosts, or --force";
+		return 1;
+	case PROTO_COMPAT_DESTINATION_ONLY:
+		snprintf(why, size, "destination %s has " VDEV_COMPAT_ATTR " \"%s\", source %s "
+			 "has none", dst_name, dst->compat, mine->name);
+		*hint = "the source's driver cannot confirm what its state is; use the same "
+			"driver on both hosts, or --force";
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* 1 with why and a hint when pair i does not pair up. */
+static int pair_mismatch(struct migrate_run *run, unsigned i, char *why, size_t size,
+			 const char **hint)
+{
+	const struct proto_device_identity *dst = &run->peer.ids.dev[i];
+	struct vstream_identity mine;
+	uint64_t estimate = 0;
+	struct verr quiet = { 0 };
+
+	vdev_stop_copy_size(run->dev[i].dev, &estimate, &quiet);
+	cli_identity_from_device(vdev_ident(run->dev[i].dev), run->dev[i].flags, estimate, &mine);
+	*hint = "pair devices of the same kind, or use --force";
+	if (cli_identity_compare(&mine, &dst->id, why, size))
+		return 1;
+	return compat_mismatch(vdev_ident(run->dev[i].dev), dst, why, size, hint);
+}
+
+/* Compares the destination's identities with ours and says yes or no; with --force
+ * every mismatch is a warning. */
 static int verdict(struct migrate_run *run, const struct migrate_args *a, struct verr *err)
 {
 	struct proto_msg msg, v = { .type = PROTO_VERDICT, .device = PROTO_NO_DEVICE };
-	char why[256] = "";
-	unsigned i;
+	char why[800] = "";
+	const char *hint = NULL;
+	unsigned bad = run->n;
 
 	if (cli_peer_recv(&run->peer, &msg, err) < 0)
 		return -EXIT_PEER;
-	for (i = 0; i < run->n; i++) {
-		struct vstream_identity mine;
-		uint64_t estimate = 0;
-		struct verr quiet = { 0 };
+	for (unsigned i = 0; i < run->n; i++) {
+		char this_why[sizeof(why)];
+		const char *this_hint;
 
-		vdev_stop_copy_size(run->dev[i].dev, &estimate, &quiet);
-		cli_identity_from_device(vdev_ident(run->dev[i].dev), run->dev[i].flags, estimate,
-					 &mine);
-		if (cli_identity_compare(&mine, &run->peer.ids.dev[i].id, why, sizeof(why)))
-			break;
+		if (!pair_mismatch(run, i, this_why, sizeof(this_why), &this_hint))
+			continue;
+		if (a->force)
+			cli_note("%s: warning: %s; migrating anyway (--force)",
+				 vdev_ident(run->dev[i].dev)->name, this_why);
+		if (bad == run->n) {
+			bad = i;
+			hint = this_hint;
+			memcpy(why, this_why, sizeof(why));
+		}
 	}
-	v.u.verdict.kind = i == run->n ? PROTO_VERDICT_ACCEPT :
+	v.u.verdict.kind = bad == run->n ? PROTO_VERDICT_ACCEPT :
 			   a->force ? PROTO_VERDICT_FORCED : PROTO_VERDICT_REFUSE;
-	if (i < run->n)
+	if (bad < run->n) {
+		v.device = (uint16_t)bad;
 		proto_reason_set(&v.u.verdict.reason, PROTO_REASON_INCOMPATIBLE, "device %u (%s): %s",
-				 i, vdev_ident(run->dev[i].dev)->name, why);
+				 bad, vdev_ident(run->dev[bad].dev)->name, why);
+	}
 	if (cli_peer_send(&run->peer, &v, err) < 0)
 		return -EXIT_PEER;
 	if (v.u.verdict.kind == PROTO_VERDICT_REFUSE)
-		return verr_set(err, VERR_PEER, 0, vdev_ident(run->dev[i].dev)->name,
-				"pair devices of the same kind, or use --force",
+		return verr_set(err, VERR_PEER, 0, vdev_ident(run->dev[bad].dev)->name, hint,
 				"refusing the destination: %s; nothing was changed", why), -EXIT_PEER;
-	if (v.u.verdict.kind == PROTO_VERDICT_FORCED)
-		cli_note("%s: warning: %s; migrating anyway (--force)",
-			 vdev_ident(run->dev[i].dev)->name, why);
 	if (cli_peer_recv(&run->peer, &msg, err) < 0)
 		return -EXIT_PEER;
 	if (msg.type != PROTO_READY)

@@ -96,6 +96,8 @@ static int open_devices(struct receive_run *run, const struct receive_args *a,
 		if (ret)
 			return -ret;
 		run->n = i + 1;
+		if (cli_compat_usable(vdev_ident(d->dev), err) < 0)
+			return -EXIT_PEER;
 		if (vdev_migration_flags(d->dev, &flags, err) < 0 ||
 		    cli_recover_abandoned(d->dev, &d->start, err) < 0)
 			return -EXIT_FAILED;
@@ -107,6 +109,8 @@ static int open_devices(struct receive_run *run, const struct receive_args *a,
 		vdev_stop_copy_size(d->dev, &estimate, &quiet);
 		memset(&ids->dev[i], 0, sizeof(ids->dev[i]));
 		cli_identity_from_device(vdev_ident(d->dev), flags, estimate, &ids->dev[i].id);
+		snprintf(ids->dev[i].compat, sizeof(ids->dev[i].compat), "%s",
+			 vdev_ident(d->dev)->compat.value);
 	}
 	return 0;
 }
@@ -282,7 +286,7 @@ int cmd_receive(int argc, char **argv)
 	for (unsigned i = 0; i < a.ndevices; i++) {
 		struct vdev_ident id;
 
-		if (vdev_identify(a.devices[i], &id, &err) < 0) {
+		if (vdev_identify(a.devices[i], &id, &err) < 0 || cli_compat_usable(&id, &err) < 0) {
 			ret = cli_fail(&err);
 			goto out;
 		}

@@ -31,6 +31,19 @@ struct vdev_name {
 	int fd;                 /* fd:N */
 };
 
+/* A vendor compatibility string ("migration_version", proposed on the kvm list in
+ * 2019-2020, never merged upstream): what a driver publishes in sysfs so that two
+ * devices whose strings are equal take each other's state. */
+#define VDEV_COMPAT_MAX 255             /* bytes; the protocol carries as many */
+#define VDEV_COMPAT_ATTR "migration_version"
+
+struct vdev_compat {
+	char file[32];                  /* relative to the device's sysfs dir: "migration_version"
+					 * or "mdev_type/migration_version"; "" when none */
+	char value[VDEV_COMPAT_MAX + 1];  /* trailing whitespace trimmed; "" when none */
+	char problem[96];               /* why the file cannot be used; "" when it can */
+};
+
 struct vdev_ident {
 	enum vdev_kind kind;
 	char name[64];                  /* BDF, UUID or "fd:N" */
@@ -46,6 +59,7 @@ struct vdev_ident {
 	char vendor_name[128], device_name[160];
 	char physfn[64];                /* PF of a VF, "" otherwise */
 	char mdev_type[64], mdev_type_name[128], parent[64];
+	struct vdev_compat compat;
 	int fd;                         /* inherited fd for fd:N, else -1 */
 };
 
@@ -65,6 +79,10 @@ bool vdev_driver_is_vfio(const char *driver);
 /* Calls fn for every VFIO device on the host, PCI first, each sorted by name. */
 int vdev_enumerate(int (*fn)(const struct vdev_ident *id, void *arg), void *arg,
 		   struct verr *err);
+/* Pure: the len bytes of a compatibility attribute into out->value, trailing
+ * whitespace trimmed; -EMSGSIZE (longer than VDEV_COMPAT_MAX) or -EILSEQ (a byte
+ * that is not printable ASCII) with out->problem saying so. Empty is "none". */
+int vdev_compat_parse(const char *raw, size_t len, struct vdev_compat *out);
 
 /* device.c — open, features, state */
 int vdev_open(const struct vdev_ident *id, enum vdev_open_via via, struct vdev **out,

@@ -72,6 +72,57 @@ static void read_mdev_type(struct vdev_ident *id)
 		strcpy(id->parent, slash);
 }
 
+int vdev_compat_parse(const char *raw, size_t len, struct vdev_compat *out)
+{
+	out->value[0] = out->problem[0] = '\0';
+	while (len && raw[len - 1] && strchr(" \t\n\r\v\f", raw[len - 1]))
+		len--;
+	if (len > VDEV_COMPAT_MAX) {
+		snprintf(out->problem, sizeof(out->problem),
+			 "%zu bytes long, more than the %d vfiomig compares", len, VDEV_COMPAT_MAX);
+		return -EMSGSIZE;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)raw[i];
+
+		if (c < 0x20 || c > 0x7e) {
+			snprintf(out->problem, sizeof(out->problem),
+				 "byte %zu is 0x%02x, not printable ASCII", i, c);
+			return -EILSEQ;
+		}
+	}
+	memcpy(out->value, raw, len);
+	out->value[len] = '\0';
+	return 0;
+}
+
+/* The driver's compatibility string: on the device, else (mdev) on its type. A file
+ * that is there but unusable is reported, never cut down to something usable. */
+static void read_compat(struct vdev_ident *id)
+{
+	static const char *const files[] = { VDEV_COMPAT_ATTR, "mdev_type/" VDEV_COMPAT_ATTR };
+	unsigned count = id->kind == VDEV_KIND_MDEV ? 2 : 1;
+	char raw[4096];                 /* a sysfs attribute is at most a page */
+	struct vdev_compat *c = &id->compat;
+
+	for (unsigned i = 0; i < count; i++) {
+		ssize_t n = sysfs_read_bytes(id->sysfs, files[i], raw, sizeof(raw));
+
+		if (n == -ENOENT)
+			continue;
+		snprintf(c->file, sizeof(c->file), "%s", files[i]);
+		if (n < 0)
+			snprintf(c->problem, sizeof(c->problem), "cannot be read: %s",
+				 strerror((int)-n));
+		else if ((size_t)n == sizeof(raw))
+			snprintf(c->problem, sizeof(c->problem), "%zu bytes long or more, more "
+				 "than the %d vfiomig compares", sizeof(raw), VDEV_COMPAT_MAX);
+		else if (vdev_compat_parse(raw, (size_t)n, c) == 0 && !c->value[0])
+			c->file[0] = '\0';     /* empty: the driver says nothing */
+		return;
+	}
+}
+
 /* Fills everything sysfs tells about the device in id->sysfs. */
 static void read_identity(struct vdev_ident *id)
 {
@@ -93,6 +144,7 @@ static void read_identity(struct vdev_ident *id)
 	} else {
 		read_mdev_type(id);
 	}
+	read_compat(id);
 }
 
 static int sysfs_dir_for(enum vdev_kind kind, const char *name, char *dir, size_t size)

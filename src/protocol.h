@@ -90,7 +90,7 @@ struct proto_hello {
 };
 
 /* One destination device: the stream header's identity, plus the vendor's
- * compatibility string from sysfs ("" when the driver has none). */
+ * compatibility string from sysfs ("" when the driver has none; printable ASCII). */
 struct proto_device_identity {
 	struct vstream_identity id;
 	char compat[PROTO_COMPAT_MAX + 1];
@@ -160,6 +160,16 @@ int proto_decode(const uint8_t *buf, size_t size, enum proto_role from,
  */
 int proto_negotiate(const struct proto_hello *mine, const struct proto_hello *peer,
 		    uint16_t *version, uint64_t *features, struct verr *err);
+/* What a pair's vendor compatibility strings ("" = none) say (docs/protocol.md §3):
+ * only NONE and EQUAL let the pair migrate without --force. */
+enum proto_compat {
+	PROTO_COMPAT_NONE,              /* neither side has one: nothing to compare */
+	PROTO_COMPAT_EQUAL,
+	PROTO_COMPAT_DIFFERENT,
+	PROTO_COMPAT_SOURCE_ONLY,       /* the destination's driver publishes none */
+	PROTO_COMPAT_DESTINATION_ONLY,  /* the source's driver publishes none */
+};
+enum proto_compat proto_compat_compare(const char *source, const char *destination);
 /* A reason with printf-style text, cut to PROTO_TEXT_MAX bytes. */
 void proto_reason_set(struct proto_reason *reason, uint16_t code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

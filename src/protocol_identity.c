@@ -7,6 +7,26 @@
 
 enum { FIELD_COMPAT = 1 };
 
+/* Compatibility strings are printable ASCII, so that messages can show them as is. */
+static bool compat_printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return false;
+	return true;
+}
+
+enum proto_compat proto_compat_compare(const char *source, const char *destination)
+{
+	if (!source[0] && !destination[0])
+		return PROTO_COMPAT_NONE;
+	if (!destination[0])
+		return PROTO_COMPAT_SOURCE_ONLY;
+	if (!source[0])
+		return PROTO_COMPAT_DESTINATION_ONLY;
+	return strcmp(source, destination) ? PROTO_COMPAT_DIFFERENT : PROTO_COMPAT_EQUAL;
+}
+
 /* The identity alone, as a header no record follows: fixed id, no key. */
 static int header_put(const struct vstream_identity *id, uint8_t *out, size_t cap,
 		      size_t *len, struct verr *err)
@@ -31,7 +51,7 @@ static ssize_t entry_put(const struct proto_device_identity *dev, uint8_t *out, 
 	rc = header_put(&dev->id, out + 4, cap - 4, &hlen, err);
 	if (rc < 0)
 		return rc;
-	if (clen > PROTO_COMPAT_MAX)
+	if (clen > PROTO_COMPAT_MAX || !compat_printable(dev->compat))
 		return -EINVAL;
 	flen = clen ? 4 + clen : 0;
 	if (cap - 4 - hlen < flen)
@@ -85,7 +105,8 @@ static int fields_get(const uint8_t *p, size_t len, struct proto_device_identity
 		flen = vstream_get16(p + off + 2);
 		if (tag == FIELD_COMPAT) {
 			if (seen_compat ||
-			    proto_get_string(dev->compat, sizeof(dev->compat), p + off + 4, flen))
+			    proto_get_string(dev->compat, sizeof(dev->compat), p + off + 4, flen) ||
+			    !compat_printable(dev->compat))
 				return proto_bad(err, "device %u: compatibility string is malformed",
 						 index);
 			seen_compat = true;

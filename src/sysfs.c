@@ -1,5 +1,6 @@
 /* sysfs and /dev path helpers. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -59,14 +60,37 @@ bool sysfs_exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
+/* dir/name into path (PATH_MAX bytes). */
+static int entry_path(char *path, const char *dir, const char *name)
+{
+	int n = snprintf(path, PATH_MAX, "%s/%s", dir, name);
+
+	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
 int sysfs_read_attr(const char *dir, const char *attr, char *buf, size_t size)
 {
 	char path[PATH_MAX];
-	int n = snprintf(path, sizeof(path), "%s/%s", dir, attr);
 
-	if (n < 0 || (size_t)n >= sizeof(path))
+	if (entry_path(path, dir, attr) < 0)
 		return -ENAMETOOLONG;
 	return read_text_file(path, buf, size);
+}
+
+ssize_t sysfs_read_bytes(const char *dir, const char *attr, char *buf, size_t size)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	if (entry_path(path, dir, attr) < 0)
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read_full(fd, buf, size);
+	close(fd);
+	return n;
 }
 
 int sysfs_read_hex(const char *dir, const char *attr, unsigned long *value)
@@ -88,9 +112,8 @@ int sysfs_link_name(const char *dir, const char *link, char *buf, size_t size)
 	char path[PATH_MAX], target[PATH_MAX];
 	const char *base;
 	ssize_t len;
-	int n = snprintf(path, sizeof(path), "%s/%s", dir, link);
 
-	if (n < 0 || (size_t)n >= sizeof(path))
+	if (entry_path(path, dir, link) < 0)
 		return -ENAMETOOLONG;
 	len = readlink(path, target, sizeof(target) - 1);
 	if (len < 0)
@@ -110,9 +133,8 @@ int sysfs_first_entry(const char *dir, const char *sub, char *buf, size_t size)
 	struct dirent *de;
 	DIR *d;
 	int ret = -ENOENT;
-	int n = snprintf(path, sizeof(path), "%s/%s", dir, sub);
 
-	if (n < 0 || (size_t)n >= sizeof(path))
+	if (entry_path(path, dir, sub) < 0)
 		return -ENAMETOOLONG;
 	d = opendir(path);
 	if (!d)

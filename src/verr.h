@@ -21,7 +21,7 @@ struct verr {
 	enum verr_class class;
 	bool set;
 	char object[128];           /* device or file the failure is about */
-	char what[192];             /* the operation */
+	char what[1024];            /* the operation; room for two compatibility strings */
 	char hint[256];             /* what the user can do; may be empty */
 };
 

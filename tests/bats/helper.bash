@@ -96,6 +96,22 @@ vfiomig_bg() { # OUTFILE ARGS...
 	VFIOMIG_PID=$!
 }
 
+# receive in the background: listens on 127.0.0.1:0 and sets PORT and RECV_PID.
+start_receive() { # ARGS...
+	vfiomig_bg "$BATS_TEST_TMPDIR/recv.out" receive --listen 127.0.0.1:0 "$@"
+	RECV_PID=$VFIOMIG_PID
+	wait_for_text "$BATS_TEST_TMPDIR/recv.out" "listening on"
+	PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$BATS_TEST_TMPDIR/recv.out")
+}
+
+# Waits for the receiver started by start_receive, puts its status in RECV_STATUS
+# and prints what it said.
+finish_receive() {
+	RECV_STATUS=0
+	wait "$RECV_PID" || RECV_STATUS=$?
+	cat "$BATS_TEST_TMPDIR/recv.out"
+}
+
 # Wait (up to 10 s) until FILE contains TEXT.
 wait_for_text() { # FILE TEXT
 	local i
