@@ -1,16 +1,19 @@
 #!/bin/bash
 # Runs the bats suites on a real kernel: boots the cached test kernel with an initramfs holding
 # vfiomig, bats and the suites under qemu-system-x86_64, and brings the guest's TAP back.
-# Usage: tests/vm/run.sh [--tap FILE] [--bin PATH] [--timeout SECONDS] [--files 'F...'] [--shell] [--verbose]
+# Usage: tests/vm/run.sh [--tap FILE] [--bin PATH] [--timeout SECONDS] [--files 'F...'] [--jobs N] [--shell] [--verbose]
 # Exit: the guest's bats status; 1 on boot failure, missing markers or timeout; 77 if qemu cannot run.
 # Environment: VFIOMIG_VM_TIMEOUT (default 900), VFIOMIG_VM_MEM (default 1G), VFIOMIG_VM_SMP (default 2),
 # VFIOMIG_VM_APPEND (extra kernel arguments), VFIOMIG_VM_KVM=1 (use KVM), VFIOMIG_CACHE_DIR (kernel cache),
-# VFIOMIG_VM_FILES (like --files: run only these bats files, paths relative to the repo).
+# VFIOMIG_VM_FILES (like --files: run only these bats files, paths relative to the repo),
+# VFIOMIG_VM_JOBS (like --jobs: guests booted side by side, each with its own devices; default 2
+# when the host has two CPUs or more).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 tap_file='' bin=$repo/vfiomig mode=tests verbose=0 files=${VFIOMIG_VM_FILES:-}
+jobs=${VFIOMIG_VM_JOBS:-$(( $(nproc) >= 2 ? 2 : 1 ))}
 timeout=${VFIOMIG_VM_TIMEOUT:-900}
 
 die() { echo "vm: $*" >&2; exit 1; }
@@ -30,6 +33,8 @@ while [ $# -gt 0 ]; do
 	--timeout=*) timeout=${1#--timeout=}; shift ;;
 	--files) files=${2?}; shift 2 ;;
 	--files=*) files=${1#--files=}; shift ;;
+	--jobs) jobs=${2?}; shift 2 ;;
+	--jobs=*) jobs=${1#--jobs=}; shift ;;
 	--shell) mode=shell; shift ;;
 	--mode=*) mode=${1#--mode=}; shift ;;
 	-v|--verbose) verbose=1; shift ;;
@@ -37,11 +42,9 @@ while [ $# -gt 0 ]; do
 	*) echo "vm: unknown argument: $1" >&2; usage ;;
 	esac
 done
-files_arg=
 for f in $files; do
 	case $f in tests/bats/*.bats|tests/vm/*.bats) ;; *) die "--files: '$f' is not tests/bats/*.bats or tests/vm/*.bats" ;; esac
 	[ -f "$repo/$f" ] || die "--files: $f does not exist"
-	files_arg=${files_arg:+$files_arg,}$f
 done
 case $timeout in ''|*[!0-9]*) die "--timeout wants whole seconds, got '$timeout'" ;; esac
 
@@ -69,84 +72,141 @@ kernel=$("$here/build-kernel.sh" | tail -n1)
 [ -s "$kernel" ] || die "kernel build did not produce a bzImage"
 
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/vfiomig-vm.XXXXXX")
-console=$workdir/console.log
 keep_workdir=1
 cleanup() { [ "$keep_workdir" = 1 ] || rm -rf "$workdir"; }
 trap cleanup EXIT
 
 initrd=$("$here/mkinitramfs.sh" --bin "$bin" --out "$workdir/initramfs.cpio.gz" | tail -n1)
 
-accel=(${VFIOMIG_VM_ACCEL:--accel tcg})
+# The files each guest runs: every suite by default, split over the guests so that each gets
+# about as many tests (each guest has its own devices, so they cannot disturb each other).
+if [ -z "$files" ]; then
+	files=$(cd "$repo" && ls tests/bats/*.bats tests/vm/*.bats)
+fi
+case $jobs in ''|*[!0-9]*|0) die "--jobs wants a positive number, got '$jobs'" ;; esac
+[ "$mode" = tests ] || jobs=1
+declare -a shard_files shard_weight
+for ((i = 0; i < jobs; i++)); do shard_files[i]='' shard_weight[i]=0; done
+# Longest first onto the lightest guest; a test costs about the same everywhere, and one that
+# only the double can run is left out of the guest (mkinitramfs.sh).
+while read -r weight f; do
+	lightest=0
+	for ((i = 1; i < jobs; i++)); do
+		[ "${shard_weight[i]}" -lt "${shard_weight[lightest]}" ] && lightest=$i
+	done
+	shard_files[lightest]=${shard_files[lightest]:+${shard_files[lightest]},}$f
+	shard_weight[lightest]=$((shard_weight[lightest] + weight))
+done < <(for f in $files; do
+		tests=$(grep -c '^@test ' "$repo/$f" || true)
+		double=$(grep -cE '^[[:space:]]+double_only([[:space:]]|$)' "$repo/$f" || true)
+		echo "$((tests - double + 1)) $f"
+	done | sort -rn)
+
+accel=(-accel tcg)
 # TCG by default: nested KVM is often unusable on CI hosts (it stops the guest, not qemu).
 if [ -w /dev/kvm ] && [ "${VFIOMIG_VM_KVM:-0}" = 1 ]; then
 	accel=(-accel kvm -accel tcg)
 fi
-# shellcheck disable=SC2054 # commas belong to qemu options
-qemu=(qemu-system-x86_64 -M q35 "${accel[@]}" -m "${VFIOMIG_VM_MEM:-1G}" -smp "${VFIOMIG_VM_SMP:-2}"
-	-nodefaults -display none -vga none -no-reboot
-	-kernel "$kernel" -initrd "$initrd"
-	-append "console=ttyS0 loglevel=5 panic=-1 vfiomig.mode=$mode${files_arg:+ vfiomig.files=$files_arg} ${VFIOMIG_VM_APPEND:-}"
-	-netdev user,id=net0,restrict=on -device e1000,netdev=net0 ${VFIOMIG_VM_QEMU_ARGS:-})
+
+# Boots guest I on its share of the files; its console goes to $workdir/console.I.log.
+boot_guest() { # I
+	local files_arg=${shard_files[$1]}
+	# shellcheck disable=SC2054 # commas belong to qemu options
+	local qemu=(qemu-system-x86_64 -M q35 "${accel[@]}" -m "${VFIOMIG_VM_MEM:-1G}"
+		-smp "${VFIOMIG_VM_SMP:-2}" -nodefaults -display none -vga none -no-reboot
+		-kernel "$kernel" -initrd "$initrd"
+		-append "console=ttyS0 loglevel=5 panic=-1 vfiomig.mode=$mode${files_arg:+ vfiomig.files=$files_arg} ${VFIOMIG_VM_APPEND:-}"
+		-netdev user,id=net0,restrict=on -device e1000,netdev=net0)
+	if [ "$mode" = shell ]; then
+		"${qemu[@]}" -serial mon:stdio
+	elif [ "$verbose" = 1 ] && [ "$jobs" = 1 ]; then
+		timeout --kill-after=10 "$timeout" "${qemu[@]}" -serial stdio </dev/null 2>&1 |
+			tee "$workdir/console.$1.log" >&2
+		return "${PIPESTATUS[0]}"
+	else
+		timeout --kill-after=10 "$timeout" "${qemu[@]}" -serial stdio </dev/null \
+			>"$workdir/console.$1.log" 2>&1
+	fi
+}
 
 if [ "$mode" = shell ]; then
 	keep_workdir=0
-	"${qemu[@]}" -serial mon:stdio
+	boot_guest 0
 	exit
 fi
 
-echo "vm: booting $(basename "$(dirname "$kernel")") with $(basename "$bin") (timeout ${timeout}s)" >&2
+echo "vm: booting $jobs guest(s) of $(basename "$(dirname "$kernel")") with $(basename "$bin") (timeout ${timeout}s)" >&2
 start=$(date +%s)
-set +e
-if [ "$verbose" = 1 ]; then
-	timeout --kill-after=10 "$timeout" "${qemu[@]}" -serial stdio </dev/null 2>&1 | tee "$console" >&2
-	qemu_status=${PIPESTATUS[0]}
-else
-	timeout --kill-after=10 "$timeout" "${qemu[@]}" -serial stdio </dev/null >"$console" 2>&1
-	qemu_status=$?
-fi
-set -e
+declare -a pids
+for ((i = 0; i < jobs; i++)); do
+	[ "$jobs" = 1 ] || echo "vm: guest $i runs ${shard_files[i]//,/ }" >&2
+	boot_guest "$i" &
+	pids[i]=$!
+done
+
+# Checks guest I's console; prints its TAP (tests numbered from 1) and sets failure/guest_status.
+collect() { # I QEMU_STATUS
+	local console=$workdir/console.$1.log qemu_status=$2
+	failure='' guest_status=''
+	tap=$(tr -d '\r' <"$console" | sed -n '/^@@VFIOMIG-TAP-BEGIN@@$/,/^@@VFIOMIG-TAP-END@@$/p' | sed '1d;$d')
+	guest_status=$(tr -d '\r' <"$console" | sed -n 's/^@@VFIOMIG-EXIT=\([0-9]*\)@@$/\1/p' | tail -n1)
+	if [ "$qemu_status" = 124 ] || [ "$qemu_status" = 137 ]; then
+		failure="guest did not finish within ${timeout}s and was killed"
+	elif [ "$qemu_status" != 0 ] && ! grep -q '@@VFIOMIG-GUEST-READY@@' "$console"; then
+		# The guest leaves through reboot -f or panic=-1, both exit status 0: qemu itself failed.
+		qemu_unusable "qemu exited with status $qemu_status: $(grep -m3 'qemu' "$console" | tr '\n' ' ')"
+	elif ! grep -q '@@VFIOMIG-GUEST-READY@@' "$console"; then
+		failure="guest did not reach /init's setup (kernel panic or boot failure)"
+	elif [ -z "$guest_status" ] || { [ "$mode" = tests ] && ! grep -q '@@VFIOMIG-TAP-END@@' "$console"; }; then
+		failure="guest output lacks the TAP markers (crash or panic?)"
+	fi
+	if grep -q '@@VFIOMIG-SETUP-ERROR@@' "$console"; then
+		tr -d '\r' <"$console" | sed -n 's/^@@VFIOMIG-SETUP-ERROR@@ /vm: guest setup: /p' >&2
+	fi
+}
+
+# One TAP stream of all guests: their tests numbered on, one plan line.
+all_tap='' count=0 status=0 failures=''
+for ((i = 0; i < jobs; i++)); do
+	qemu_status=0
+	wait "${pids[i]}" || qemu_status=$?
+	collect "$i" "$qemu_status"
+	while IFS= read -r line; do
+		case $line in
+		1..*) ;;
+		'ok '*|'not ok '*)
+			count=$((count + 1))
+			line=$(sed -E "s/^(not )?ok [0-9]+/\\1ok $count/" <<<"$line")
+			all_tap+=$line$'\n' ;;
+		*) all_tap+=$line$'\n' ;;
+		esac
+	done <<<"$tap"
+	if [ -n "$failure" ]; then
+		count=$((count + 1))
+		all_tap+="not ok $count real-kernel guest $i: $failure"$'\n'
+		failures+="guest $i: $failure"$'\n'
+		echo "vm: FAILED: guest $i: $failure" >&2
+		echo "vm: last console lines of guest $i:" >&2
+		tr -d '\r' <"$workdir/console.$i.log" | grep -v '^@@' | tail -n 25 | sed 's/^/vm: | /' >&2
+		echo "vm: full console log: $workdir/console.$i.log" >&2
+		status=1
+	elif [ "$guest_status" != 0 ]; then
+		echo "vm: guest $i: bats exit status $guest_status; full console log (with dmesg): $workdir/console.$i.log" >&2
+		[ "$status" != 0 ] || status=$guest_status
+	fi
+done
 elapsed=$(( $(date +%s) - start ))
 
-tap=$(tr -d '\r' <"$console" | sed -n '/^@@VFIOMIG-TAP-BEGIN@@$/,/^@@VFIOMIG-TAP-END@@$/p' | sed '1d;$d')
-guest_status=$(tr -d '\r' <"$console" | sed -n 's/^@@VFIOMIG-EXIT=\([0-9]*\)@@$/\1/p' | tail -n1)
-
-failure=
-if [ "$qemu_status" = 124 ] || [ "$qemu_status" = 137 ]; then
-	failure="guest did not finish within ${timeout}s and was killed"
-elif [ "$qemu_status" != 0 ] && ! grep -q '@@VFIOMIG-GUEST-READY@@' "$console"; then
-	# The guest leaves through reboot -f or panic=-1, both exit status 0: qemu itself failed.
-	qemu_unusable "qemu exited with status $qemu_status: $(grep -m3 'qemu' "$console" | tr '\n' ' ')"
-elif ! grep -q '@@VFIOMIG-GUEST-READY@@' "$console"; then
-	failure="guest did not reach /init's setup (kernel panic or boot failure)"
-elif [ -z "$guest_status" ] || { [ "$mode" = tests ] && ! grep -q '@@VFIOMIG-TAP-END@@' "$console"; }; then
-	failure="guest output lacks the TAP markers (crash or panic?)"
-fi
-if grep -q '@@VFIOMIG-SETUP-ERROR@@' "$console"; then
-	tr -d '\r' <"$console" | sed -n 's/^@@VFIOMIG-SETUP-ERROR@@ /vm: guest setup: /p' >&2
-fi
-
-if [ -n "$tap" ]; then
-	printf '%s\n' "$tap"
-	if [ -n "$tap_file" ]; then
-		mkdir -p "$(dirname "$tap_file")"
-		printf '%s\n' "$tap" >"$tap_file"
-	fi
-elif [ -n "$tap_file" ]; then
+tap_text="1..$count"$'\n'"$all_tap"
+printf '%s' "$tap_text"
+if [ -n "$tap_file" ]; then
 	mkdir -p "$(dirname "$tap_file")"
-	printf '1..1\nnot ok 1 real-kernel suite: %s\n' "${failure:-no TAP}" >"$tap_file"
+	printf '%s' "$tap_text" >"$tap_file"
 fi
-
-if [ -n "$failure" ]; then
-	echo "vm: FAILED: $failure after ${elapsed}s" >&2
-	echo "vm: last console lines:" >&2
-	tr -d '\r' <"$console" | grep -v '^@@' | tail -n 25 | sed 's/^/vm: | /' >&2
-	echo "vm: full console log: $console" >&2
-	exit 1
+if [ "$status" != 0 ]; then
+	echo "vm: FAILED after ${elapsed}s" >&2
+	exit "$status"
 fi
-echo "vm: guest finished in ${elapsed}s, bats exit status $guest_status" >&2
-if [ "$guest_status" != 0 ]; then
-	echo "vm: full console log (with dmesg): $console" >&2
-	exit "$guest_status"
-fi
+echo "vm: $jobs guest(s) finished in ${elapsed}s, $count tests, bats exit status 0" >&2
 keep_workdir=0
 exit 0
