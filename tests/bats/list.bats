@@ -40,29 +40,29 @@ setup() {
 @test "list --json describes every device with kind, group, cdev and flags" {
 	run vfiomig list --json
 	assert_status 0
-	json '.devices | length >= 4'
-	local a
-	a=$(jq -c --arg d "$MTTY2_A" '.devices[] | select(.device == $d)' <<<"$output")
-	[[ -n $a ]]
-	assert_equal "$(jq -r .kind <<<"$a")" mdev
-	assert_equal "$(jq -c .migration.flags <<<"$a")" '["STOP_COPY","P2P","PRE_COPY"]'
-	assert_equal "$(jq -r .probe_error <<<"$a")" null
-	jq -e '.cdev | test("^/dev/vfio/devices/vfio[0-9]+$")' <<<"$a"
-	jq -e '.iommu_group | test("^[0-9]+$")' <<<"$a"
-	assert_equal "$(jq -r .physfn <<<"$a")" null
+	local a=".devices[] | select(.device == \"$MTTY2_A\")"
+	json_is \
+		'.devices | length >= 4' true \
+		"[$a] | length" 1 \
+		"$a | .kind" mdev \
+		"$a | .migration.flags" '["STOP_COPY","P2P","PRE_COPY"]' \
+		"$a | .probe_error" null \
+		"$a | .cdev | test(\"^/dev/vfio/devices/vfio[0-9]+\$\")" true \
+		"$a | .iommu_group | test(\"^[0-9]+\$\")" true \
+		"$a | .physfn" null
 }
 
 @test "list --json gives a device without migration a null migration and its PCI ids" {
 	run vfiomig list --json
 	assert_status 0
-	local n
-	n=$(jq -c --arg d "$NOMIG" '.devices[] | select(.device == $d)' <<<"$output")
-	[[ -n $n ]]
-	assert_equal "$(jq -r .kind <<<"$n")" pci
-	assert_equal "$(jq -r .driver <<<"$n")" vfio-pci
-	assert_equal "$(jq -r .migration <<<"$n")" null
-	assert_equal "$(jq -r .vendor_id <<<"$n")" 0x8086
-	assert_equal "$(jq -r .device_id <<<"$n")" 0x100e
+	local n=".devices[] | select(.device == \"$NOMIG\")"
+	json_is \
+		"[$n] | length" 1 \
+		"$n | .kind" pci \
+		"$n | .driver" vfio-pci \
+		"$n | .migration" null \
+		"$n | .vendor_id" 0x8086 \
+		"$n | .device_id" 0x100e
 }
 
 @test "list --names prints only device names, one per line" {
