@@ -236,7 +236,10 @@ _vfiomig()
 		mapfile -t COMPREPLY < <(compgen -W "$_vfiomig_commands" -- "$cur")
 		;;
 	info | state | save | restore)
-		if [[ ${#positional[@]} -eq 0 ]]; then
+		if [[ $command == state && $reset -eq 1 ]]; then
+			# state --reset DEVICE...: each device once
+			_vfiomig_devices "$cur" '' "${positional[@]}"
+		elif [[ ${#positional[@]} -eq 0 ]]; then
 			if [[ $cur == /* ]]; then
 				mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 			else

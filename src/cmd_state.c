@@ -8,8 +8,12 @@
 #include "cli.h"
 #include "json.h"
 
+#define STATE_MAX_RESET 32
+
 struct state_args {
 	const char *device, *state_name;
+	const char *operands[STATE_MAX_RESET];
+	unsigned noperands;
 	bool dry_run, hold, reset;
 };
 
@@ -20,7 +24,8 @@ static const struct argp_option options[] = {
 	{ "hold", OPT_HOLD, NULL, 0,
 	  "Keep the device open in the new state until SIGINT, SIGTERM or SIGHUP, "
 	  "then return it to RUNNING", 0 },
-	{ "reset", OPT_RESET, NULL, 0, "Reset the device (the only way out of ERROR)", 0 },
+	{ "reset", OPT_RESET, NULL, 0, "Reset the device, or every DEVICE given (the only way out "
+	  "of ERROR)", 0 },
 	{ "json", OPT_JSON, NULL, 0, "Print a JSON object (see vfiomig-state(1))", 0 },
 	{ 0 }
 };
@@ -35,18 +40,22 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_HOLD: args->hold = true; return 0;
 	case OPT_RESET: args->reset = true; return 0;
 	case ARGP_KEY_ARG:
-		if (!args->device)
-			args->device = arg;
-		else if (!args->state_name)
-			args->state_name = arg;
-		else
-			argp_error(state, "state takes DEVICE and at most one STATE");
+		if (args->noperands == STATE_MAX_RESET)
+			argp_error(state, "at most %d devices at once", STATE_MAX_RESET);
+		args->operands[args->noperands++] = arg;
 		return 0;
 	case ARGP_KEY_END:
-		if (!args->device)
+		if (!args->noperands)
 			argp_error(state, "which DEVICE? (see 'vfiomig list')");
-		if (args->reset && (args->state_name || args->dry_run || args->hold))
-			argp_error(state, "--reset goes alone: no STATE, --dry-run or --hold");
+		args->device = args->operands[0];
+		if (args->reset && (args->dry_run || args->hold))
+			argp_error(state, "--reset goes alone: no --dry-run or --hold");
+		if (args->reset)
+			return 0;
+		if (args->noperands > 2)
+			argp_error(state, "state takes DEVICE and at most one STATE (only --reset "
+				   "takes several devices)");
+		args->state_name = args->noperands == 2 ? args->operands[1] : NULL;
 		if (args->dry_run && args->hold)
 			argp_error(state, "--dry-run and --hold exclude each other");
 		if ((args->dry_run || args->hold) && !args->state_name)
@@ -59,7 +68,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = { { &cli_common_argp, 0, NULL, 0 }, { 0 } };
 static const struct argp state_argp = {
-	options, parse_opt, "DEVICE [STATE]",
+	options, parse_opt, "DEVICE [STATE]\n--reset DEVICE...",
 	"Print DEVICE's migration state, or move it to STATE and print the path the kernel "
 	"walks.\vSTATE is one of running, stop, stop_copy, resuming, running_p2p, pre_copy, "
 	"pre_copy_p2p (any case, '-' for '_'). A PCI device resets when its fd closes, so a "
@@ -136,17 +145,62 @@ static int hold_and_release(struct vdev *dev, enum vmig_state held)
 	return EXIT_OK;
 }
 
-static int do_reset(struct vdev *dev, const char *device)
+/* Resets dev; 0 with the states before and after, or the exit status after the message. */
+static int reset_one(struct vdev *dev, enum vmig_state *before, enum vmig_state *now)
 {
 	struct verr err = { 0 };
-	enum vmig_state before = VMIG_ERROR, now;
+	uint64_t flags;
 
-	vdev_get_state(dev, &before, &err);
-	verr_clear(&err);
-	if (vdev_reset(dev, &err) < 0 || vdev_get_state(dev, &now, &err) < 0)
+	*before = VMIG_ERROR;
+	if (vdev_migration_flags(dev, &flags, &err) < 0)
 		return cli_fail(&err);
-	print_result(device, before, NULL, now, true);
+	vdev_get_state(dev, before, &err);
+	verr_clear(&err);
+	if (vdev_reset(dev, &err) < 0 || vdev_get_state(dev, now, &err) < 0)
+		return cli_fail(&err);
 	return EXIT_OK;
+}
+
+/* --reset: every device is tried. One device prints as a state change does; several print
+ * "DEVICE STATE" lines, or a JSON array of the one-device objects. The exit status is the
+ * first failure's. */
+static int reset_all(const struct state_args *args)
+{
+	bool many = args->noperands > 1;
+	int first = EXIT_OK;
+
+	/* A misspelt name is a usage error before any device is touched. */
+	for (unsigned i = 0; many && i < args->noperands; i++) {
+		struct vdev_ident id;
+		struct verr err = { 0 };
+
+		if (vdev_identify(args->operands[i], &id, &err) < 0)
+			return cli_fail(&err);
+	}
+	if (cli.json && many)
+		printf("[");
+	for (unsigned i = 0, printed = 0; i < args->noperands; i++) {
+		enum vmig_state before, now;
+		struct vdev *dev;
+		int ret = cli_open_device(args->operands[i], &dev);
+
+		if (!ret) {
+			ret = reset_one(dev, &before, &now);
+			if (!ret && cli.json && many && printed++)
+				printf(",");
+			if (!ret && !cli.json && many)
+				printf("%s %s\n", vdev_ident(dev)->name, vmig_state_name(now));
+			else if (!ret)
+				print_result(vdev_ident(dev)->name, before, NULL, now, true);
+			vdev_close(dev);
+		}
+		if (ret && !first)
+			first = ret;
+		fflush(stdout);
+	}
+	if (cli.json && many)
+		printf("]\n");
+	return first;
 }
 
 static int set_state(struct vdev *dev, const struct state_args *args, uint64_t flags,
@@ -201,6 +255,8 @@ int cmd_state(int argc, char **argv)
 	struct vdev *dev;
 
 	argp_parse(&state_argp, argc, argv, 0, NULL, &args);
+	if (args.reset)
+		return reset_all(&args);
 	if (args.state_name) {
 		target = vmig_state_parse(args.state_name);
 		if (target < 0)
@@ -218,10 +274,6 @@ int cmd_state(int argc, char **argv)
 		return ret;
 	if (vdev_migration_flags(dev, &flags, &err) < 0) {
 		ret = cli_fail(&err);
-		goto out;
-	}
-	if (args.reset) {
-		ret = do_reset(dev, vdev_ident(dev)->name);
 		goto out;
 	}
 	if (vdev_get_state(dev, &current, &err) < 0) {

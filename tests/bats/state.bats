@@ -127,6 +127,44 @@ setup() {
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 }
 
+@test "state --reset of several devices resets each and prints a line per device" {
+	vfiomig state "$MTTY2_A" stop
+	vfiomig state "$MTTY2_B" stop_copy
+	run vfiomig state --reset "$MTTY2_A" "$MTTY2_B" "$MTTY1"
+	assert_status 0
+	assert_equal "$output" "$MTTY2_A RUNNING"$'\n'"$MTTY2_B RUNNING"$'\n'"$MTTY1 RUNNING"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "state --reset of several devices with --json prints an array of objects" {
+	vfiomig state "$MTTY2_B" stop
+	run vfiomig state --reset "$MTTY2_A" "$MTTY2_B" --json
+	assert_status 0
+	json_is \
+		length 2 \
+		'.[0].device' "$MTTY2_A" \
+		'.[1].device' "$MTTY2_B" \
+		'.[1].from' STOP \
+		'[.[].state] | unique' '["RUNNING"]' \
+		'[.[].changed] | all' true
+}
+
+@test "state --reset with a misspelt device among several touches none of them" {
+	vfiomig state "$MTTY2_A" stop
+	run vfiomig state --reset "$MTTY2_A" not-a-device "$MTTY2_B"
+	assert_status 2
+	assert_output_contains not-a-device
+	assert_equal "$(state_of "$MTTY2_A")" STOP
+}
+
+@test "state takes several devices only with --reset" {
+	run vfiomig state "$MTTY2_A" stop "$MTTY2_B"
+	assert_status 2
+	assert_output_contains "only --reset takes several devices"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
 @test "states of two devices are independent" {
 	vfiomig state "$MTTY2_A" stop
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING

@@ -151,8 +151,10 @@ expect 'state name prefix' \
 	'vfiomig state 0000:00:03.0 pre' pre_copy pre_copy_p2p
 expect 'state names after options between device and state' \
 	'vfiomig state --hold 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 stop' stop stop_copy
-expect 'no state names after --reset' \
-	'vfiomig state 0000:00:03.0 --reset '
+expect 'more devices, not state names, after --reset' \
+	'vfiomig state 0000:00:03.0 --reset ' 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'devices after --reset given first' \
+	'vfiomig state --reset ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
 expect 'nothing after the state' \
 	'vfiomig state 0000:00:03.0 stop '
 expect 'nothing after the info device' \
