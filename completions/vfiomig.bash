@@ -206,9 +206,9 @@ _vfiomig()
 			;;
 		save)
 			opts+=' -o --output= --resume --no-precopy -l --level= --no-compress'
-			opts+=' -T --threads= --key-file='
+			opts+=' -T --threads= --key-file= --progress --no-progress'
 			;;
-		restore) opts+=' -i --input= --stop --force --key-file=' ;;
+		restore) opts+=' -i --input= --stop --force --key-file= --progress --no-progress' ;;
 		migrate)
 			opts+=' --to= --exec= --psk-file= --cert= --key= --ca= --insecure --timeout='
 			opts+=' --force --no-precopy --max-downtime= --max-rounds= --json'

@@ -15,13 +15,12 @@
 struct save_args {
 	const char *device, *output, *key_file;
 	bool no_precopy, resume, no_compress;
-	int level, progress;
+	int level;
 	bool level_given;
 	unsigned threads;
 };
 
-enum { OPT_NO_PRECOPY = 0x300, OPT_RESUME, OPT_NO_COMPRESS, OPT_KEY_FILE, OPT_PROGRESS,
-       OPT_NO_PROGRESS };
+enum { OPT_NO_PRECOPY = 0x300, OPT_RESUME, OPT_NO_COMPRESS, OPT_KEY_FILE };
 
 static const struct argp_option options[] = {
 	{ "output", 'o', "FILE", 0, "Write the stream to FILE (atomically) instead of stdout", 0 },
@@ -32,9 +31,6 @@ static const struct argp_option options[] = {
 	CLI_THREADS_OPTION,
 	{ "key-file", OPT_KEY_FILE, "FILE", 0, "Authenticate the stream with HMAC-SHA256 "
 	  "keyed by FILE's bytes (16 to 4096)", 0 },
-	{ "progress", OPT_PROGRESS, NULL, 0, "Show progress on stderr even when it is not a "
-	  "terminal", 0 },
-	{ "no-progress", OPT_NO_PROGRESS, NULL, 0, "Never show progress", 0 },
 	{ 0 }
 };
 
@@ -49,8 +45,6 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_RESUME: args->resume = true; return 0;
 	case OPT_NO_COMPRESS: args->no_compress = true; return 0;
 	case OPT_KEY_FILE: args->key_file = arg; return 0;
-	case OPT_PROGRESS: args->progress = 1; return 0;
-	case OPT_NO_PROGRESS: args->progress = -1; return 0;
 	case 'l':
 		if (cli_parse_int(arg, -131072, 22, &v) < 0)
 			argp_error(state, "--level takes a zstd level from -131072 to 22, not '%s'", arg);
@@ -65,7 +59,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	}
 }
 
-static const struct argp_child children[] = { { &cli_common_argp, 0, NULL, 0 }, { 0 } };
+static const struct argp_child children[] = {
+	{ &cli_progress_argp, 0, NULL, 0 },
+	{ &cli_common_argp, 0, NULL, 0 },
+	{ 0 }
+};
 static const struct argp save_argp = {
 	options, parse_opt, "DEVICE",
 	"Save DEVICE's migration state as a stream (stdout by default).\v"
@@ -206,7 +204,7 @@ int cmd_save(int argc, char **argv)
 		.level = args.level, .compress = !args.no_compress, .threads = args.threads,
 		.chunk = VPIPE_CHUNK_DEFAULT, .key = cli_key_get(&key),
 	};
-	cli_progress_init(&run.progress, args.progress, "save", 0);
+	cli_progress_init(&run.progress, "save", 0);
 	if (prepare(&run, &hdr, &err) < 0)
 		goto fail;
 	if (!opt.threads)

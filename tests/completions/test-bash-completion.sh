@@ -163,10 +163,11 @@ expect 'no device names for list' \
 # save, restore, inspect, verify
 expect 'save options' \
 	'vfiomig save --' --output= --resume --no-precopy --level= --no-compress \
-	--threads= --key-file= --quiet --verbose --open-via= --help --version --usage
+	--threads= --key-file= --progress --no-progress --quiet --verbose --open-via= --help \
+	--version --usage
 expect 'restore options' \
-	'vfiomig restore --' --input= --stop --force --key-file= --quiet --verbose \
-	--open-via= --help --version --usage
+	'vfiomig restore --' --input= --stop --force --key-file= --progress --no-progress \
+	--quiet --verbose --open-via= --help --version --usage
 expect 'inspect options' \
 	'vfiomig inspect --' --json --no-records --key-file= --quiet --verbose \
 	--open-via= --help --version --usage
@@ -175,8 +176,8 @@ expect 'verify options, and - for stdin' \
 	-V --version --usage
 expect 'short options of save' \
 	'vfiomig save 0000:00:03.0 -' -o --output= --resume --no-precopy -l --level= \
-	--no-compress -T --threads= --key-file= -q --quiet -v --verbose --open-via= -h \
-	--help -V --version --usage
+	--no-compress -T --threads= --key-file= --progress --no-progress -q --quiet -v \
+	--verbose --open-via= -h --help -V --version --usage
 expect 'device names for save' \
 	'vfiomig save ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
 expect 'device names for restore' \
