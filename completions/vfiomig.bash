@@ -211,11 +211,12 @@ _vfiomig()
 		restore) opts+=' -i --input= --stop --force --key-file= --progress --no-progress' ;;
 		migrate)
 			opts+=' --to= --exec= --psk-file= --cert= --key= --ca= --insecure --timeout='
-			opts+=' --force --no-precopy --max-downtime= --max-rounds= --json'
+			opts+=' --force --no-precopy --max-downtime= --max-rounds= -T --threads= --json'
+			opts+=' --progress --no-progress'
 			;;
 		receive)
 			opts+=' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure'
-			opts+=' --timeout= --stop'
+			opts+=' --timeout= --stop --progress --no-progress'
 			;;
 		inspect) opts+=' --json --no-records --key-file=' ;;
 		verify) opts+=' --key-file=' ;;

@@ -236,11 +236,12 @@ expect 'subcommand prefix of receive' \
 	'vfiomig rec' receive
 expect 'migrate options' \
 	'vfiomig migrate --' --to= --exec= --psk-file= --cert= --key= --ca= --insecure \
-	--timeout= --force --no-precopy --max-downtime= --max-rounds= --json --quiet \
-	--verbose --open-via= --help --version --usage
+	--timeout= --force --no-precopy --max-downtime= --max-rounds= --threads= --json \
+	--progress --no-progress --quiet --verbose --open-via= --help --version --usage
 expect 'receive options' \
 	'vfiomig receive --' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure \
-	--timeout= --stop --quiet --verbose --open-via= --help --version --usage
+	--timeout= --stop --progress --no-progress --quiet --verbose --open-via= --help \
+	--version --usage
 expect 'migrate option prefix --max' \
 	'vfiomig migrate 0000:00:03.0 --max' --max-downtime= --max-rounds=
 expect 'receive option prefix --st' \
@@ -255,6 +256,10 @@ expect 'receive takes several devices after its options' \
 	'vfiomig receive --stdio 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 ' 0000:00:03.0
 expect 'PCI address for migrate cut by bash at a colon' \
 	'vfiomig migrate 0000:00:0' 03.0
+expect 'nothing after migrate -T (a number)' \
+	'vfiomig migrate 0000:00:03.0 -T '
+expect 'device names after migrate -T N' \
+	'vfiomig migrate -T 4 ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
 expect 'nothing after --to (HOST:PORT is free text)' \
 	'vfiomig migrate 0000:00:03.0 --to '
 expect 'nothing after --to=' \
