@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "pipeline.h"
 #include "queue.h"
 
@@ -193,19 +194,13 @@ static int alloc_jobs(struct vpipe_save *p)
  * INT, TERM and HUP, so these reach the thread whose output may be stalled. */
 static int start_threads(struct vpipe_save *p, struct verr *err)
 {
-	sigset_t signals;
-
 	for (unsigned i = 0; i < p->njobs; i++)
 		if (vqueue_push(&p->free_q, &p->jobs[i]) < 0)
 			return verr_set(err, VERR_FAILED, EPIPE, NULL, NULL, "pipeline: start");
 	if (pthread_create(&p->writer_thread, NULL, writer_main, p) != 0)
 		return verr_set(err, VERR_FAILED, EAGAIN, NULL, NULL, "pipeline: start the writer");
 	p->writer_started = true;
-	sigemptyset(&signals);
-	sigaddset(&signals, SIGINT);
-	sigaddset(&signals, SIGTERM);
-	sigaddset(&signals, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &signals, &p->caller_mask);
+	io_block_interrupts(&p->caller_mask);
 	p->masked = true;
 	for (; p->nworkers < p->opt.threads; p->nworkers++)
 		if (pthread_create(&p->workers[p->nworkers], NULL, worker_main, p) != 0)
