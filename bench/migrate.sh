@@ -1,7 +1,8 @@
 #!/bin/bash
 # Live-migration downtime with pre-copy against stop-copy only, for a large state
 # with a small tail left for stop-copy, through the test double over loopback TCP.
-# Prints both downtimes and, for comparison, stop-copy bytes / measured throughput.
+# Prints both downtimes and, for comparison, stop-copy bytes / measured throughput,
+# and the throughput of the default encoder threads against one (-T 1).
 # Usage: bench/migrate.sh [SIZE_BYTES [TAIL_BYTES]] (default 1 GiB and 16 MiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,15 +35,22 @@ run() { # EXTRA_ARGS... -> the migrate --json summary
 }
 pre=$(run)
 stop=$(run --no-precopy)
+one=$(run --no-precopy -T 1)
 echo "bench: $(numfmt --to=iec "$size") of state, $(numfmt --to=iec "$tail") left for stop-copy"
-for name in pre stop; do
+for name in pre stop one; do
 	j=${!name}
 	rate=$(jq .throughput_bytes_per_s <<<"$j")
-	printf '%-22s downtime %6s ms, total %6s ms, %s pre-copy rounds, %s MiB/s\n' \
-		"$([ $name = pre ] && echo "with pre-copy:" || echo "stop-copy only:")" \
+	case $name in
+	pre) label="with pre-copy:" ;;
+	stop) label="stop-copy only:" ;;
+	one) label="stop-copy, -T 1:" ;;
+	esac
+	printf '%-22s downtime %6s ms, total %6s ms, %s pre-copy rounds, %s MiB/s\n' "$label" \
 		"$(jq .downtime_ms <<<"$j")" "$(jq .total_ms <<<"$j")" "$(jq .precopy_rounds <<<"$j")" \
 		"$((rate / 1048576))"
 done
+awk -v t="$(jq .throughput_bytes_per_s <<<"$stop")" -v o="$(jq .throughput_bytes_per_s <<<"$one")" \
+	'BEGIN { printf "throughput: %.0f bytes/s with the default threads, %.2f x one encoder\n", t, t / o }' 
 rate=$(jq .throughput_bytes_per_s <<<"$pre")
 awk -v t="$tail" -v r="$rate" -v s="$size" 'BEGIN {
 	printf "expected downtime: tail / throughput = %.0f ms with pre-copy, size / throughput = %.0f ms without\n", t / r * 1000, s / r * 1000 }'

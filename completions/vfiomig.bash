@@ -206,16 +206,17 @@ _vfiomig()
 			;;
 		save)
 			opts+=' -o --output= --resume --no-precopy -l --level= --no-compress'
-			opts+=' -T --threads= --key-file='
+			opts+=' -T --threads= --key-file= --progress --no-progress'
 			;;
-		restore) opts+=' -i --input= --stop --force --key-file=' ;;
+		restore) opts+=' -i --input= --stop --force --key-file= --progress --no-progress' ;;
 		migrate)
 			opts+=' --to= --exec= --psk-file= --cert= --key= --ca= --insecure --timeout='
-			opts+=' --force --no-precopy --max-downtime= --max-rounds= --json'
+			opts+=' --force --no-precopy --max-downtime= --max-rounds= -T --threads= --json'
+			opts+=' --progress --no-progress'
 			;;
 		receive)
 			opts+=' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure'
-			opts+=' --timeout= --stop'
+			opts+=' --timeout= --stop --progress --no-progress'
 			;;
 		inspect) opts+=' --json --no-records --key-file=' ;;
 		verify) opts+=' --key-file=' ;;

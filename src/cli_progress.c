@@ -1,4 +1,4 @@
-/* Progress line for save and restore. */
+/* Progress line for save, restore, migrate and receive. */
 #include <stdio.h>
 #include <unistd.h>
 
@@ -10,9 +10,35 @@ static double seconds_between(const struct timespec *a, const struct timespec *b
 	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
-void cli_progress_init(struct cli_progress *p, int force, const char *label, uint64_t total)
+static int progress_wanted;             /* 1: --progress, -1: --no-progress, 0: auto */
+
+enum { OPT_PROGRESS = 0x900, OPT_NO_PROGRESS };
+
+static const struct argp_option progress_options[] = {
+	{ "progress", OPT_PROGRESS, NULL, 0, "Show progress on stderr even when it is not a "
+	  "terminal", 0 },
+	{ "no-progress", OPT_NO_PROGRESS, NULL, 0, "Never show progress", 0 },
+	{ 0 }
+};
+
+static error_t parse_progress(int key, char *arg, struct argp_state *state)
 {
-	p->on = force > 0 || (force == 0 && cli.verbose >= 0 && isatty(STDERR_FILENO));
+	switch (key) {
+	case OPT_PROGRESS: progress_wanted = 1; return 0;
+	case OPT_NO_PROGRESS: progress_wanted = -1; return 0;
+	default: return ARGP_ERR_UNKNOWN;
+	}
+}
+
+const struct argp cli_progress_argp = {
+	progress_options, parse_progress, NULL, NULL, NULL, NULL, NULL
+};
+
+void cli_progress_init(struct cli_progress *p, const char *label, uint64_t total)
+{
+	/* Automatic only where a person watches: not with -q, not for a program (--json). */
+	p->on = progress_wanted > 0 ||
+		(progress_wanted == 0 && cli.verbose >= 0 && !cli.json && isatty(STDERR_FILENO));
 	p->drawn = false;
 	p->label = label;
 	p->total = total;
@@ -61,6 +87,18 @@ void cli_progress_update(struct cli_progress *p, uint64_t raw, uint64_t wire)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (seconds_between(&p->last, &now) < 0.2)
 		return;
+	p->last = now;
+	draw(p, raw, wire, &now);
+}
+
+void cli_progress_phase(struct cli_progress *p, const char *label, uint64_t raw, uint64_t wire)
+{
+	struct timespec now;
+
+	p->label = label;
+	if (!p->on)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
 	p->last = now;
 	draw(p, raw, wire, &now);
 }

@@ -11,6 +11,16 @@
 
 #include "cli_stream.h"
 #include "io.h"
+#include "pipeline.h"
+
+unsigned cli_parse_threads(const char *arg, struct argp_state *state)
+{
+	long v = 1;
+
+	if (cli_parse_int(arg, 1, VPIPE_THREADS_MAX, &v) < 0)
+		argp_error(state, "--threads takes 1 to %d, not '%s'", VPIPE_THREADS_MAX, arg);
+	return (unsigned)v;
+}
 
 int cli_key_load(const char *path, struct cli_key *key)
 {

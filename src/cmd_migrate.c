@@ -8,10 +8,11 @@
 #include <time.h>
 
 #include "cli_peer.h"
+#include "cli_progress.h"
 #include "json.h"
+#include "pipeline.h"
 
 #define MIGRATE_MAX_DEVICES PROTO_MAX_DEVICES
-#define MIGRATE_CHUNK (1u << 20)
 
 struct migrate_args {
 	const char *devices[MIGRATE_MAX_DEVICES];
@@ -19,7 +20,7 @@ struct migrate_args {
 	const char *to, *exec;
 	bool force, no_precopy;
 	long max_downtime_ms, max_rounds;
-	int level;
+	unsigned threads;               /* 0: vpipe_save_threads() */
 };
 
 enum { OPT_TO = 0x700, OPT_EXEC,
@@ -34,6 +35,7 @@ static const struct argp_option options[] = {
 	{ "max-downtime", OPT_DOWNTIME, "MS", 0, "Switch over once the rest fits in MS at the "
 	  "measured throughput (default 300)", 0 },
 	{ "max-rounds", OPT_ROUNDS, "N", 0, "At most N pre-copy rounds (default 8)", 0 },
+	CLI_THREADS_OPTION,
 	{ "json", OPT_JSON, NULL, 0, "Print the summary as JSON on stdout", 0 },
 	{ 0 }
 };
@@ -48,6 +50,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_FORCE: a->force = true; return 0;
 	case OPT_NO_PRECOPY: a->no_precopy = true; return 0;
 	case OPT_JSON: cli.json = true; return 0;
+	case 'T': a->threads = cli_parse_threads(arg, state); return 0;
 	case OPT_DOWNTIME:
 		if (cli_parse_int(arg, 1, 3600000, &a->max_downtime_ms) < 0)
 			argp_error(state, "--max-downtime takes 1 to 3600000 ms, not '%s'", arg);
@@ -74,6 +77,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = {
 	{ &cli_tls_argp, 0, "Security and timeouts:", 0 },
+	{ &cli_progress_argp, 0, NULL, 0 },
 	{ &cli_common_argp, 0, NULL, 0 },
 	{ 0 }
 };
@@ -89,22 +93,26 @@ static const struct argp migrate_argp = {
 struct migrate_dev {
 	struct vdev *dev;
 	uint64_t flags;
-	struct vstream_writer *writer;
-	struct vstream_encoder *enc;
 	bool left_running, ended;
 };
 
+/* Device reads happen here; encoding and sending in the pipeline's threads. */
 struct migrate_run {
 	struct migrate_dev dev[MIGRATE_MAX_DEVICES];
+	struct vstream_header hdrs[MIGRATE_MAX_DEVICES];
 	unsigned n;
 	struct cli_peer peer;
 	bool peer_ready, committed, precopy;
 	const struct vstream_key *record_key;
-	uint8_t *raw, *rec;
-	uint64_t raw_bytes, precopy_bytes;
+	struct vpipe_save *pipe;
+	unsigned threads;
+	uint64_t estimate;              /* the drivers' stop-copy sizes, added up */
+	uint64_t raw_bytes, precopy_bytes;     /* read from the devices */
 	unsigned rounds;
 	struct timespec t0, stop, commit;
 	uint64_t resume_us;
+	struct cli_progress progress;
+	char phase[48];
 };
 
 static double seconds(const struct timespec *a, const struct timespec *b)
@@ -116,7 +124,6 @@ static int open_devices(struct migrate_run *run, const struct migrate_args *a, s
 {
 	for (unsigned i = 0; i < a->ndevices; i++) {
 		struct migrate_dev *d = &run->dev[i];
-		struct vstream_header hdr;
 		enum vmig_state state;
 		uint64_t estimate = 0;
 		struct verr quiet = { 0 };
@@ -136,13 +143,10 @@ static int open_devices(struct migrate_run *run, const struct migrate_args *a, s
 					"migrate needs the device RUNNING, not %s",
 					vmig_state_name(state)), -EXIT_FAILED;
 		vdev_stop_copy_size(d->dev, &estimate, &quiet);
-		if (vstream_header_init(&hdr, err) < 0)
+		run->estimate += estimate;
+		if (vstream_header_init(&run->hdrs[i], err) < 0)
 			return -EXIT_FAILED;
-		cli_identity_from_device(vdev_ident(d->dev), d->flags, estimate, &hdr.id);
-		if (vstream_writer_new(&hdr, run->record_key, &d->writer, err) < 0 ||
-		    vstream_encoder_new(run->record_key, vstream_writer_stream_id(d->writer),
-					&d->enc, err) < 0)
-			return -EXIT_FAILED;
+		cli_identity_from_device(vdev_ident(d->dev), d->flags, estimate, &run->hdrs[i].id);
 		if (!(d->flags & VMIG_FLAG_PRE_COPY))
 			run->precopy = false;
 	}
@@ -244,46 +248,66 @@ static int verdict(struct migrate_run *run, const struct migrate_args *a, struct
 	return 0;
 }
 
-/* Reads up to one chunk of device i and sends it as one record; *got is 0 when the
- * device had nothing (for now in PRE_COPY, for good in STOP_COPY: *end). */
-static int send_chunk(struct migrate_run *run, unsigned i, uint16_t type, size_t *got,
-		      bool *end, struct verr *err)
+/* The pipeline's output: START, DATA and DEVICE_END of each device, and the mark
+ * that says the devices stopped: SWITCHOVER. All from the pipeline's writer. */
+static int send_part(void *ctx, unsigned device, enum vpipe_part part, const uint8_t *buf,
+		     size_t len, struct verr *err)
 {
-	struct migrate_dev *d = &run->dev[i];
-	size_t fill = 0, len;
+	static const uint16_t types[] = {
+		[VPIPE_HEADER] = PROTO_START, [VPIPE_RECORD] = PROTO_DATA,
+		[VPIPE_TRAILER] = PROTO_DEVICE_END,
+	};
+	struct migrate_run *run = ctx;
+	struct proto_msg msg = { .type = PROTO_SWITCHOVER, .device = PROTO_NO_DEVICE };
 
-	*end = false;
-	while (fill < MIGRATE_CHUNK) {
-		ssize_t n = vdev_read_data(d->dev, run->raw + fill, MIGRATE_CHUNK - fill, end, err);
-
-		if (n < 0)
-			return -EIO;
-		if (n == 0)
-			break;
-		fill += (size_t)n;
-	}
-	*got = fill;
-	if (!fill)
-		return 0;
-	if (vstream_encode_record(d->enc, type, vstream_writer_next_seq(d->writer), 1, run->raw,
-				  fill, run->rec, vstream_record_bound(MIGRATE_CHUNK), &len, err) < 0 ||
-	    vstream_writer_add(d->writer, run->rec, len, err) < 0 ||
-	    cli_peer_send_payload(&run->peer, PROTO_DATA, (uint16_t)i, run->rec, len, err) < 0)
-		return -EIO;
-	run->raw_bytes += fill;
-	return 0;
+	if (part != VPIPE_MARK)
+		return cli_peer_send_payload(&run->peer, types[part], (uint16_t)device, buf, len, err);
+	msg.u.precopy_rounds = run->precopy ? run->rounds : 0;
+	return cli_peer_send(&run->peer, &msg, err);
 }
 
-static int send_starts(struct migrate_run *run, struct verr *err)
+/* Sends every device's stream header and starts the encoders and the sender. */
+static int start_pipeline(struct migrate_run *run, struct verr *err)
 {
-	for (unsigned i = 0; i < run->n; i++) {
-		const uint8_t *head;
-		size_t len;
+	struct vpipe_save_options opt = {
+		.level = 1, .compress = true, .chunk = VPIPE_CHUNK_DEFAULT, .key = run->record_key,
+		.threads = run->threads ? run->threads
+					: vpipe_save_threads(run->estimate, VPIPE_CHUNK_DEFAULT),
+	};
 
-		vstream_writer_header(run->dev[i].writer, &head, &len);
-		if (cli_peer_send_payload(&run->peer, PROTO_START, (uint16_t)i, head, len, err) < 0)
-			return -EIO;
+	cli_debug("%u encoding thread%s", opt.threads, opt.threads == 1 ? "" : "s");
+	cli_progress_init(&run->progress, "migrate", 0);
+	return vpipe_save_start(run->hdrs, run->n, &opt,
+				&(struct vpipe_sink){ send_part, run }, &run->pipe, err);
+}
+
+static void show_progress(struct migrate_run *run, const char *phase)
+{
+	struct vpipe_stats st;
+
+	if (!run->progress.on)
+		return;
+	vpipe_save_progress(run->pipe, &st);
+	if (!phase) {
+		cli_progress_update(&run->progress, st.raw_bytes, st.wire_bytes);
+		return;
 	}
+	snprintf(run->phase, sizeof(run->phase), "migrate %s", phase);
+	cli_progress_phase(&run->progress, run->phase, st.raw_bytes, st.wire_bytes);
+}
+
+/* Reads up to one chunk of device i into the pipeline; *drained when the device
+ * has nothing more (for now in PRE_COPY, for good in STOP_COPY). */
+static int read_chunk(struct migrate_run *run, unsigned i, uint16_t type, size_t *got,
+		      bool *drained, struct verr *err)
+{
+	if (cli_signal)
+		return verr_set(err, VERR_INTERRUPTED, 0, NULL, NULL, "interrupted by signal %d",
+				(int)cli_signal);
+	if (vpipe_save_read(run->pipe, i, run->dev[i].dev, type, got, drained, err) < 0)
+		return -EIO;
+	run->raw_bytes += *got;
+	show_progress(run, NULL);
 	return 0;
 }
 
@@ -306,7 +330,8 @@ static uint64_t remaining_bytes(struct migrate_run *run)
 }
 
 /* Rounds of pre-copy while the devices run, until the rest fits the downtime
- * target at the throughput measured so far, or the round limit. */
+ * target at the throughput measured so far (what the peer has been sent; what is
+ * still in the pipeline counts as rest), or the round limit. */
 static int precopy(struct migrate_run *run, const struct migrate_args *a, struct verr *err)
 {
 	struct timespec start, now;
@@ -320,24 +345,27 @@ static int precopy(struct migrate_run *run, const struct migrate_args *a, struct
 	for (run->rounds = 1;; run->rounds++) {
 		uint64_t round_bytes = 0, rest;
 		double rate, projected_ms;
+		struct vpipe_stats sent;
+		char phase[32];
 
+		snprintf(phase, sizeof(phase), "pre-copy round %u", run->rounds);
+		show_progress(run, phase);
 		for (unsigned i = 0; i < run->n; i++) {
-			size_t got;
-			bool end;
+			bool drained = false;
 
-			do {
-				if (cli_signal || send_chunk(run, i, VSTREAM_REC_PRECOPY, &got, &end,
-							     err) < 0)
-					return cli_signal ? verr_set(err, VERR_INTERRUPTED, 0, NULL, NULL,
-								     "interrupted by signal %d",
-								     (int)cli_signal) : -EIO;
+			while (!drained) {
+				size_t got;
+
+				if (read_chunk(run, i, VSTREAM_REC_PRECOPY, &got, &drained, err) < 0)
+					return -EIO;
 				round_bytes += got;
-			} while (got);
+			}
 		}
 		run->precopy_bytes += round_bytes;
+		vpipe_save_progress(run->pipe, &sent);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		rate = run->precopy_bytes / (seconds(&start, &now) + 1e-6);
-		rest = remaining_bytes(run);
+		rate = sent.raw_bytes / (seconds(&start, &now) + 1e-6);
+		rest = remaining_bytes(run) + (run->precopy_bytes - sent.raw_bytes);
 		projected_ms = rest / (rate + 1) * 1000;
 		cli_debug("pre-copy round %u: %llu bytes, %llu left, %.0f ms projected", run->rounds,
 			  (unsigned long long)round_bytes, (unsigned long long)rest, projected_ms);
@@ -347,11 +375,12 @@ static int precopy(struct migrate_run *run, const struct migrate_args *a, struct
 	}
 }
 
-/* Quiesce every device (P2P first, for peer-to-peer DMA), then stop-copy all. */
+/* Pre-copy data all sent first; then quiesce every device (P2P first, for
+ * peer-to-peer DMA), stop-copy all, and SWITCHOVER after the pre-copy data. */
 static int switchover(struct migrate_run *run, struct verr *err)
 {
-	struct proto_msg msg = { .type = PROTO_SWITCHOVER, .device = PROTO_NO_DEVICE };
-
+	if (vpipe_save_flush(run->pipe, err) < 0)
+		return -EIO;
 	clock_gettime(CLOCK_MONOTONIC, &run->stop);
 	for (unsigned i = 0; i < run->n; i++) {
 		struct migrate_dev *d = &run->dev[i];
@@ -365,34 +394,29 @@ static int switchover(struct migrate_run *run, struct verr *err)
 	for (unsigned i = 0; i < run->n; i++)
 		if (vdev_set_state(run->dev[i].dev, VMIG_STOP_COPY, VMIG_RUNNING, err) < 0)
 			return -EIO;
-	msg.u.precopy_rounds = run->precopy ? run->rounds : 0;
-	return cli_peer_send(&run->peer, &msg, err);
+	return vpipe_save_mark(run->pipe, err);
 }
 
-/* Stop-copy data of all devices at once: one chunk of each in turn. */
+/* Stop-copy data of all devices at once: one chunk of each in turn, each
+ * device's trailer after its last chunk. */
 static int stopcopy(struct migrate_run *run, struct verr *err)
 {
 	unsigned ended = 0;
 
+	show_progress(run, "stop-copy");
 	while (ended < run->n) {
 		for (unsigned i = 0; i < run->n; i++) {
 			struct migrate_dev *d = &run->dev[i];
-			uint8_t trailer[VSTREAM_TRAILER_MAX];
-			size_t got, len;
-			bool end;
+			size_t got;
+			bool drained;
 
 			if (d->ended)
 				continue;
-			if (cli_signal)
-				return verr_set(err, VERR_INTERRUPTED, 0, NULL, NULL,
-						"interrupted by signal %d", (int)cli_signal);
-			if (send_chunk(run, i, VSTREAM_REC_STOPCOPY, &got, &end, err) < 0)
+			if (read_chunk(run, i, VSTREAM_REC_STOPCOPY, &got, &drained, err) < 0)
 				return -EIO;
-			if (got)
+			if (!drained)
 				continue;
-			if (vstream_writer_finish(d->writer, trailer, sizeof(trailer), &len, err) < 0 ||
-			    cli_peer_send_payload(&run->peer, PROTO_DEVICE_END, (uint16_t)i, trailer,
-						  len, err) < 0)
+			if (vpipe_save_end(run->pipe, i, err) < 0)
 				return -EIO;
 			d->ended = true;
 			ended++;
@@ -453,7 +477,9 @@ static int converse(struct migrate_run *run, const struct migrate_args *a, struc
 {
 	uint64_t want = (run->precopy ? PROTO_FEAT_PRECOPY : 0) |
 			(run->record_key ? PROTO_FEAT_KEYED_RECORDS : 0);
+	struct vpipe_stats sent;
 	uint64_t agreed;
+	int ret;
 
 	if (cli_peer_hello(&run->peer, PROTO_ROLE_SOURCE, run->n, want, &agreed, err) < 0)
 		return -EIO;
@@ -462,13 +488,18 @@ static int converse(struct migrate_run *run, const struct migrate_args *a, struc
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
 				"give the receiver the same --psk-file",
 				"the destination does not key its records");
-	if (verdict(run, a, err) < 0 || send_starts(run, err) < 0)
+	if (verdict(run, a, err) < 0 || start_pipeline(run, err) < 0)
 		return -EIO;
 	if (run->precopy && precopy(run, a, err) < 0)
 		return -EIO;
 	if (switchover(run, err) < 0 || stopcopy(run, err) < 0)
 		return -EIO;
-	return await_commit(run, err);
+	ret = vpipe_save_finish(run->pipe, &sent, err);    /* the peer has had everything */
+	run->pipe = NULL;
+	if (ret == 0 && run->progress.on)
+		cli_progress_phase(&run->progress, run->phase, sent.raw_bytes, sent.wire_bytes);
+	cli_progress_done(&run->progress);
+	return ret < 0 ? ret : await_commit(run, err);
 }
 
 static int connect_peer(struct migrate_run *run, const struct migrate_args *a,
@@ -519,13 +550,8 @@ int cmd_migrate(int argc, char **argv)
 		goto out_free;
 	run->record_key = cli_key_get(&psk);
 	run->precopy = !a.no_precopy && a.max_rounds > 0;
-	run->raw = malloc(MIGRATE_CHUNK);
-	run->rec = malloc(vstream_record_bound(MIGRATE_CHUNK));
+	run->threads = a.threads;
 	clock_gettime(CLOCK_MONOTONIC, &run->t0);
-	if (!run->raw || !run->rec) {
-		ret = cli_usage_error("out of memory");
-		goto out;
-	}
 	ret = open_devices(run, &a, &err);
 	if (ret == 0 && (ret = connect_peer(run, &a, &tls, &t, &err)) == 0)
 		ret = converse(run, &a, &err);
@@ -538,6 +564,10 @@ int cmd_migrate(int argc, char **argv)
 		ret = EXIT_OK;
 		goto out;
 	}
+	/* No thread of the pipeline may outlive the failure, nor write after ABORT. */
+	vpipe_save_abort(run->pipe);
+	run->pipe = NULL;
+	cli_progress_done(&run->progress);
 	ret = err.set ? cli_fail(&err) : -ret;
 	if (run->peer_ready)
 		cli_peer_finish(&run->peer, true, cli_peer_reason(&err),
@@ -545,13 +575,8 @@ int cmd_migrate(int argc, char **argv)
 	if (!run->committed)
 		roll_back(run);
 out:
-	for (unsigned i = 0; i < run->n; i++) {
-		vstream_encoder_free(run->dev[i].enc);
-		vstream_writer_free(run->dev[i].writer);
+	for (unsigned i = 0; i < run->n; i++)
 		vdev_close(run->dev[i].dev);
-	}
-	free(run->raw);
-	free(run->rec);
 	cli_key_wipe(&psk);
 out_free:
 	free(run);

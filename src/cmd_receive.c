@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli_peer.h"
+#include "cli_progress.h"
 
 #define RECEIVE_MAX_DEVICES PROTO_MAX_DEVICES
 
@@ -53,6 +54,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = {
 	{ &cli_tls_argp, 0, "Security and timeouts:", 0 },
+	{ &cli_progress_argp, 0, NULL, 0 },
 	{ &cli_common_argp, 0, NULL, 0 },
 	{ 0 }
 };
@@ -81,6 +83,7 @@ struct receive_run {
 	const struct vstream_key *record_key;
 	uint64_t raw;
 	struct timespec switchover;
+	struct cli_progress progress;
 };
 
 static int open_devices(struct receive_run *run, const struct receive_args *a,
@@ -182,13 +185,17 @@ static int transfer(struct receive_run *run, const struct receive_args *a, struc
 			return -EIO;
 		if (msg.type == PROTO_SWITCHOVER) {
 			clock_gettime(CLOCK_MONOTONIC, &run->switchover);
+			cli_progress_phase(&run->progress, "receive stop-copy", run->raw,
+					   run->peer.received);
 			continue;
 		}
 		if (take_payload(run, &msg, err) < 0)
 			return -EIO;
 		if (msg.type == PROTO_DEVICE_END)
 			ended++;
+		cli_progress_update(&run->progress, run->raw, run->peer.received);
 	}
+	cli_progress_done(&run->progress);
 	/* Every trailer verified: now the drivers load, and the devices run. */
 	for (unsigned i = 0; i < run->n; i++) {
 		struct receive_dev *d = &run->dev[i];
@@ -230,7 +237,12 @@ static int converse(struct receive_run *run, const struct receive_args *a, struc
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
 				"the devices were not touched", "the source refused: %s",
 				msg.u.verdict.reason.text), -EXIT_PEER;
-	if (prepare_devices(run, err) < 0 || transfer(run, a, err) < 0)
+	if (prepare_devices(run, err) < 0)
+		return -EXIT_FAILED;
+	cli_progress_init(&run->progress, "receive", 0);
+	if (agreed & PROTO_FEAT_PRECOPY)
+		cli_progress_phase(&run->progress, "receive pre-copy", 0, run->peer.received);
+	if (transfer(run, a, err) < 0)
 		return -EXIT_FAILED;
 	return 0;
 }
@@ -302,6 +314,7 @@ int cmd_receive(int argc, char **argv)
 		cli_peer_finish(&run->peer, false, 0, NULL);
 		goto out;
 	}
+	cli_progress_done(&run->progress);
 	ret = err.set ? cli_fail(&err) : -ret;
 	cli_peer_finish(&run->peer, true, cli_peer_reason(&err),
 			err.what[0] ? err.what : "the destination failed (see its messages)");

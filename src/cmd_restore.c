@@ -15,10 +15,9 @@
 struct restore_args {
 	const char *device, *input, *key_file;
 	bool stop, force;
-	int progress;
 };
 
-enum { OPT_STOP = 0x400, OPT_FORCE, OPT_KEY_FILE, OPT_PROGRESS, OPT_NO_PROGRESS };
+enum { OPT_STOP = 0x400, OPT_FORCE, OPT_KEY_FILE };
 
 static const struct argp_option options[] = {
 	{ "input", 'i', "FILE", 0, "Read the stream from FILE instead of stdin", 0 },
@@ -26,9 +25,6 @@ static const struct argp_option options[] = {
 	{ "key-file", OPT_KEY_FILE, "FILE", 0, "Require a stream authenticated with this key", 0 },
 	{ "force", OPT_FORCE, NULL, 0,
 	  "Restore even when the stream's device identity does not match (dangerous)", 0 },
-	{ "progress", OPT_PROGRESS, NULL, 0, "Show progress on stderr even when it is not a "
-	  "terminal", 0 },
-	{ "no-progress", OPT_NO_PROGRESS, NULL, 0, "Never show progress", 0 },
 	{ 0 }
 };
 
@@ -41,14 +37,16 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_STOP: args->stop = true; return 0;
 	case OPT_FORCE: args->force = true; return 0;
 	case OPT_KEY_FILE: args->key_file = arg; return 0;
-	case OPT_PROGRESS: args->progress = 1; return 0;
-	case OPT_NO_PROGRESS: args->progress = -1; return 0;
 	default:
 		return cli_parse_device_operand(key, arg, state, &args->device);
 	}
 }
 
-static const struct argp_child children[] = { { &cli_common_argp, 0, NULL, 0 }, { 0 } };
+static const struct argp_child children[] = {
+	{ &cli_progress_argp, 0, NULL, 0 },
+	{ &cli_common_argp, 0, NULL, 0 },
+	{ 0 }
+};
 static const struct argp restore_argp = {
 	options, parse_opt, "DEVICE",
 	"Restore a stream saved by 'vfiomig save' (stdin by default) into DEVICE.\v"
@@ -202,7 +200,7 @@ int cmd_restore(int argc, char **argv)
 			 "the stream is empty");
 		goto fail;
 	}
-	cli_progress_init(&run->progress, args.progress, "restore",
+	cli_progress_init(&run->progress, "restore",
 			  ev.header->id.stop_copy_estimate);
 	if (check_header(ev.header, &id, &args, &err) < 0 ||
 	    vdev_open(&id, cli.open_via, &run->dev, &err) < 0)

@@ -15,13 +15,12 @@
 struct save_args {
 	const char *device, *output, *key_file;
 	bool no_precopy, resume, no_compress;
-	int level, progress;
+	int level;
 	bool level_given;
 	unsigned threads;
 };
 
-enum { OPT_NO_PRECOPY = 0x300, OPT_RESUME, OPT_NO_COMPRESS, OPT_KEY_FILE, OPT_PROGRESS,
-       OPT_NO_PROGRESS };
+enum { OPT_NO_PRECOPY = 0x300, OPT_RESUME, OPT_NO_COMPRESS, OPT_KEY_FILE };
 
 static const struct argp_option options[] = {
 	{ "output", 'o', "FILE", 0, "Write the stream to FILE (atomically) instead of stdout", 0 },
@@ -29,12 +28,9 @@ static const struct argp_option options[] = {
 	{ "resume", OPT_RESUME, NULL, 0, "Return the device to RUNNING after saving", 0 },
 	{ "level", 'l', "N", 0, "zstd level (negative for fast levels; default 1)", 0 },
 	{ "no-compress", OPT_NO_COMPRESS, NULL, 0, "Store records uncompressed", 0 },
-	{ "threads", 'T', "N", 0, "Encoding threads (default: online CPUs, at most 8)", 0 },
+	CLI_THREADS_OPTION,
 	{ "key-file", OPT_KEY_FILE, "FILE", 0, "Authenticate the stream with HMAC-SHA256 "
 	  "keyed by FILE's bytes (16 to 4096)", 0 },
-	{ "progress", OPT_PROGRESS, NULL, 0, "Show progress on stderr even when it is not a "
-	  "terminal", 0 },
-	{ "no-progress", OPT_NO_PROGRESS, NULL, 0, "Never show progress", 0 },
 	{ 0 }
 };
 
@@ -49,8 +45,6 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_RESUME: args->resume = true; return 0;
 	case OPT_NO_COMPRESS: args->no_compress = true; return 0;
 	case OPT_KEY_FILE: args->key_file = arg; return 0;
-	case OPT_PROGRESS: args->progress = 1; return 0;
-	case OPT_NO_PROGRESS: args->progress = -1; return 0;
 	case 'l':
 		if (cli_parse_int(arg, -131072, 22, &v) < 0)
 			argp_error(state, "--level takes a zstd level from -131072 to 22, not '%s'", arg);
@@ -58,16 +52,18 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		args->level_given = true;
 		return 0;
 	case 'T':
-		if (cli_parse_int(arg, 1, VPIPE_THREADS_MAX, &v) < 0)
-			argp_error(state, "--threads takes 1 to %d, not '%s'", VPIPE_THREADS_MAX, arg);
-		args->threads = (unsigned)v;
+		args->threads = cli_parse_threads(arg, state);
 		return 0;
 	default:
 		return cli_parse_device_operand(key, arg, state, &args->device);
 	}
 }
 
-static const struct argp_child children[] = { { &cli_common_argp, 0, NULL, 0 }, { 0 } };
+static const struct argp_child children[] = {
+	{ &cli_progress_argp, 0, NULL, 0 },
+	{ &cli_common_argp, 0, NULL, 0 },
+	{ 0 }
+};
 static const struct argp save_argp = {
 	options, parse_opt, "DEVICE",
 	"Save DEVICE's migration state as a stream (stdout by default).\v"
@@ -78,8 +74,6 @@ static const struct argp save_argp = {
 	children, NULL, NULL
 };
 
-/* Moves one phase's data from the device into the pipeline until the device says
- * it has nothing more (for now, in PRE_COPY; for good, in STOP_COPY). */
 struct save_run {
 	struct vdev *dev;
 	uint64_t flags;
@@ -101,37 +95,24 @@ static void show_progress(struct save_run *run)
 					   st.raw_bytes : 0);
 }
 
+/* Moves one phase's data from the device into the pipeline until the device says
+ * it has nothing more (for now, in PRE_COPY; for good, in STOP_COPY). */
 static int read_phase(struct save_run *run, uint16_t type, uint64_t *bytes, struct verr *err)
 {
-	struct vdev *dev = run->dev;
-	struct vpipe_save *pipe = run->pipe;
+	bool drained = false;
 
-	for (;;) {
-		uint8_t *buf;
-		size_t cap, fill = 0;
-		bool end = false;
+	while (!drained) {
+		size_t got;
 
 		if (cli_signal)
-			return verr_set(err, VERR_INTERRUPTED, 0, vdev_ident(dev)->name, NULL,
+			return verr_set(err, VERR_INTERRUPTED, 0, vdev_ident(run->dev)->name, NULL,
 					"interrupted by signal %d", (int)cli_signal);
-		if (vpipe_save_buffer(pipe, &buf, &cap, err) < 0)
+		if (vpipe_save_read(run->pipe, 0, run->dev, type, &got, &drained, err) < 0)
 			return -EIO;
-		while (fill < cap) {
-			ssize_t n = vdev_read_data(dev, buf + fill, cap - fill, &end, err);
-
-			if (n < 0)
-				return (int)n;
-			if (n == 0)
-				break;
-			fill += (size_t)n;
-		}
-		if (fill && vpipe_save_submit(pipe, type, fill, err) < 0)
-			return -EIO;
-		*bytes += fill;
+		*bytes += got;
 		show_progress(run);
-		if (fill < cap)
-			return 0;
 	}
+	return 0;
 }
 
 static int run_phases(struct save_run *run, const struct save_args *args, struct verr *err)
@@ -175,6 +156,12 @@ static int prepare(struct save_run *run, struct vstream_header *hdr, struct verr
 	return 0;
 }
 
+static int write_out(void *out, unsigned stream, enum vpipe_part part, const uint8_t *buf,
+		     size_t len, struct verr *err)
+{
+	return xport_out_write(out, buf, len, err);
+}
+
 static void report(const char *name, const struct vpipe_stats *st, double seconds)
 {
 	double ratio = st->wire_bytes ? (double)st->raw_bytes / (double)st->wire_bytes : 0;
@@ -194,16 +181,11 @@ int cmd_save(int argc, char **argv)
 	struct vpipe_stats stats = { 0 };
 	struct verr err = { 0 };
 	struct timespec t0, t1;
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int ret;
 
 	argp_parse(&save_argp, argc, argv, 0, NULL, &args);
 	if (args.no_compress && args.level_given)
 		return cli_usage_error("--no-compress and --level exclude each other");
-	bool auto_threads = !args.threads;
-
-	if (auto_threads)
-		args.threads = cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus;
 	ret = cli_key_load(args.key_file, &key);
 	if (ret)
 		return ret;
@@ -222,14 +204,13 @@ int cmd_save(int argc, char **argv)
 		.level = args.level, .compress = !args.no_compress, .threads = args.threads,
 		.chunk = VPIPE_CHUNK_DEFAULT, .key = cli_key_get(&key),
 	};
-	cli_progress_init(&run.progress, args.progress, "save", 0);
+	cli_progress_init(&run.progress, "save", 0);
 	if (prepare(&run, &hdr, &err) < 0)
 		goto fail;
-	/* A state smaller than a few chunks gains nothing from more encoders. */
-	if (auto_threads && run.progress.total &&
-	    run.progress.total / VPIPE_CHUNK_DEFAULT + 1 < opt.threads)
-		opt.threads = (unsigned)(run.progress.total / VPIPE_CHUNK_DEFAULT + 1);
-	if (vpipe_save_start(&hdr, &opt, out, &run.pipe, &err) < 0)
+	if (!opt.threads)
+		opt.threads = vpipe_save_threads(run.progress.total, opt.chunk);
+	if (vpipe_save_start(&hdr, 1, &opt, &(struct vpipe_sink){ write_out, out }, &run.pipe,
+			     &err) < 0)
 		goto fail;
 	if (run_phases(&run, &args, &err) < 0)
 		goto fail;

@@ -19,6 +19,17 @@ bool io_interrupted(void)
 	return interrupt_flag && *interrupt_flag;
 }
 
+void io_block_interrupts(sigset_t *saved)
+{
+	sigset_t signals;
+
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &signals, saved);
+}
+
 static int wait_fd(int fd, short events)
 {
 	struct pollfd pfd = { .fd = fd, .events = events };

@@ -12,6 +12,9 @@
  * signal interrupts returns -EINTR instead of retrying, so the caller can unwind. */
 void io_set_interrupt_flag(volatile sig_atomic_t *flag);
 bool io_interrupted(void);
+/* Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (saved: the mask before),
+ * so that they reach a thread whose blocking I/O they must interrupt. */
+void io_block_interrupts(sigset_t *saved);
 /* Reads until len bytes or end of file; returns bytes read (short only at EOF) or -errno. */
 ssize_t read_full(int fd, void *buf, size_t len);
 /* Reads what one read(2) gives, retrying EINTR and waiting on EAGAIN; 0 at EOF or -errno. */

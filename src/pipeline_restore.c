@@ -130,7 +130,6 @@ int vpipe_restore_start(struct vstream_reader *reader, struct xport_in *in,
 			struct vpipe_restore **pipe, struct verr *err)
 {
 	struct vpipe_restore *p = calloc(1, sizeof(*p));
-	sigset_t signals;
 
 	*pipe = NULL;
 	if (!p || vqueue_init(&p->queue, VPIPE_RESTORE_DEPTH) < 0 ||
@@ -156,11 +155,7 @@ int vpipe_restore_start(struct vstream_reader *reader, struct xport_in *in,
 	}
 	p->started = true;
 	/* From here on INT/TERM/HUP go to the reader, whose read(2) they must interrupt. */
-	sigemptyset(&signals);
-	sigaddset(&signals, SIGINT);
-	sigaddset(&signals, SIGTERM);
-	sigaddset(&signals, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &signals, &p->old_mask);
+	io_block_interrupts(&p->old_mask);
 	p->masked = true;
 	*pipe = p;
 	return 0;

@@ -1,38 +1,69 @@
-/* The save pipeline: the caller fills pooled buffers with device data; workers
- * encode them into records in parallel; one writer puts records in sequence order
- * and writes them, then the trailer. The pool bounds memory. */
+/* The save pipeline: the caller fills pooled buffers with device data for its
+ * streams; workers encode them into records in parallel; one writer hands records,
+ * trailers and marks to the sink in the order they were queued. The pool bounds
+ * memory. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "io.h"
 #include "pipeline.h"
 #include "queue.h"
+
+enum job_kind { JOB_RECORD, JOB_END, JOB_MARK };
 
 struct job {
 	uint8_t *raw, *rec;
 	size_t raw_len, rec_len;
+	enum job_kind kind;
+	unsigned stream;
 	uint16_t type;
-	uint64_t seq;
+	uint64_t seq;                   /* the record's sequence number in its stream */
+	uint64_t order;                 /* queued position over all streams */
+};
+
+struct save_stream {
+	struct vstream_writer *writer;
+	uint64_t next_seq;
+	bool ended;
 };
 
 struct vpipe_save {
 	struct vpipe_save_options opt;
-	struct xport_out *out;
-	struct vstream_writer *writer;
+	struct vpipe_sink sink;
+	struct save_stream *streams;
+	unsigned nstreams;
+	size_t rec_cap;
 	struct vqueue free_q, work_q, done_q;
 	struct job *jobs;
 	unsigned njobs;
 	struct job *current;
-	uint64_t next_seq;
+	uint64_t next_order;            /* the caller's */
+	uint64_t written;               /* jobs the sink has had; under lock */
 	pthread_t workers[VPIPE_THREADS_MAX], writer_thread;
 	unsigned nworkers;
-	bool writer_started;
+	bool writer_started, masked;
+	sigset_t caller_mask;
 	pthread_mutex_t lock;
+	pthread_cond_t drained;
 	struct verr err;
 	bool failed;
 	struct vpipe_stats stats;
 };
+
+unsigned vpipe_save_threads(uint64_t state_bytes, size_t chunk)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus;
+
+	/* A state smaller than a few chunks gains nothing from more encoders. */
+	if (state_bytes && state_bytes / chunk + 1 < n)
+		n = (unsigned)(state_bytes / chunk + 1);
+	return n;
+}
 
 /* The first failure of any thread wins; everyone else stops. */
 static void fail(struct vpipe_save *p, const struct verr *err)
@@ -42,6 +73,7 @@ static void fail(struct vpipe_save *p, const struct verr *err)
 		p->failed = true;
 		p->err = *err;
 	}
+	pthread_cond_broadcast(&p->drained);
 	pthread_mutex_unlock(&p->lock);
 	vqueue_cancel(&p->free_q);
 	vqueue_cancel(&p->work_q);
@@ -52,10 +84,12 @@ static void *worker_main(void *arg)
 {
 	struct vpipe_save *p = arg;
 	struct vstream_encoder *enc = NULL;
+	unsigned bound = 0;
 	struct verr err = { 0 };
 	void *item;
 
-	if (vstream_encoder_new(p->opt.key, vstream_writer_stream_id(p->writer), &enc, &err) < 0) {
+	if (vstream_encoder_new(p->opt.key, vstream_writer_stream_id(p->streams[0].writer), &enc,
+				&err) < 0) {
 		fail(p, &err);
 		return NULL;
 	}
@@ -63,9 +97,12 @@ static void *worker_main(void *arg)
 		struct job *job = item;
 		int level = p->opt.compress ? p->opt.level : VSTREAM_LEVEL_STORED;
 
+		if (job->stream != bound) {
+			bound = job->stream;
+			vstream_encoder_set_stream(enc, vstream_writer_stream_id(p->streams[bound].writer));
+		}
 		if (vstream_encode_record(enc, job->type, job->seq, level, job->raw, job->raw_len,
-					  job->rec, vstream_record_bound(p->opt.chunk),
-					  &job->rec_len, &err) < 0 ||
+					  job->rec, p->rec_cap, &job->rec_len, &err) < 0 ||
 		    vqueue_push(&p->done_q, job) < 0) {
 			if (err.set)
 				fail(p, &err);
@@ -76,22 +113,32 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int write_record(struct vpipe_save *p, struct job *job, struct verr *err)
+static int write_job(struct vpipe_save *p, struct job *job, struct verr *err)
 {
-	if (vstream_writer_add(p->writer, job->rec, job->rec_len, err) < 0 ||
-	    xport_out_write(p->out, job->rec, job->rec_len, err) < 0)
+	struct vstream_writer *w = job->kind == JOB_MARK ? NULL : p->streams[job->stream].writer;
+	enum vpipe_part part = job->kind == JOB_END ? VPIPE_TRAILER : VPIPE_RECORD;
+
+	if (job->kind == JOB_MARK)
+		return p->sink.write(p->sink.ctx, VPIPE_NO_STREAM, VPIPE_MARK, NULL, 0, err);
+	if (job->kind == JOB_END ? vstream_writer_finish(w, job->rec, p->rec_cap, &job->rec_len,
+							 err) < 0
+				 : vstream_writer_add(w, job->rec, job->rec_len, err) < 0)
+		return -EIO;
+	if (p->sink.write(p->sink.ctx, job->stream, part, job->rec, job->rec_len, err) < 0)
 		return -EIO;
 	pthread_mutex_lock(&p->lock);
-	p->stats.records++;
-	p->stats.raw_bytes += job->raw_len;
 	p->stats.wire_bytes += job->rec_len;
-	p->stats.stored_bytes += job->rec_len - VSTREAM_RECORD_HEAD - VSTREAM_DIGEST_LEN;
+	if (job->kind == JOB_RECORD) {
+		p->stats.records++;
+		p->stats.raw_bytes += job->raw_len;
+		p->stats.stored_bytes += job->rec_len - VSTREAM_RECORD_HEAD - VSTREAM_DIGEST_LEN;
+	}
 	pthread_mutex_unlock(&p->lock);
 	return 0;
 }
 
-/* Workers finish out of order; at most njobs records are in flight, so a window
- * of njobs slots indexed by seq holds every early one. */
+/* Workers finish out of order; at most njobs jobs are in flight, so a window of
+ * njobs slots indexed by queued order holds every early one. */
 static void *writer_main(void *arg)
 {
 	struct vpipe_save *p = arg;
@@ -108,16 +155,20 @@ static void *writer_main(void *arg)
 	while (vqueue_pop(&p->done_q, &item) == 0) {
 		struct job *job = item;
 
-		window[job->seq % p->njobs] = job;
-		while ((job = window[want % p->njobs]) && job->seq == want) {
+		window[job->order % p->njobs] = job;
+		while ((job = window[want % p->njobs]) && job->order == want) {
 			window[want % p->njobs] = NULL;
-			if (write_record(p, job, &err) < 0 || vqueue_push(&p->free_q, job) < 0) {
+			if (write_job(p, job, &err) < 0 || vqueue_push(&p->free_q, job) < 0) {
 				if (err.set)
 					fail(p, &err);
 				free(window);
 				return NULL;
 			}
 			want++;
+			pthread_mutex_lock(&p->lock);
+			p->written = want;
+			pthread_cond_broadcast(&p->drained);
+			pthread_mutex_unlock(&p->lock);
 		}
 	}
 	free(window);
@@ -132,25 +183,42 @@ static int alloc_jobs(struct vpipe_save *p)
 		return -ENOMEM;
 	for (unsigned i = 0; i < p->njobs; i++) {
 		p->jobs[i].raw = malloc(p->opt.chunk);
-		p->jobs[i].rec = malloc(vstream_record_bound(p->opt.chunk));
+		p->jobs[i].rec = malloc(p->rec_cap);
 		if (!p->jobs[i].raw || !p->jobs[i].rec)
 			return -ENOMEM;
 	}
 	return 0;
 }
 
+/* The writer keeps the caller's signal mask; the caller and the workers block
+ * INT, TERM and HUP, so these reach the thread whose output may be stalled. */
 static int start_threads(struct vpipe_save *p, struct verr *err)
 {
 	for (unsigned i = 0; i < p->njobs; i++)
 		if (vqueue_push(&p->free_q, &p->jobs[i]) < 0)
 			return verr_set(err, VERR_FAILED, EPIPE, NULL, NULL, "pipeline: start");
-	for (; p->nworkers < p->opt.threads; p->nworkers++)
-		if (pthread_create(&p->workers[p->nworkers], NULL, worker_main, p) != 0)
-			return verr_set(err, VERR_FAILED, EAGAIN, NULL, NULL, "pipeline: start a worker");
 	if (pthread_create(&p->writer_thread, NULL, writer_main, p) != 0)
 		return verr_set(err, VERR_FAILED, EAGAIN, NULL, NULL, "pipeline: start the writer");
 	p->writer_started = true;
+	io_block_interrupts(&p->caller_mask);
+	p->masked = true;
+	for (; p->nworkers < p->opt.threads; p->nworkers++)
+		if (pthread_create(&p->workers[p->nworkers], NULL, worker_main, p) != 0)
+			return verr_set(err, VERR_FAILED, EAGAIN, NULL, NULL, "pipeline: start a worker");
 	return 0;
+}
+
+static void stop_threads(struct vpipe_save *p)
+{
+	for (unsigned i = 0; i < p->nworkers; i++)
+		pthread_join(p->workers[i], NULL);
+	p->nworkers = 0;
+	if (p->writer_started)
+		pthread_join(p->writer_thread, NULL);
+	p->writer_started = false;
+	if (p->masked)
+		pthread_sigmask(SIG_SETMASK, &p->caller_mask, NULL);
+	p->masked = false;
 }
 
 static void destroy(struct vpipe_save *p)
@@ -158,10 +226,7 @@ static void destroy(struct vpipe_save *p)
 	vqueue_cancel(&p->free_q);
 	vqueue_cancel(&p->work_q);
 	vqueue_cancel(&p->done_q);
-	for (unsigned i = 0; i < p->nworkers; i++)
-		pthread_join(p->workers[i], NULL);
-	if (p->writer_started)
-		pthread_join(p->writer_thread, NULL);
+	stop_threads(p);
 	for (unsigned i = 0; p->jobs && i < p->njobs; i++) {
 		free(p->jobs[i].raw);
 		free(p->jobs[i].rec);
@@ -170,43 +235,63 @@ static void destroy(struct vpipe_save *p)
 	vqueue_destroy(&p->free_q);
 	vqueue_destroy(&p->work_q);
 	vqueue_destroy(&p->done_q);
-	vstream_writer_free(p->writer);
+	for (unsigned i = 0; p->streams && i < p->nstreams; i++)
+		vstream_writer_free(p->streams[i].writer);
+	free(p->streams);
+	pthread_cond_destroy(&p->drained);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
 
-int vpipe_save_start(const struct vstream_header *hdr, const struct vpipe_save_options *opt,
-		     struct xport_out *out, struct vpipe_save **pipe, struct verr *err)
+/* Each stream's writer, and its header to the sink on the caller's thread. */
+static int start_streams(struct vpipe_save *p, const struct vstream_header *hdrs,
+			 struct verr *err)
+{
+	for (unsigned i = 0; i < p->nstreams; i++) {
+		struct save_stream *s = &p->streams[i];
+		const uint8_t *head;
+		size_t len;
+
+		if (vstream_writer_new(&hdrs[i], p->opt.key, &s->writer, err) < 0)
+			return -EIO;
+		vstream_writer_header(s->writer, &head, &len);
+		if (p->sink.write(p->sink.ctx, i, VPIPE_HEADER, head, len, err) < 0)
+			return -EIO;
+		p->stats.wire_bytes += len;
+	}
+	return 0;
+}
+
+int vpipe_save_start(const struct vstream_header *hdrs, unsigned nstreams,
+		     const struct vpipe_save_options *opt, const struct vpipe_sink *sink,
+		     struct vpipe_save **pipe, struct verr *err)
 {
 	struct vpipe_save *p = calloc(1, sizeof(*p));
-	const uint8_t *head;
-	size_t head_len;
-	int ret;
+	size_t queue = 2 * opt->threads + 2;
 
 	*pipe = NULL;
 	if (!p)
 		return verr_set(err, VERR_FAILED, ENOMEM, NULL, NULL, "pipeline: start");
 	p->opt = *opt;
-	p->out = out;
+	p->sink = *sink;
+	p->nstreams = nstreams;
+	p->rec_cap = vstream_record_bound(opt->chunk);
+	if (p->rec_cap < VSTREAM_TRAILER_MAX)
+		p->rec_cap = VSTREAM_TRAILER_MAX;
 	pthread_mutex_init(&p->lock, NULL);
-	if (vqueue_init(&p->free_q, 2 * opt->threads + 2) < 0 ||
-	    vqueue_init(&p->work_q, 2 * opt->threads + 2) < 0 ||
-	    vqueue_init(&p->done_q, 2 * opt->threads + 2) < 0 || alloc_jobs(p) < 0) {
+	pthread_cond_init(&p->drained, NULL);
+	p->streams = calloc(nstreams ? nstreams : 1, sizeof(*p->streams));
+	if (!p->streams || vqueue_init(&p->free_q, queue) < 0 || vqueue_init(&p->work_q, queue) < 0 ||
+	    vqueue_init(&p->done_q, queue) < 0 || alloc_jobs(p) < 0) {
 		destroy(p);
 		return verr_set(err, VERR_FAILED, ENOMEM, NULL, NULL, "pipeline: buffers");
 	}
-	ret = vstream_writer_new(hdr, opt->key, &p->writer, err);
-	if (ret == 0) {
-		vstream_writer_header(p->writer, &head, &head_len);
-		ret = xport_out_write(out, head, head_len, err);
-	}
-	if (ret == 0)
-		ret = start_threads(p, err);
-	if (ret < 0) {
+	if (!nstreams || start_streams(p, hdrs, err) < 0 || start_threads(p, err) < 0) {
+		if (!nstreams)
+			verr_set(err, VERR_FAILED, EINVAL, NULL, NULL, "pipeline: no stream");
 		destroy(p);
-		return ret;
+		return -EIO;
 	}
-	p->stats.wire_bytes = head_len;
 	*pipe = p;
 	return 0;
 }
@@ -237,49 +322,122 @@ int vpipe_save_buffer(struct vpipe_save *p, uint8_t **buf, size_t *cap, struct v
 	return 0;
 }
 
-int vpipe_save_submit(struct vpipe_save *p, uint16_t type, size_t len, struct verr *err)
+/* Queues the current buffer as a job; records go to the workers, the rest
+ * straight to the writer, which orders everything. */
+static int queue_job(struct vpipe_save *p, enum job_kind kind, unsigned stream, struct verr *err)
 {
 	struct job *job = p->current;
 
-	if (!job || len > p->opt.chunk)
-		return verr_set(err, VERR_FAILED, EINVAL, NULL, NULL, "pipeline: submit");
-	job->type = type;
-	job->raw_len = len;
-	job->seq = p->next_seq++;
+	job->kind = kind;
+	job->stream = stream;
+	job->order = p->next_order++;
 	p->current = NULL;
-	if (vqueue_push(&p->work_q, job) < 0)
-		return pipe_error(p, err, "submit a record");
+	if (vqueue_push(kind == JOB_RECORD ? &p->work_q : &p->done_q, job) < 0)
+		return pipe_error(p, err, "queue a record");
 	return 0;
+}
+
+static int open_stream(struct vpipe_save *p, unsigned stream, struct verr *err)
+{
+	if (stream >= p->nstreams || p->streams[stream].ended)
+		return verr_set(err, VERR_FAILED, EINVAL, NULL, NULL,
+				"pipeline: stream %u is not open", stream);
+	return 0;
+}
+
+int vpipe_save_submit(struct vpipe_save *p, unsigned stream, uint16_t type, size_t len,
+		      struct verr *err)
+{
+	if (open_stream(p, stream, err) < 0)
+		return -EINVAL;
+	if (!p->current || len > p->opt.chunk)
+		return verr_set(err, VERR_FAILED, EINVAL, NULL, NULL, "pipeline: submit");
+	p->current->type = type;
+	p->current->raw_len = len;
+	p->current->seq = p->streams[stream].next_seq++;
+	return queue_job(p, JOB_RECORD, stream, err);
+}
+
+int vpipe_save_read(struct vpipe_save *p, unsigned stream, struct vdev *dev, uint16_t type,
+		    size_t *got, bool *drained, struct verr *err)
+{
+	uint8_t *buf = NULL;
+	size_t cap = 0, fill = 0;
+
+	*got = 0;
+	*drained = false;
+	if (vpipe_save_buffer(p, &buf, &cap, err) < 0)
+		return -EIO;
+	while (fill < cap) {
+		bool end;
+		ssize_t n = vdev_read_data(dev, buf + fill, cap - fill, &end, err);
+
+		if (n < 0)
+			return (int)n;
+		if (n == 0) {
+			*drained = true;
+			break;
+		}
+		fill += (size_t)n;
+	}
+	*got = fill;
+	return fill ? vpipe_save_submit(p, stream, type, fill, err) : 0;
+}
+
+int vpipe_save_end(struct vpipe_save *p, unsigned stream, struct verr *err)
+{
+	uint8_t *buf;
+	size_t cap;
+
+	if (open_stream(p, stream, err) < 0 || vpipe_save_buffer(p, &buf, &cap, err) < 0)
+		return -EIO;
+	p->streams[stream].ended = true;
+	return queue_job(p, JOB_END, stream, err);
+}
+
+int vpipe_save_mark(struct vpipe_save *p, struct verr *err)
+{
+	uint8_t *buf;
+	size_t cap;
+
+	if (vpipe_save_buffer(p, &buf, &cap, err) < 0)
+		return -EIO;
+	return queue_job(p, JOB_MARK, VPIPE_NO_STREAM, err);
+}
+
+int vpipe_save_flush(struct vpipe_save *p, struct verr *err)
+{
+	bool failed;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->failed && p->written < p->next_order)
+		pthread_cond_wait(&p->drained, &p->lock);
+	failed = p->failed;
+	pthread_mutex_unlock(&p->lock);
+	return failed ? pipe_error(p, err, "flush") : 0;
 }
 
 int vpipe_save_finish(struct vpipe_save *p, struct vpipe_stats *stats, struct verr *err)
 {
-	uint8_t trailer[VSTREAM_TRAILER_MAX];
-	size_t len;
 	int ret = 0;
 
+	for (unsigned i = 0; i < p->nstreams && ret == 0; i++)
+		if (!p->streams[i].ended)
+			ret = vpipe_save_end(p, i, err);
 	/* Drain: workers stop after the work queue, the writer after the done queue. */
 	vqueue_close(&p->work_q);
 	for (unsigned i = 0; i < p->nworkers; i++)
 		pthread_join(p->workers[i], NULL);
 	p->nworkers = 0;
 	vqueue_close(&p->done_q);
-	pthread_join(p->writer_thread, NULL);
-	p->writer_started = false;
+	stop_threads(p);
 	if (p->failed)
 		ret = pipe_error(p, err, "finish");
-	else if (vstream_writer_next_seq(p->writer) != p->next_seq)
+	else if (ret == 0 && p->written != p->next_order)
 		ret = verr_set(err, VERR_FAILED, EIO, NULL, NULL, "pipeline: %llu records lost",
-			       (unsigned long long)(p->next_seq - vstream_writer_next_seq(p->writer)));
-	if (ret == 0)
-		ret = vstream_writer_finish(p->writer, trailer, sizeof(trailer), &len, err);
-	if (ret == 0)
-		ret = xport_out_write(p->out, trailer, len, err);
-	if (ret == 0) {
-		p->stats.wire_bytes += len;
-		if (stats)
-			*stats = p->stats;
-	}
+			       (unsigned long long)(p->next_order - p->written));
+	if (ret == 0 && stats)
+		*stats = p->stats;
 	destroy(p);
 	return ret;
 }

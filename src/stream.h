@@ -134,6 +134,10 @@ size_t vstream_record_bound(size_t raw_len);
 int vstream_encoder_new(const struct vstream_key *key, const uint8_t stream_id[VSTREAM_ID_LEN],
 			struct vstream_encoder **out, struct verr *err);
 void vstream_encoder_free(struct vstream_encoder *enc);
+/* Makes enc encode for another stream with the same key (one encoder per thread,
+ * whatever stream its records belong to). */
+void vstream_encoder_set_stream(struct vstream_encoder *enc,
+				const uint8_t stream_id[VSTREAM_ID_LEN]);
 /*
  * Encodes raw[0..raw_len) as one record of the given type and sequence number
  * into out (cap >= vstream_record_bound(raw_len)). level is a zstd level

@@ -81,6 +81,12 @@ void vstream_encoder_free(struct vstream_encoder *enc)
 	free(enc);
 }
 
+void vstream_encoder_set_stream(struct vstream_encoder *enc,
+				const uint8_t stream_id[VSTREAM_ID_LEN])
+{
+	memcpy(enc->stream_id, stream_id, VSTREAM_ID_LEN);
+}
+
 static int record_seal(const struct vstream_digester *dg, const uint8_t *stream_id,
 		       uint8_t *rec, size_t body)
 {

@@ -199,3 +199,146 @@ key() { # NAME
 	# the first destination had been loaded; before COMMIT it is reset all the same
 	grep -q '^RESET>RUNNING$' "$SYSROOT/double/$MTTY2_B/arcs"
 }
+
+# Large generated states (double only): a source and a destination of SIZE bytes,
+# PRECOPY of them offered in pre-copy; the destination checks every byte it loads.
+BIG_A=cccccccc-0000-0000-0000-000000000001
+BIG_B=cccccccc-0000-0000-0000-000000000002
+BIG_C=cccccccc-0000-0000-0000-000000000003
+BIG_D=cccccccc-0000-0000-0000-000000000004
+
+big_pair() { # SOURCE DESTINATION SIZE PRECOPY
+	local n
+	for n in "$1" "$2"; do
+		"$FAKEDEV" add "$SYSROOT" --kind mdev --name "$n" --type mtty-2 --size "$3" \
+			--precopy-bytes "$4" --knob content=generated
+	done
+}
+
+# vfiomig ARGS... with its stdout and stderr on a pseudo-terminal.
+on_terminal() {
+	local cmd
+	printf -v cmd '%q ' "$VFIOMIG" "$@"
+	if [[ $BACKEND == double ]]; then
+		cmd="env VFIOMIG_SYSROOT=$SYSROOT LD_PRELOAD=$DOUBLE_LIB $cmd"
+	fi
+	script -qfec "$cmd" /dev/null
+}
+
+@test "two large states through 3 encoders arrive whole and in order on both destinations" {
+	double_only
+	big_pair "$BIG_A" "$BIG_B" $((48 << 20)) $((32 << 20))
+	big_pair "$BIG_C" "$BIG_D" $((40 << 20)) $((8 << 20))
+	start_receive "$BIG_B" "$BIG_D" --insecure
+	run vfiomig migrate "$BIG_A" "$BIG_C" --to "127.0.0.1:$PORT" --insecure -T 3 --json
+	finish_receive
+	assert_status 0
+	assert_equal "$RECV_STATUS" 0
+	assert_equal "$(sed -n '/^{/,/^}/p' <<<"$output" | jq .raw_bytes)" $((88 << 20))
+	[[ ! -e $SYSROOT/double/$BIG_B/mismatch && ! -e $SYSROOT/double/$BIG_D/mismatch ]]
+	assert_equal "$(state_of "$BIG_B")" RUNNING
+	assert_equal "$(state_of "$BIG_D")" RUNNING
+	assert_equal "$(state_of "$BIG_A")" STOP
+}
+
+@test "a source read failing in stop-copy: exit 1, the source back in RUNNING, the destination reset" {
+	double_only
+	big_pair "$BIG_A" "$BIG_B" $((24 << 20)) $((8 << 20))
+	knob "$BIG_A" "read_fail_after=$((16 << 20)) EIO"
+	start_receive "$BIG_B" --insecure
+	run vfiomig migrate "$BIG_A" --to "127.0.0.1:$PORT" --insecure -T 2
+	finish_receive
+	assert_status 1
+	assert_output_contains "read migration data in STOP_COPY"
+	assert_output_contains "back in RUNNING"
+	assert_equal "$RECV_STATUS" 6
+	assert_equal "$(state_of "$BIG_A")" RUNNING
+	assert_equal "$(state_of "$BIG_B")" RUNNING
+}
+
+@test "SIGTERM to migrate while the receiver stalls ends it at once: exit 7, source RUNNING" {
+	double_only
+	big_pair "$BIG_A" "$BIG_B" $((4 << 30)) $((4 << 30))
+	start_receive "$BIG_B" --insecure
+	vfiomig_bg "$OUT/mig.out" migrate "$BIG_A" --to "127.0.0.1:$PORT" --insecure \
+		--timeout 3600 --progress
+	local mig=$VFIOMIG_PID rc=0 i
+	wait_for_text "$OUT/mig.out" "pre-copy round 1"
+	kill -STOP "$RECV_PID"
+	sleep 1                 # the connection fills up; the sender blocks
+	kill -TERM "$mig"
+	# "at once" is long before --timeout (an hour) ends a blocked write
+	for i in $(seq 100); do
+		kill -0 "$mig" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$mig" 2>/dev/null && kill -KILL "$mig"
+	wait "$mig" || rc=$?
+	kill -CONT "$RECV_PID"
+	finish_receive
+	cat "$OUT/mig.out"
+	assert_equal "$rc" 7
+	[[ $RECV_STATUS != 0 ]]
+	assert_equal "$(state_of "$BIG_A")" RUNNING
+	assert_equal "$(state_of "$BIG_B")" RUNNING
+}
+
+@test "migrate --progress and receive --progress name each phase on stderr" {
+	start_receive "$MTTY2_B" --insecure --progress
+	run vfiomig migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --progress
+	finish_receive
+	assert_status 0
+	assert_output_contains "migrate pre-copy round 1:"
+	assert_output_contains "migrate stop-copy:"
+	grep -q "receive pre-copy:" "$OUT/recv.out"
+	grep -q "receive stop-copy:" "$OUT/recv.out"
+}
+
+@test "migrate shows no progress when stderr is not a terminal" {
+	start_receive "$MTTY2_B" --insecure
+	run vfiomig migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
+	finish_receive
+	assert_status 0
+	refute_output_contains "stop-copy:"
+	! grep -q "stop-copy:" "$OUT/recv.out"
+}
+
+@test "on a terminal migrate shows its progress unasked, and --no-progress hides it" {
+	command -v script >/dev/null || skip "needs script(1)"
+	start_receive "$MTTY2_B" --insecure
+	run on_terminal migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
+	finish_receive
+	assert_status 0
+	assert_output_contains "migrate stop-copy:"
+	vfiomig state "$MTTY2_A" running
+	start_receive "$MTTY2_B" --insecure
+	run on_terminal migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --no-progress
+	finish_receive
+	assert_status 0
+	refute_output_contains "stop-copy:"
+}
+
+@test "on a terminal, --json and -q keep the progress line away" {
+	command -v script >/dev/null || skip "needs script(1)"
+	start_receive "$MTTY2_B" --insecure
+	run on_terminal migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --json
+	finish_receive
+	assert_status 0
+	assert_output_contains '"raw_bytes"'
+	refute_output_contains "stop-copy:"
+	vfiomig state "$MTTY2_A" running
+	start_receive "$MTTY2_B" --insecure
+	run on_terminal -q migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
+	finish_receive
+	assert_status 0
+	refute_output_contains "stop-copy:"
+}
+
+@test "migrate --threads takes 1 to 64; anything else is a usage error before any device moves" {
+	run vfiomig migrate "$MTTY2_A" --to 127.0.0.1:1 --insecure -T 0
+	assert_status 2
+	assert_output_contains "--threads takes 1 to 64"
+	run vfiomig migrate "$MTTY2_A" --to 127.0.0.1:1 --insecure --threads 65
+	assert_status 2
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}

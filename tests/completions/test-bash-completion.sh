@@ -165,10 +165,11 @@ expect 'no device names for list' \
 # save, restore, inspect, verify
 expect 'save options' \
 	'vfiomig save --' --output= --resume --no-precopy --level= --no-compress \
-	--threads= --key-file= --quiet --verbose --open-via= --help --version --usage
+	--threads= --key-file= --progress --no-progress --quiet --verbose --open-via= --help \
+	--version --usage
 expect 'restore options' \
-	'vfiomig restore --' --input= --stop --force --key-file= --quiet --verbose \
-	--open-via= --help --version --usage
+	'vfiomig restore --' --input= --stop --force --key-file= --progress --no-progress \
+	--quiet --verbose --open-via= --help --version --usage
 expect 'inspect options' \
 	'vfiomig inspect --' --json --no-records --key-file= --quiet --verbose \
 	--open-via= --help --version --usage
@@ -177,8 +178,8 @@ expect 'verify options, and - for stdin' \
 	-V --version --usage
 expect 'short options of save' \
 	'vfiomig save 0000:00:03.0 -' -o --output= --resume --no-precopy -l --level= \
-	--no-compress -T --threads= --key-file= -q --quiet -v --verbose --open-via= -h \
-	--help -V --version --usage
+	--no-compress -T --threads= --key-file= --progress --no-progress -q --quiet -v \
+	--verbose --open-via= -h --help -V --version --usage
 expect 'device names for save' \
 	'vfiomig save ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
 expect 'device names for restore' \
@@ -237,11 +238,12 @@ expect 'subcommand prefix of receive' \
 	'vfiomig rec' receive
 expect 'migrate options' \
 	'vfiomig migrate --' --to= --exec= --psk-file= --cert= --key= --ca= --insecure \
-	--timeout= --force --no-precopy --max-downtime= --max-rounds= --json --quiet \
-	--verbose --open-via= --help --version --usage
+	--timeout= --force --no-precopy --max-downtime= --max-rounds= --threads= --json \
+	--progress --no-progress --quiet --verbose --open-via= --help --version --usage
 expect 'receive options' \
 	'vfiomig receive --' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure \
-	--timeout= --stop --quiet --verbose --open-via= --help --version --usage
+	--timeout= --stop --progress --no-progress --quiet --verbose --open-via= --help \
+	--version --usage
 expect 'migrate option prefix --max' \
 	'vfiomig migrate 0000:00:03.0 --max' --max-downtime= --max-rounds=
 expect 'receive option prefix --st' \
@@ -256,6 +258,10 @@ expect 'receive takes several devices after its options' \
 	'vfiomig receive --stdio 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 ' 0000:00:03.0
 expect 'PCI address for migrate cut by bash at a colon' \
 	'vfiomig migrate 0000:00:0' 03.0
+expect 'nothing after migrate -T (a number)' \
+	'vfiomig migrate 0000:00:03.0 -T '
+expect 'device names after migrate -T N' \
+	'vfiomig migrate -T 4 ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
 expect 'nothing after --to (HOST:PORT is free text)' \
 	'vfiomig migrate 0000:00:03.0 --to '
 expect 'nothing after --to=' \

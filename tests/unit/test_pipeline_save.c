@@ -1,0 +1,193 @@
+/* The save pipeline with several streams: whatever the number of encoders, the sink
+ * gets headers, records, marks and trailers in the order they were queued, each
+ * stream reads back complete and verified, and a sink failure stops everything. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline.h"
+#include "unit.h"
+
+#define CHUNK 4096
+#define ROUNDS 200
+#define MAX_LOG (2 * ROUNDS + 8)
+
+static const uint8_t key_bytes[32] = "pipeline test key, 32 bytes....";
+static const struct vstream_key key = { key_bytes, sizeof(key_bytes) };
+
+struct sink_log {
+	unsigned n, fail_at;            /* fail_at: fail the sink's nth call (1-based) */
+	struct { unsigned stream; enum vpipe_part part; } item[MAX_LOG];
+	uint8_t *bytes[2];
+	size_t len[2];
+};
+
+static int collect(void *ctx, unsigned stream, enum vpipe_part part, const uint8_t *buf,
+		   size_t len, struct verr *err)
+{
+	struct sink_log *log = ctx;
+
+	if (log->n >= MAX_LOG || (log->fail_at && log->n + 1 == log->fail_at))
+		return verr_set(err, VERR_PEER, EPIPE, "test sink", NULL, "write");
+	log->item[log->n].stream = stream;
+	log->item[log->n].part = part;
+	log->n++;
+	if (part == VPIPE_MARK)
+		return 0;
+	log->bytes[stream] = realloc(log->bytes[stream], log->len[stream] + len);
+	memcpy(log->bytes[stream] + log->len[stream], buf, len);
+	log->len[stream] += len;
+	return 0;
+}
+
+static size_t record_len(unsigned stream, unsigned k)
+{
+	return 1 + (k * 37 + stream * 11) % CHUNK;
+}
+
+static void fill(uint8_t *buf, size_t len, unsigned stream, unsigned k)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(stream * 31 + k + i / 64);
+}
+
+static struct vpipe_save *start(struct sink_log *log, unsigned threads, struct verr *err)
+{
+	struct vstream_header hdrs[2];
+	struct vpipe_save_options opt = {
+		.level = 1, .compress = true, .threads = threads, .chunk = CHUNK, .key = &key,
+	};
+	struct vpipe_save *pipe = NULL;
+
+	for (unsigned s = 0; s < 2; s++) {
+		vstream_header_init(&hdrs[s], err);
+		hdrs[s].id.kind = VSTREAM_KIND_MDEV;
+	}
+	vpipe_save_start(hdrs, 2, &opt, &(struct vpipe_sink){ collect, log }, &pipe, err);
+	return pipe;
+}
+
+static int submit(struct vpipe_save *pipe, unsigned stream, unsigned k, struct verr *err)
+{
+	uint8_t *buf;
+	size_t cap;
+
+	if (vpipe_save_buffer(pipe, &buf, &cap, err) < 0)
+		return -1;
+	fill(buf, record_len(stream, k), stream, k);
+	return vpipe_save_submit(pipe, stream,
+				 k < ROUNDS / 2 ? VSTREAM_REC_PRECOPY : VSTREAM_REC_STOPCOPY,
+				 record_len(stream, k), err);
+}
+
+/* Reads a stream back; true when every record is the one queued and it verified. */
+static bool reads_back(const struct sink_log *log, unsigned stream, unsigned records)
+{
+	struct vstream_reader *r;
+	struct verr err = { 0 };
+	size_t pos = 0;
+	unsigned k = 0;
+	bool good = true, trailer = false;
+
+	if (vstream_reader_new(&key, "test", &r, &err) < 0)
+		return false;
+	while (good && pos < log->len[stream]) {
+		struct vstream_event ev;
+		size_t used = 0;
+		uint8_t want[CHUNK];
+
+		if (vstream_reader_feed(r, log->bytes[stream] + pos, log->len[stream] - pos, &used,
+					&ev, &err) < 0)
+			good = false;
+		pos += used;
+		if (ev.kind == VSTREAM_EV_RECORD) {
+			fill(want, record_len(stream, k), stream, k);
+			good = ev.len == record_len(stream, k) && !memcmp(ev.data, want, ev.len);
+			k++;
+		}
+		trailer |= ev.kind == VSTREAM_EV_TRAILER;
+	}
+	good = good && trailer && k == records && vstream_reader_end(r, &err) == 0;
+	vstream_reader_free(r);
+	return good;
+}
+
+static void check_order_and_content(unsigned threads)
+{
+	struct sink_log log = { 0 }, want = { 0 };
+	struct verr err = { 0 };
+	struct vpipe_save *pipe = start(&log, threads, &err);
+	struct vpipe_stats stats = { 0 };
+	unsigned records[2] = { 0, 0 };
+	bool ok = pipe != NULL, flushed = true;
+
+	for (unsigned s = 0; s < 2; s++)
+		want.item[want.n++] = (typeof(want.item[0])){ s, VPIPE_HEADER };
+	for (unsigned k = 0; ok && k < ROUNDS; k++) {
+		if (k == ROUNDS / 2) {
+			flushed = vpipe_save_flush(pipe, &err) == 0 && log.n == want.n;
+			ok = vpipe_save_mark(pipe, &err) == 0;
+			want.item[want.n++] = (typeof(want.item[0])){ VPIPE_NO_STREAM, VPIPE_MARK };
+		}
+		if (k == ROUNDS * 3 / 4) {
+			ok = ok && vpipe_save_end(pipe, 1, &err) == 0;
+			want.item[want.n++] = (typeof(want.item[0])){ 1, VPIPE_TRAILER };
+		}
+		for (unsigned s = 0; ok && s < 2; s++) {
+			if (s == 1 && k >= ROUNDS * 3 / 4)
+				continue;
+			ok = submit(pipe, s, records[s]++, &err) == 0;
+			want.item[want.n++] = (typeof(want.item[0])){ s, VPIPE_RECORD };
+		}
+	}
+	want.item[want.n++] = (typeof(want.item[0])){ 0, VPIPE_TRAILER };
+	CHECK(ok, "%u encoders: 2 streams, %u records, a mark and an early end queue", threads,
+	      records[0] + records[1]);
+	CHECK(flushed, "%u encoders: a flush returns once the sink has had everything", threads);
+	CHECK(ok && submit(pipe, 1, 0, &err) < 0 && err.errnum == EINVAL,
+	      "%u encoders: an ended stream takes no more records", threads);
+	CHECK(ok && vpipe_save_finish(pipe, &stats, &err) == 0,
+	      "%u encoders: finish writes the last trailer", threads);
+	CHECK(log.n == want.n && !memcmp(log.item, want.item, want.n * sizeof(want.item[0])),
+	      "%u encoders: the sink gets everything in queued order", threads);
+	CHECK(stats.records == records[0] + records[1], "%u encoders: stats count %llu records",
+	      threads, (unsigned long long)stats.records);
+	CHECK(reads_back(&log, 0, records[0]) && reads_back(&log, 1, records[1]),
+	      "%u encoders: both streams read back complete and verified", threads);
+	free(log.bytes[0]);
+	free(log.bytes[1]);
+}
+
+static void check_sink_failure(void)
+{
+	struct sink_log log = { .fail_at = 6 };
+	struct verr err = { 0 };
+	struct vpipe_save *pipe = start(&log, 3, &err);
+	unsigned k = 0;
+
+	while (pipe && k < 1000 && submit(pipe, k % 2, k / 2, &err) == 0)
+		k++;
+	CHECK(k < 1000 && err.class == VERR_PEER && !strcmp(err.what, "write"),
+	      "a failed sink stops the submitter with the sink's error");
+	memset(&err, 0, sizeof(err));
+	CHECK(pipe && vpipe_save_finish(pipe, NULL, &err) < 0 && err.class == VERR_PEER,
+	      "finish reports the sink's error too");
+	free(log.bytes[0]);
+	free(log.bytes[1]);
+
+	memset(&log, 0, sizeof(log));
+	pipe = start(&log, 2, &err);
+	CHECK(pipe && submit(pipe, 0, 0, &err) == 0, "a pipeline to abort has work queued");
+	vpipe_save_abort(pipe);
+	vpipe_save_abort(NULL);
+	free(log.bytes[0]);
+	free(log.bytes[1]);
+}
+
+int main(void)
+{
+	check_order_and_content(1);
+	check_order_and_content(4);
+	check_sink_failure();
+	return unit_done();
+}
