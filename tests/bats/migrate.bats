@@ -9,21 +9,6 @@ setup() {
 	OUT=$BATS_TEST_TMPDIR
 }
 
-# receive in the background: listens on 127.0.0.1:0 and sets PORT and RECV_PID.
-start_receive() { # ARGS...
-	vfiomig_bg "$OUT/recv.out" receive --listen 127.0.0.1:0 "$@"
-	RECV_PID=$VFIOMIG_PID
-	wait_for_text "$OUT/recv.out" "listening on"
-	PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$OUT/recv.out")
-}
-
-# Waits for the receiver and puts its status in RECV_STATUS.
-finish_receive() {
-	RECV_STATUS=0
-	wait "$RECV_PID" || RECV_STATUS=$?
-	cat "$OUT/recv.out"
-}
-
 key() { # NAME
 	(umask 077; head -c 32 /dev/urandom >"$OUT/$1")
 }
