@@ -171,6 +171,7 @@ for ((i = 0; i < jobs; i++)); do
 	qemu_status=0
 	wait "${pids[i]}" || qemu_status=$?
 	collect "$i" "$qemu_status"
+	[ "$jobs" = 1 ] || echo "vm: guest $i done after $(( $(stat -c %Y "$workdir/console.$i.log") - start ))s" >&2
 	while IFS= read -r line; do
 		case $line in
 		1..*) ;;
