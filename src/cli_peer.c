@@ -12,7 +12,6 @@ int cli_peer_init(struct cli_peer *peer, enum proto_role role, struct xport_conn
 	memset(peer, 0, sizeof(*peer));
 	peer->conn = conn;
 	proto_session_init(&peer->session, role);
-	xport_conn_set_stop(conn, &cli_signal);
 	peer->out = malloc(PROTO_CONTROL_MAX);
 	if (!peer->out)
 		return verr_set(err, VERR_FAILED, ENOMEM, xport_conn_name(conn), NULL, "protocol");
@@ -203,6 +202,7 @@ int cli_tls_setup(const struct cli_tls_args *args, bool listener, struct cli_key
 	memset(psk, 0, sizeof(*psk));
 	timeouts->connect_ms = args->timeout_s * 1000;
 	timeouts->idle_ms = args->timeout_s * 1000;
+	timeouts->stop = &cli_signal;
 	if (args->psk_file && (args->cert || args->key || args->ca))
 		return cli_usage_error("--psk-file and --cert/--key/--ca exclude each other");
 	if (args->carried && (args->cert || args->key || args->ca || args->insecure))

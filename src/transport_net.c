@@ -47,6 +47,14 @@ int xport_wait(int fd, short events, int timeout_ms, volatile sig_atomic_t *stop
 	}
 }
 
+int xport_interrupted(volatile sig_atomic_t *stop, const char *object, const char *op,
+		      struct verr *err)
+{
+	verr_set(err, VERR_INTERRUPTED, 0, object, NULL, "%s: interrupted by signal %d", op,
+		 stop ? (int)*stop : 0);
+	return -EINTR;
+}
+
 struct xport_conn *xport_conn_new(enum xport_kind kind)
 {
 	struct xport_conn *c = calloc(1, sizeof(*c));
@@ -84,8 +92,7 @@ int xport_conn_fail(const struct xport_conn *c, int rc, const char *op, struct v
 		hint = text;
 		break;
 	case EINTR:
-		class = VERR_INTERRUPTED;
-		break;
+		return xport_interrupted(c->stop, c->name, op, err);
 	case EPIPE: case ECONNRESET:
 		hint = "the peer closed the connection";
 		break;
@@ -198,6 +205,7 @@ int xport_stdio(const struct xport_timeouts *t, struct xport_conn **out, struct 
 	c->rfd = STDIN_FILENO;
 	c->wfd = STDOUT_FILENO;
 	c->idle_ms = t && t->idle_ms > 0 ? t->idle_ms : 0;
+	c->stop = t ? t->stop : NULL;
 	if (isatty(c->rfd) || isatty(c->wfd)) {
 		free(c);
 		return verr_set(err, VERR_USAGE, 0, "stdio", "run it as 'ssh HOST vfiomig receive "

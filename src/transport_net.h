@@ -37,6 +37,10 @@ struct xport_tls {
 struct xport_timeouts {
 	int connect_ms;                 /* TCP connect plus TLS handshake; <= 0: 30 s */
 	int idle_ms;                    /* longest wait for progress in read/write; <= 0: none */
+	/* Set by a signal handler: once non-zero (the signal's number), every wait —
+	 * connect, accept, TLS handshake, read, write — ends with -EINTR
+	 * (VERR_INTERRUPTED). NULL: waits run to their timeouts. */
+	volatile sig_atomic_t *stop;
 };
 
 /*
@@ -51,15 +55,16 @@ int xport_listen(const char *spec, const struct xport_tls *tls, struct xport_lis
 		 struct verr *err);
 uint16_t xport_listener_port(const struct xport_listener *l);
 const char *xport_listener_name(const struct xport_listener *l);   /* "127.0.0.1:4444" */
-/* Waits up to timeout_ms (<= 0: forever, but a signal with *stop set ends it) for
- * one peer, stops listening, and runs the TLS handshake within t->connect_ms. A
+/* Waits up to timeout_ms (<= 0: forever, but a signal with *t->stop set ends it)
+ * for one peer, stops listening, and runs the TLS handshake within t->connect_ms. A
  * failed handshake is an error; the listener does not accept another peer. */
 int xport_accept(struct xport_listener *l, const struct xport_timeouts *t, int timeout_ms,
 		 struct xport_conn **out, struct verr *err);
 void xport_listener_close(struct xport_listener *l);
 
 /* TCP client to HOST:PORT ("dst:4444", "[fe80::1%eth0]:4444"), every address tried
- * in order within t->connect_ms, then the TLS handshake. */
+ * in order within t->connect_ms, then the TLS handshake. Name resolution
+ * (getaddrinfo) is the one step a signal does not cut short. */
 int xport_connect(const char *spec, const struct xport_tls *tls, const struct xport_timeouts *t,
 		  struct xport_conn **out, struct verr *err);
 
@@ -80,7 +85,6 @@ ssize_t xport_conn_read(struct xport_conn *c, void *buf, size_t len, struct verr
 int xport_conn_write(struct xport_conn *c, const void *buf, size_t len, struct verr *err);
 /* Signals that interrupt a wait end it with -EINTR once *stop is non-zero. */
 void xport_conn_set_stop(struct xport_conn *c, volatile sig_atomic_t *stop);
-void xport_listener_set_stop(struct xport_listener *l, volatile sig_atomic_t *stop);
 void xport_conn_set_idle(struct xport_conn *c, int idle_ms);
 /*
  * Orderly end: sends our end of data (TLS close_notify, shutdown or EOF to the

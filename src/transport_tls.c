@@ -279,10 +279,12 @@ int xport_tls_start(struct xport_conn *c, struct xport_tls_ctx *t, bool server, 
 			return handshake_fail(c, ret, err);
 		rc = left <= 0 ? -ETIMEDOUT :
 		     xport_wait(c->rfd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, left, c->stop);
+		if (rc == -EINTR)
+			return xport_interrupted(c->stop, c->name, "TLS handshake", err);
 		if (rc < 0)
-			return verr_set(err, rc == -EINTR ? VERR_INTERRUPTED : VERR_PEER, rc, c->name,
-					rc == -ETIMEDOUT ? "the peer does not answer; is it vfiomig "
-					"with TLS?" : NULL, "TLS handshake");
+			return verr_set(err, VERR_PEER, rc, c->name, rc == -ETIMEDOUT ? "the peer "
+					"does not answer; is it vfiomig with TLS?" : NULL,
+					"TLS handshake");
 	}
 }
 

@@ -272,6 +272,57 @@ static void test_timeouts(void)
 	xport_listener_close(s.l);
 }
 
+static volatile sig_atomic_t stop;
+
+static void on_alarm(int sig)
+{
+	stop = sig;
+}
+
+/* A signal that sets the stop flag 200 ms from now (no SA_RESTART). */
+static void stop_soon(void)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct itimerval it = { .it_value = { 0, 200000 } };
+
+	stop = 0;
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* A listener that never accepts: the kernel completes the connect, nobody answers;
+ * with its accept queue full, further connects hang. A signal ends either wait. */
+static void test_stop_flag(void)
+{
+	struct xport_tls psk = { .mode = XPORT_TLS_PSK, .psk = key_a, .psk_len = sizeof(key_a) };
+	struct xport_tls plain = { .mode = XPORT_INSECURE };
+	struct xport_timeouts t = { .connect_ms = 30000, .idle_ms = 30000, .stop = &stop };
+	struct xport_conn *c = NULL, *fill[2] = { NULL, NULL };
+	struct xport_listener *l = NULL;
+	struct verr err = { 0 };
+	char to[96];
+	time_t start = time(NULL);
+
+	xport_listen("127.0.0.1:0", &psk, &l, &err);
+	snprintf(to, sizeof(to), "%s", xport_listener_name(l));
+	stop_soon();
+	CHECK(xport_connect(to, &psk, &t, &c, &err) == -EINTR && err.class == VERR_INTERRUPTED &&
+	      strstr(err.what, "TLS handshake: interrupted by signal"),
+	      "a signal ends a TLS handshake with a silent listener: %s", err.what);
+	for (int i = 0; i < 2; i++)
+		xport_connect(to, &plain, &quick, &fill[i], &err);
+	verr_clear(&err);
+	stop_soon();
+	CHECK(xport_connect(to, &plain, &t, &c, &err) == -EINTR && err.class == VERR_INTERRUPTED &&
+	      strstr(err.what, "connect to 127.0.0.1:"),
+	      "a signal ends a connect that nobody answers: %s", err.what);
+	CHECK(time(NULL) - start < 10, "both at once, not at the 30 s timeout");
+	for (int i = 0; i < 2; i++)
+		xport_conn_abort(fill[i]);
+	xport_listener_close(l);
+	stop = 0;
+}
+
 int main(void)
 {
 	make_certs();
@@ -279,6 +330,7 @@ int main(void)
 	test_psk();
 	test_x509();
 	test_timeouts();
+	test_stop_flag();
 	if (have_certs) {
 		char cmd[128];
 
