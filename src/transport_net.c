@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -44,6 +45,32 @@ int xport_wait(int fd, short events, int timeout_ms, volatile sig_atomic_t *stop
 			return -ETIMEDOUT;
 		if (errno != EINTR)
 			return -errno;
+	}
+}
+
+/* Bytes from the peer waiting to be read; -1 if the fd cannot tell. */
+static int64_t inbound_bytes(const struct xport_conn *c)
+{
+	int n;
+
+	return ioctl(c->rfd, FIONREAD, &n) == 0 ? n : -1;
+}
+
+int xport_wait_writable(struct xport_conn *c)
+{
+	int64_t seen = inbound_bytes(c);
+
+	for (;;) {
+		int rc = xport_wait(c->wfd, POLLOUT, c->idle_ms, c->stop);
+		int64_t now;
+
+		if (rc != -ETIMEDOUT)
+			return rc;
+		/* A busy peer that does not read still pings: it is slow, not gone. */
+		now = inbound_bytes(c);
+		if (seen < 0 || now <= seen)
+			return rc;
+		seen = now;
 	}
 }
 
@@ -87,7 +114,7 @@ int xport_conn_fail(const struct xport_conn *c, int rc, const char *op, struct v
 
 	switch (-rc) {
 	case ETIMEDOUT:
-		snprintf(text, sizeof(text), "nothing moved for %d ms; check the peer or raise "
+		snprintf(text, sizeof(text), "the peer was silent for %d ms; check it, or raise "
 			 "--timeout", c->idle_ms);
 		hint = text;
 		break;
@@ -140,7 +167,7 @@ static int fd_write(struct xport_conn *c, const void *buf, size_t len, struct ve
 		if (errno == EINTR)
 			rc = c->stop && *c->stop ? -EINTR : 0;
 		else if (errno == EAGAIN || errno == EWOULDBLOCK)
-			rc = xport_wait(c->wfd, POLLOUT, c->idle_ms, c->stop);
+			rc = xport_wait_writable(c);
 		else
 			rc = -errno;
 		if (rc < 0)
@@ -167,6 +194,16 @@ int xport_conn_write(struct xport_conn *c, const void *buf, size_t len, struct v
 	return fd_write(c, buf, len, err);
 }
 
+int xport_conn_write_now(struct xport_conn *c, const void *buf, size_t len, struct verr *err)
+{
+	struct pollfd pfd = { .fd = c->wfd, .events = POLLOUT };
+
+	/* POLLOUT promises room for far more than a keepalive, so it goes out whole. */
+	if (poll(&pfd, 1, 0) != 1)
+		return -EAGAIN;
+	return xport_conn_write(c, buf, len, err);
+}
+
 void xport_conn_set_stop(struct xport_conn *c, volatile sig_atomic_t *stop)
 {
 	c->stop = stop;
@@ -175,6 +212,11 @@ void xport_conn_set_stop(struct xport_conn *c, volatile sig_atomic_t *stop)
 void xport_conn_set_idle(struct xport_conn *c, int idle_ms)
 {
 	c->idle_ms = idle_ms > 0 ? idle_ms : 0;
+}
+
+int xport_conn_idle(const struct xport_conn *c)
+{
+	return c->idle_ms;
 }
 
 const char *xport_conn_name(const struct xport_conn *c)

@@ -296,8 +296,8 @@ static int io_retry(struct xport_conn *c, const char *op, struct verr *err)
 	char reason[256];
 
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-		rc = xport_wait(c->rfd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, c->idle_ms,
-				c->stop);
+		rc = e == SSL_ERROR_WANT_READ ? xport_wait(c->rfd, POLLIN, c->idle_ms, c->stop) :
+		     xport_wait_writable(c);
 		return rc < 0 ? xport_conn_fail(c, rc, op, err) : 0;
 	}
 	if (e == SSL_ERROR_SYSCALL && !code)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # migrate and receive stay responsive to signals while they connect, accept and
-# handshake.
+# handshake, and --timeout bounds the peer's silence, not the length of an operation:
+# a side busy with its devices sends PING, a peer that says nothing times out.
 
 load helper
 
@@ -162,5 +163,100 @@ key() { # NAME
 	cat "$OUT/mig.out"
 	assert_equal "$RC" 7
 	grep -q "interrupted by signal 15" "$OUT/mig.out"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "a destination resuming for longer than --timeout still commits: it pings meanwhile" {
+	double_only
+	knob "$MTTY2_B" "arc_delay_ms=RESUMING>STOP 4500"
+	start_receive "$MTTY2_B" --insecure --timeout 2 -v
+	run vfiomig migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --timeout 2 --json
+	wait_exit "$RECV_PID"
+	cat "$OUT/recv.out"
+	assert_status 0
+	assert_equal "$RC" 0
+	assert_equal "$(state_of "$MTTY2_A")" STOP
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+	# the destination reports how long its resume took, more than the timeout
+	[[ $(sed -n '/^{/,/^}/p' <<<"$output" | jq .destination_resume_ms) -ge 4500 ]]
+	grep -Eq "sent [1-9][0-9]* PINGs? while busy" "$OUT/recv.out"
+}
+
+@test "a source reading its device for longer than --timeout still migrates: it pings meanwhile" {
+	double_only
+	knob "$MTTY2_A" "delay_ms=2500"
+	start_receive "$MTTY2_B" --insecure --timeout 2
+	run vfiomig migrate -v "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --timeout 2 --no-precopy
+	wait_exit "$RECV_PID"
+	cat "$OUT/recv.out"
+	assert_status 0
+	grep -Eq "sent [1-9][0-9]* PINGs? while busy" <<<"$output"
+	assert_equal "$RC" 0
+	assert_equal "$(state_of "$MTTY2_A")" STOP
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "a slow destination over TLS and --exec commits too" {
+	double_only
+	key psk
+	knob "$MTTY2_B" "arc_delay_ms=RESUMING>STOP 4500"
+	start_receive "$MTTY2_B" --psk-file "$OUT/psk" --timeout 2
+	run vfiomig migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --psk-file "$OUT/psk" --timeout 2
+	wait_exit "$RECV_PID"
+	assert_status 0
+	assert_equal "$RC" 0
+	vfiomig state "$MTTY2_A" running
+	local recv="env VFIOMIG_SYSROOT=$SYSROOT LD_PRELOAD=$DOUBLE_LIB $VFIOMIG receive $MTTY2_B"
+	run vfiomig migrate "$MTTY2_A" --timeout 2 --exec "$recv --stdio --timeout 2"
+	assert_status 0
+	assert_equal "$(state_of "$MTTY2_A")" STOP
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "a receiver that goes silent (SIGSTOP) times the source out: exit 6, source RUNNING" {
+	double_only
+	knob "$MTTY2_A" "delay_ms=1000"
+	start_receive "$MTTY2_B" --insecure --timeout 2
+	vfiomig_bg "$OUT/mig.out" migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --timeout 2
+	local mig=$VFIOMIG_PID i
+	for i in $(seq 100); do
+		[[ $(double_state "$MTTY2_B") == RESUMING ]] && break
+		sleep 0.1
+	done
+	assert_equal "$(double_state "$MTTY2_B")" RESUMING
+	freeze "$RECV_PID"
+	wait_exit "$mig"
+	cat "$OUT/mig.out"
+	assert_equal "$RC" 6
+	grep -q "the peer was silent for 2000 ms" "$OUT/mig.out"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+	# woken up, the receiver finds the source gone and resets its device
+	kill -CONT "$RECV_PID"
+	wait_exit "$RECV_PID"
+	cat "$OUT/recv.out"
+	assert_equal "$RC" 6
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "a source that goes silent (SIGSTOP) times the receiver out: it resets, the source rolls back" {
+	double_only
+	knob "$MTTY2_A" "delay_ms=1000"
+	start_receive "$MTTY2_B" --insecure --timeout 2
+	vfiomig_bg "$OUT/mig.out" migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --timeout 2
+	local mig=$VFIOMIG_PID i
+	for i in $(seq 100); do
+		[[ $(double_state "$MTTY2_B") == RESUMING ]] && break
+		sleep 0.1
+	done
+	freeze "$mig"
+	wait_exit "$RECV_PID"
+	cat "$OUT/recv.out"
+	assert_equal "$RC" 6
+	grep -q "the peer was silent for 2000 ms" "$OUT/recv.out"
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+	kill -CONT "$mig"
+	wait_exit "$mig"
+	cat "$OUT/mig.out"
+	assert_equal "$RC" 6
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 }

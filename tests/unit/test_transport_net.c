@@ -323,6 +323,81 @@ static void test_stop_flag(void)
 	stop = 0;
 }
 
+/* The peer does not read for a while but keeps sending a byte every 100 ms: a write
+ * blocked meanwhile outlasts the 300 ms idle timeout; once it stops sending too, the
+ * write times out. */
+struct busy_peer {
+	struct xport_listener *l;
+	int pings;                      /* bytes sent 100 ms apart before it reads */
+	int silent_ms;                  /* then silence before it reads */
+	size_t got;
+};
+
+static void *busy_serve(void *arg)
+{
+	struct busy_peer *b = arg;
+	struct xport_conn *c;
+	struct verr err = { 0 };
+	uint8_t *buf = malloc(BIG);
+	ssize_t n;
+
+	if (xport_accept(b->l, &quick, 5000, &c, &err) < 0) {
+		free(buf);
+		return NULL;
+	}
+	for (int i = 0; i < b->pings; i++) {
+		struct timespec ts = { 0, 100 * 1000000 };
+
+		xport_conn_write(c, "p", 1, &err);
+		nanosleep(&ts, NULL);
+	}
+	if (b->silent_ms) {
+		struct timespec ts = { b->silent_ms / 1000, (b->silent_ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	while ((n = xport_conn_read(c, buf, BIG, &err)) > 0)
+		b->got += (size_t)n;
+	xport_conn_abort(c);
+	free(buf);
+	return NULL;
+}
+
+static int write_to_busy_peer(int pings, int silent_ms, struct verr *err)
+{
+	struct xport_tls plain = { .mode = XPORT_INSECURE };
+	struct xport_timeouts t = { .connect_ms = 5000, .idle_ms = 300 };
+	struct busy_peer b = { .pings = pings, .silent_ms = silent_ms };
+	size_t len = 64u << 20;         /* far more than the socket buffers hold */
+	uint8_t *buf = calloc(1, len);
+	struct xport_conn *c = NULL;
+	pthread_t th;
+	int rc;
+
+	xport_listen("127.0.0.1:0", &plain, &b.l, err);
+	pthread_create(&th, NULL, busy_serve, &b);
+	rc = xport_connect(xport_listener_name(b.l), &plain, &t, &c, err);
+	if (rc == 0)
+		rc = xport_conn_write(c, buf, len, err);
+	xport_conn_abort(c);
+	pthread_join(th, NULL);
+	xport_listener_close(b.l);
+	free(buf);
+	return rc;
+}
+
+static void test_busy_peer(void)
+{
+	struct verr err = { 0 };
+
+	CHECK(write_to_busy_peer(10, 0, &err) == 0,
+	      "a write to a peer that pings for 1 s before it reads waits it out (%s)", err.what);
+	verr_clear(&err);
+	CHECK(write_to_busy_peer(0, 1000, &err) == -ETIMEDOUT && strstr(err.hint, "silent for 300 ms"),
+	      "a write to a peer that neither reads nor pings times out: %s (%s)", err.what,
+	      err.hint);
+}
+
 int main(void)
 {
 	make_certs();
@@ -331,6 +406,7 @@ int main(void)
 	test_x509();
 	test_timeouts();
 	test_stop_flag();
+	test_busy_peer();
 	if (have_certs) {
 		char cmd[128];
 
