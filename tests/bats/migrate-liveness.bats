@@ -260,3 +260,12 @@ key() { # NAME
 	assert_equal "$RC" 6
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 }
+
+@test "a receiver stopped before it says hello times the source out: exit 6, nothing touched" {
+	start_receive "$MTTY2_B" --insecure
+	freeze "$RECV_PID"              # the kernel still accepts the connection for it
+	run vfiomig migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --timeout 1
+	assert_status 6
+	assert_output_contains "the peer was silent for 1000 ms"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
