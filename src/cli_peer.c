@@ -1,8 +1,11 @@
-/* Protocol messages over a connection, for migrate and receive. */
+/* Protocol messages over a connection, for migrate and receive, and the keepalive
+ * thread that speaks for a side busy with its devices. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli_peer.h"
 #include "sysfs.h"
@@ -10,40 +13,164 @@
 _Static_assert(VDEV_COMPAT_MAX == PROTO_COMPAT_MAX,
 	       "a device's compatibility string must fit the IDENTITY field");
 
+#define KEEPALIVE_MAX_MS 500
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether the peer will read a PING we send now. A destination holding every
+ * trailer reads nothing more: bytes it left unread would make its close reset the
+ * connection, and could take its COMMIT with them. */
+static bool ping_welcome(const struct proto_session *s)
+{
+	return s->hello_sent && !proto_session_over(s) &&
+	       !(s->role == PROTO_ROLE_SOURCE && s->phase == PROTO_PHASE_COMMIT);
+}
+
+/* Under peer->lock, while the caller is busy: one PING, if the channel takes it at
+ * once (a channel that does not is full, so the peer is not waiting for us). */
+static void send_ping(struct cli_peer *peer)
+{
+	struct proto_msg ping = { .type = PROTO_PING, .device = PROTO_NO_DEVICE };
+	uint8_t buf[PROTO_HEAD_LEN + 8];
+	struct verr quiet = { 0 };
+	size_t len;
+	int rc;
+
+	peer->last_sent_ms = now_ms();
+	if (!ping_welcome(&peer->session))
+		return;
+	ping.u.ping = peer->pings + 1;
+	if (proto_encode(&ping, buf, sizeof(buf), &len, &quiet) < 0 ||
+	    proto_session_sent(&peer->session, &ping, &quiet) < 0)
+		return;
+	rc = xport_conn_write_now(peer->conn, buf, len, &quiet);
+	if (rc == 0) {
+		peer->pings++;
+		peer->sent += len;
+	} else if (rc != -EAGAIN) {
+		peer->keepalive_quit = true;    /* the caller meets the failure itself */
+	}
+}
+
+static void *keepalive_main(void *arg)
+{
+	struct cli_peer *peer = arg;
+
+	pthread_mutex_lock(&peer->lock);
+	while (!peer->keepalive_quit) {
+		int64_t due = peer->last_sent_ms + peer->keepalive_ms;
+		struct timespec ts;
+
+		if (peer->reading) {            /* the peer is the busy side; it pings us */
+			pthread_cond_wait(&peer->wake, &peer->lock);
+			continue;
+		}
+		if (now_ms() >= due) {
+			send_ping(peer);
+			continue;
+		}
+		ts.tv_sec = (time_t)(due / 1000);
+		ts.tv_nsec = (long)(due % 1000) * 1000000;
+		pthread_cond_timedwait(&peer->wake, &peer->lock, &ts);
+	}
+	pthread_mutex_unlock(&peer->lock);
+	return NULL;
+}
+
+/* Signals stay with the main thread, whose waits they must interrupt. */
+static int keepalive_start(struct cli_peer *peer, struct verr *err)
+{
+	sigset_t block, old;
+	int rc;
+
+	peer->keepalive_ms = xport_conn_idle(peer->conn) / 3;
+	if (peer->keepalive_ms > KEEPALIVE_MAX_MS)
+		peer->keepalive_ms = KEEPALIVE_MAX_MS;
+	if (peer->keepalive_ms <= 0)
+		return 0;
+	peer->last_sent_ms = now_ms();
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	rc = pthread_create(&peer->keepalive, NULL, keepalive_main, peer);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return verr_set(err, VERR_FAILED, rc, xport_conn_name(peer->conn), NULL,
+				"start the keepalive thread");
+	peer->keepalive_running = true;
+	return 0;
+}
+
+static void keepalive_stop(struct cli_peer *peer)
+{
+	if (!peer->keepalive_running)
+		return;
+	pthread_mutex_lock(&peer->lock);
+	peer->keepalive_quit = true;
+	pthread_cond_signal(&peer->wake);
+	pthread_mutex_unlock(&peer->lock);
+	pthread_join(peer->keepalive, NULL);
+	peer->keepalive_running = false;
+	cli_debug("%s: sent %llu PING%s while busy", xport_conn_name(peer->conn),
+		  (unsigned long long)peer->pings, peer->pings == 1 ? "" : "s");
+}
+
 int cli_peer_init(struct cli_peer *peer, enum proto_role role, struct xport_conn *conn,
 		  struct verr *err)
 {
+	pthread_condattr_t attr;
+
 	memset(peer, 0, sizeof(*peer));
 	peer->conn = conn;
 	proto_session_init(&peer->session, role);
-	xport_conn_set_stop(conn, &cli_signal);
+	pthread_mutex_init(&peer->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&peer->wake, &attr);
+	pthread_condattr_destroy(&attr);
 	peer->out = malloc(PROTO_CONTROL_MAX);
 	if (!peer->out)
-		return verr_set(err, VERR_FAILED, ENOMEM, xport_conn_name(conn), NULL, "protocol");
-	return proto_parser_new(role, xport_conn_name(conn), &peer->parser, err);
+		verr_set(err, VERR_FAILED, ENOMEM, xport_conn_name(conn), NULL, "protocol");
+	if (!peer->out || proto_parser_new(role, xport_conn_name(conn), &peer->parser, err) < 0 ||
+	    keepalive_start(peer, err) < 0) {
+		cli_peer_finish(peer, true, PROTO_REASON_LOCAL, NULL);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void cli_peer_finish(struct cli_peer *peer, bool abort_first, uint16_t code, const char *why)
 {
 	struct verr quiet = { 0 };
 
-	if (peer->conn && abort_first && !proto_session_over(&peer->session)) {
+	if (!peer->conn)
+		return;
+	keepalive_stop(peer);
+	if (abort_first && !proto_session_over(&peer->session)) {
 		struct proto_msg msg = { .type = PROTO_ABORT, .device = PROTO_NO_DEVICE };
 
 		proto_reason_set(&msg.u.reason, code, "%s", why ? why : "");
 		cli_peer_send(peer, &msg, &quiet);
 	}
-	if (peer->conn) {
-		if (abort_first)
-			xport_conn_abort(peer->conn);
-		else
-			xport_conn_close(peer->conn, &quiet);
-	}
+	if (abort_first)
+		xport_conn_abort(peer->conn);
+	else
+		xport_conn_close(peer->conn, &quiet);
 	peer->conn = NULL;
 	proto_parser_free(peer->parser);
 	peer->parser = NULL;
 	free(peer->out);
 	peer->out = NULL;
+	pthread_cond_destroy(&peer->wake);
+	pthread_mutex_destroy(&peer->lock);
 }
 
 uint16_t cli_peer_reason(const struct verr *err)
@@ -60,16 +187,33 @@ uint16_t cli_peer_reason(const struct verr *err)
 	}
 }
 
+/* A message is head, then payload (NULL for none), written under the lock so that
+ * no PING lands inside it. */
+static int send_locked(struct cli_peer *peer, const struct proto_msg *msg, const uint8_t *head,
+		       size_t head_len, const uint8_t *payload, size_t len, struct verr *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&peer->lock);
+	rc = proto_session_sent(&peer->session, msg, err);
+	if (rc == 0)
+		rc = xport_conn_write(peer->conn, head, head_len, err);
+	if (rc == 0 && payload)
+		rc = xport_conn_write(peer->conn, payload, len, err);
+	if (rc == 0)
+		peer->sent += head_len + (payload ? len : 0);
+	peer->last_sent_ms = now_ms();
+	pthread_mutex_unlock(&peer->lock);
+	return rc < 0 ? -EIO : 0;
+}
+
 int cli_peer_send(struct cli_peer *peer, const struct proto_msg *msg, struct verr *err)
 {
 	size_t len;
 
-	if (proto_encode(msg, peer->out, PROTO_CONTROL_MAX, &len, err) < 0 ||
-	    proto_session_sent(&peer->session, msg, err) < 0 ||
-	    xport_conn_write(peer->conn, peer->out, len, err) < 0)
+	if (proto_encode(msg, peer->out, PROTO_CONTROL_MAX, &len, err) < 0)
 		return -EIO;
-	peer->sent += len;
-	return 0;
+	return send_locked(peer, msg, peer->out, len, NULL, 0, err);
 }
 
 int cli_peer_send_payload(struct cli_peer *peer, uint16_t type, uint16_t device,
@@ -78,19 +222,27 @@ int cli_peer_send_payload(struct cli_peer *peer, uint16_t type, uint16_t device,
 	uint8_t head[PROTO_HEAD_LEN];
 	struct proto_msg msg = { .type = type, .device = device, .payload = payload, .len = len };
 
-	if (proto_encode_head(type, device, len, head, err) < 0 ||
-	    proto_session_sent(&peer->session, &msg, err) < 0 ||
-	    xport_conn_write(peer->conn, head, sizeof(head), err) < 0 ||
-	    xport_conn_write(peer->conn, payload, len, err) < 0)
+	if (proto_encode_head(type, device, len, head, err) < 0)
 		return -EIO;
-	peer->sent += sizeof(head) + len;
-	return 0;
+	return send_locked(peer, &msg, head, sizeof(head), payload, len, err);
+}
+
+/* While we read, the keepalive keeps off the connection. */
+static void set_reading(struct cli_peer *peer, bool reading)
+{
+	pthread_mutex_lock(&peer->lock);
+	peer->reading = reading;
+	pthread_cond_signal(&peer->wake);
+	pthread_mutex_unlock(&peer->lock);
 }
 
 static int fill(struct cli_peer *peer, struct verr *err)
 {
-	ssize_t n = xport_conn_read(peer->conn, peer->in, sizeof(peer->in), err);
+	ssize_t n;
 
+	set_reading(peer, true);
+	n = xport_conn_read(peer->conn, peer->in, sizeof(peer->in), err);
+	set_reading(peer, false);
 	if (n < 0)
 		return (int)n;
 	if (n == 0) {
@@ -111,6 +263,7 @@ int cli_peer_recv(struct cli_peer *peer, struct proto_msg *msg, struct verr *err
 {
 	for (;;) {
 		size_t used = 0;
+		int rc;
 
 		if (peer->in_pos == peer->in_len && fill(peer, err) < 0)
 			return -EIO;
@@ -122,7 +275,10 @@ int cli_peer_recv(struct cli_peer *peer, struct proto_msg *msg, struct verr *err
 			continue;
 		if (msg->type == PROTO_IDENTITY)
 			peer->ids = *msg->u.identity;
-		if (proto_session_received(&peer->session, msg, err) < 0)
+		pthread_mutex_lock(&peer->lock);
+		rc = proto_session_received(&peer->session, msg, err);
+		pthread_mutex_unlock(&peer->lock);
+		if (rc < 0)
 			return -EPROTO;
 		if (msg->type == PROTO_PING)
 			continue;
@@ -181,8 +337,8 @@ static const struct argp_option tls_options[] = {
 	{ "ca", OPT_CA, "FILE", 0, "Accept a peer whose certificate this CA signed", 0 },
 	{ "insecure", OPT_INSECURE, NULL, 0, "Plain TCP without authentication (a listener "
 	  "then binds 127.0.0.1 unless given an address)", 0 },
-	{ "timeout", OPT_TIMEOUT, "SECONDS", 0, "Bound connect or accept, handshake and idle "
-	  "waits (default 60)", 0 },
+	{ "timeout", OPT_TIMEOUT, "SECONDS", 0, "Bound connect or accept and handshake, then "
+	  "the peer's silence (default 60)", 0 },
 	{ 0 }
 };
 
@@ -217,6 +373,7 @@ int cli_tls_setup(const struct cli_tls_args *args, bool listener, struct cli_key
 	memset(psk, 0, sizeof(*psk));
 	timeouts->connect_ms = args->timeout_s * 1000;
 	timeouts->idle_ms = args->timeout_s * 1000;
+	timeouts->stop = &cli_signal;
 	if (args->psk_file && (args->cert || args->key || args->ca))
 		return cli_usage_error("--psk-file and --cert/--key/--ca exclude each other");
 	if (args->carried && (args->cert || args->key || args->ca || args->insecure))

@@ -3,6 +3,8 @@
 #ifndef VFIOMIG_CLI_PEER_H
 #define VFIOMIG_CLI_PEER_H
 
+#include <pthread.h>
+
 #include "cli.h"
 #include "cli_stream.h"
 #include "protocol.h"
@@ -17,12 +19,26 @@ struct cli_peer {
 	uint8_t in[1 << 16];
 	size_t in_len, in_pos;
 	uint64_t sent, received;         /* bytes on the wire */
+	/* The keepalive thread sends PING while this side is busy. The lock makes it
+	 * the connection's only user: it writes only under the lock, and never while
+	 * the caller waits for the peer (reading). */
+	pthread_mutex_t lock;            /* guards conn writes, session, sent, the below */
+	pthread_cond_t wake;
+	pthread_t keepalive;
+	bool keepalive_running, keepalive_quit;
+	bool reading;                    /* the caller waits in a read: the peer is the busy one */
+	int keepalive_ms;
+	int64_t last_sent_ms;
+	uint64_t pings;
 };
 
-/* Takes ownership of conn. */
+/* Takes ownership of conn (also on failure), and starts the keepalive thread when
+ * conn has an idle timeout: after keepalive_ms (a third of it, at most 0.5 s) without
+ * sending, a side that is not waiting for the peer sends PING. */
 int cli_peer_init(struct cli_peer *peer, enum proto_role role, struct xport_conn *conn,
 		  struct verr *err);
-/* Best effort ABORT (unless the conversation is over), then closes everything. */
+/* Stops the keepalive; best effort ABORT (unless the conversation is over), then
+ * closes everything. */
 void cli_peer_finish(struct cli_peer *peer, bool abort_first, uint16_t code, const char *why);
 int cli_peer_send(struct cli_peer *peer, const struct proto_msg *msg, struct verr *err);
 /* The ABORT reason code for a local failure. */

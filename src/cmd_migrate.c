@@ -508,8 +508,11 @@ static int connect_peer(struct migrate_run *run, const struct migrate_args *a,
 	struct xport_conn *conn;
 	int ret = a->exec ? xport_exec(a->exec, t, &conn, err) : xport_connect(a->to, tls, t, &conn, err);
 
-	if (ret < 0)
+	if (ret < 0) {
+		if (err->class == VERR_INTERRUPTED)
+			verr_hint(err, "no device changed state; they run on");
 		return ret;
+	}
 	if (cli_peer_init(&run->peer, PROTO_ROLE_SOURCE, conn, err) < 0)
 		return -EIO;
 	run->peer_ready = true;

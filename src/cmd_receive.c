@@ -259,7 +259,6 @@ static int connect_peer(struct receive_run *run, const struct receive_args *a,
 	} else {
 		ret = xport_listen(a->listen, tls, &l, err);
 		if (ret == 0) {
-			xport_listener_set_stop(l, &cli_signal);
 			/* Scripts and tests read the port from this line. */
 			fprintf(stderr, "vfiomig: listening on %s\n", xport_listener_name(l));
 			fflush(stderr);
@@ -267,8 +266,11 @@ static int connect_peer(struct receive_run *run, const struct receive_args *a,
 			xport_listener_close(l);
 		}
 	}
-	if (ret < 0)
+	if (ret < 0) {
+		if (err->class == VERR_INTERRUPTED)
+			verr_hint(err, "no device was touched");
 		return ret;
+	}
 	if (cli_peer_init(&run->peer, PROTO_ROLE_DESTINATION, conn, err) < 0)
 		return -EIO;
 	run->peer_ready = true;

@@ -52,6 +52,7 @@ int xport_exec(const char *command, const struct xport_timeouts *t, struct xport
 	c->rfd = c->wfd = sv[0];
 	c->is_socket = true;
 	c->idle_ms = t && t->idle_ms > 0 ? t->idle_ms : 0;
+	c->stop = t ? t->stop : NULL;
 	if (c->child < 0) {
 		int e = errno;
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -47,6 +48,40 @@ int xport_wait(int fd, short events, int timeout_ms, volatile sig_atomic_t *stop
 	}
 }
 
+/* Bytes from the peer waiting to be read; -1 if the fd cannot tell. */
+static int64_t inbound_bytes(const struct xport_conn *c)
+{
+	int n;
+
+	return ioctl(c->rfd, FIONREAD, &n) == 0 ? n : -1;
+}
+
+int xport_wait_writable(struct xport_conn *c)
+{
+	int64_t seen = inbound_bytes(c);
+
+	for (;;) {
+		int rc = xport_wait(c->wfd, POLLOUT, c->idle_ms, c->stop);
+		int64_t now;
+
+		if (rc != -ETIMEDOUT)
+			return rc;
+		/* A busy peer that does not read still pings: it is slow, not gone. */
+		now = inbound_bytes(c);
+		if (seen < 0 || now <= seen)
+			return rc;
+		seen = now;
+	}
+}
+
+int xport_interrupted(volatile sig_atomic_t *stop, const char *object, const char *op,
+		      struct verr *err)
+{
+	verr_set(err, VERR_INTERRUPTED, 0, object, NULL, "%s: interrupted by signal %d", op,
+		 stop ? (int)*stop : 0);
+	return -EINTR;
+}
+
 struct xport_conn *xport_conn_new(enum xport_kind kind)
 {
 	struct xport_conn *c = calloc(1, sizeof(*c));
@@ -79,13 +114,12 @@ int xport_conn_fail(const struct xport_conn *c, int rc, const char *op, struct v
 
 	switch (-rc) {
 	case ETIMEDOUT:
-		snprintf(text, sizeof(text), "nothing moved for %d ms; check the peer or raise "
+		snprintf(text, sizeof(text), "the peer was silent for %d ms; check it, or raise "
 			 "--timeout", c->idle_ms);
 		hint = text;
 		break;
 	case EINTR:
-		class = VERR_INTERRUPTED;
-		break;
+		return xport_interrupted(c->stop, c->name, op, err);
 	case EPIPE: case ECONNRESET:
 		hint = "the peer closed the connection";
 		break;
@@ -133,7 +167,7 @@ static int fd_write(struct xport_conn *c, const void *buf, size_t len, struct ve
 		if (errno == EINTR)
 			rc = c->stop && *c->stop ? -EINTR : 0;
 		else if (errno == EAGAIN || errno == EWOULDBLOCK)
-			rc = xport_wait(c->wfd, POLLOUT, c->idle_ms, c->stop);
+			rc = xport_wait_writable(c);
 		else
 			rc = -errno;
 		if (rc < 0)
@@ -160,6 +194,16 @@ int xport_conn_write(struct xport_conn *c, const void *buf, size_t len, struct v
 	return fd_write(c, buf, len, err);
 }
 
+int xport_conn_write_now(struct xport_conn *c, const void *buf, size_t len, struct verr *err)
+{
+	struct pollfd pfd = { .fd = c->wfd, .events = POLLOUT };
+
+	/* POLLOUT promises room for far more than a keepalive, so it goes out whole. */
+	if (poll(&pfd, 1, 0) != 1)
+		return -EAGAIN;
+	return xport_conn_write(c, buf, len, err);
+}
+
 void xport_conn_set_stop(struct xport_conn *c, volatile sig_atomic_t *stop)
 {
 	c->stop = stop;
@@ -168,6 +212,11 @@ void xport_conn_set_stop(struct xport_conn *c, volatile sig_atomic_t *stop)
 void xport_conn_set_idle(struct xport_conn *c, int idle_ms)
 {
 	c->idle_ms = idle_ms > 0 ? idle_ms : 0;
+}
+
+int xport_conn_idle(const struct xport_conn *c)
+{
+	return c->idle_ms;
 }
 
 const char *xport_conn_name(const struct xport_conn *c)
@@ -198,6 +247,7 @@ int xport_stdio(const struct xport_timeouts *t, struct xport_conn **out, struct 
 	c->rfd = STDIN_FILENO;
 	c->wfd = STDOUT_FILENO;
 	c->idle_ms = t && t->idle_ms > 0 ? t->idle_ms : 0;
+	c->stop = t ? t->stop : NULL;
 	if (isatty(c->rfd) || isatty(c->wfd)) {
 		free(c);
 		return verr_set(err, VERR_USAGE, 0, "stdio", "run it as 'ssh HOST vfiomig receive "

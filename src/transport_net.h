@@ -36,7 +36,11 @@ struct xport_tls {
 
 struct xport_timeouts {
 	int connect_ms;                 /* TCP connect plus TLS handshake; <= 0: 30 s */
-	int idle_ms;                    /* longest wait for progress in read/write; <= 0: none */
+	int idle_ms;                    /* longest silence of the peer in read/write; <= 0: none */
+	/* Set by a signal handler: once non-zero (the signal's number), every wait —
+	 * connect, accept, TLS handshake, read, write — ends with -EINTR
+	 * (VERR_INTERRUPTED). NULL: waits run to their timeouts. */
+	volatile sig_atomic_t *stop;
 };
 
 /*
@@ -51,15 +55,16 @@ int xport_listen(const char *spec, const struct xport_tls *tls, struct xport_lis
 		 struct verr *err);
 uint16_t xport_listener_port(const struct xport_listener *l);
 const char *xport_listener_name(const struct xport_listener *l);   /* "127.0.0.1:4444" */
-/* Waits up to timeout_ms (<= 0: forever, but a signal with *stop set ends it) for
- * one peer, stops listening, and runs the TLS handshake within t->connect_ms. A
+/* Waits up to timeout_ms (<= 0: forever, but a signal with *t->stop set ends it)
+ * for one peer, stops listening, and runs the TLS handshake within t->connect_ms. A
  * failed handshake is an error; the listener does not accept another peer. */
 int xport_accept(struct xport_listener *l, const struct xport_timeouts *t, int timeout_ms,
 		 struct xport_conn **out, struct verr *err);
 void xport_listener_close(struct xport_listener *l);
 
 /* TCP client to HOST:PORT ("dst:4444", "[fe80::1%eth0]:4444"), every address tried
- * in order within t->connect_ms, then the TLS handshake. */
+ * in order within t->connect_ms, then the TLS handshake. Name resolution
+ * (getaddrinfo) is the one step a signal does not cut short. */
 int xport_connect(const char *spec, const struct xport_tls *tls, const struct xport_timeouts *t,
 		  struct xport_conn **out, struct verr *err);
 
@@ -72,16 +77,26 @@ int xport_exec(const char *command, const struct xport_timeouts *t, struct xport
  * made non-blocking and restored by close/abort; they are not closed. */
 int xport_stdio(const struct xport_timeouts *t, struct xport_conn **out, struct verr *err);
 
+/*
+ * A connection is not thread-safe: callers serialize every call on it (cli_peer
+ * lets a keepalive thread write only while nobody else uses the connection).
+ */
 /* Returns bytes read (> 0), 0 when the peer closed its side, or -errno: -ETIMEDOUT
  * after idle_ms without data, -EINTR (VERR_INTERRUPTED) when a signal set *stop,
  * -ECONNRESET/-EPIPE/-EPROTO when the peer or TLS failed. */
 ssize_t xport_conn_read(struct xport_conn *c, void *buf, size_t len, struct verr *err);
-/* Writes all len bytes; same errors. Never raises SIGPIPE on sockets. */
+/* Writes all len bytes; same errors. Never raises SIGPIPE on sockets. A write the
+ * peer does not take waits while the peer shows it is alive — bytes from it arrive
+ * (such as its keepalives while it is busy) — and times out after idle_ms of its
+ * silence. */
 int xport_conn_write(struct xport_conn *c, const void *buf, size_t len, struct verr *err);
+/* The same, but -EAGAIN (no error recorded, nothing written) when the channel cannot
+ * take a byte at once: for messages that need not go out now, such as keepalives. */
+int xport_conn_write_now(struct xport_conn *c, const void *buf, size_t len, struct verr *err);
 /* Signals that interrupt a wait end it with -EINTR once *stop is non-zero. */
 void xport_conn_set_stop(struct xport_conn *c, volatile sig_atomic_t *stop);
-void xport_listener_set_stop(struct xport_listener *l, volatile sig_atomic_t *stop);
 void xport_conn_set_idle(struct xport_conn *c, int idle_ms);
+int xport_conn_idle(const struct xport_conn *c);          /* idle_ms; 0: none */
 /*
  * Orderly end: sends our end of data (TLS close_notify, shutdown or EOF to the
  * child), and for exec waits up to idle_ms (or 10 s) for the child, killing it after

@@ -33,6 +33,12 @@ int64_t xport_now_ms(void);
 /* Waits until fd has events or timeout_ms (<= 0: forever) passes: 0 when ready,
  * -ETIMEDOUT, -EINTR once *stop is set, or -errno. POLLHUP/POLLERR count as ready. */
 int xport_wait(int fd, short events, int timeout_ms, volatile sig_atomic_t *stop);
+/* Waits until c can be written to; the idle timeout counts the peer's silence:
+ * a period in which its bytes arrived (unread) starts another. */
+int xport_wait_writable(struct xport_conn *c);
+/* Records that a signal (*stop holds its number) ended op on object; -EINTR. */
+int xport_interrupted(volatile sig_atomic_t *stop, const char *object, const char *op,
+		      struct verr *err);
 /* A new connection of kind with both fds -1; NULL without memory. */
 struct xport_conn *xport_conn_new(enum xport_kind kind);
 /* Records a failure of op on c with a hint that fits errno; returns rc. */

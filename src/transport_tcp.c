@@ -19,7 +19,6 @@ struct xport_listener {
 	int fd;
 	uint16_t port;
 	struct xport_tls_ctx *tls;      /* NULL when insecure */
-	volatile sig_atomic_t *stop;
 	char name[160];
 };
 
@@ -184,11 +183,6 @@ const char *xport_listener_name(const struct xport_listener *l)
 	return l->name;
 }
 
-void xport_listener_set_stop(struct xport_listener *l, volatile sig_atomic_t *stop)
-{
-	l->stop = stop;
-}
-
 void xport_listener_close(struct xport_listener *l)
 {
 	if (!l)
@@ -215,6 +209,7 @@ static int conn_from_socket(int fd, const char *peer, struct xport_tls_ctx **tls
 	c->rfd = c->wfd = fd;
 	c->is_socket = true;
 	c->idle_ms = t && t->idle_ms > 0 ? t->idle_ms : 0;
+	c->stop = t ? t->stop : NULL;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	snprintf(c->name, sizeof(c->name), "%s %s", *tls ? "tls" : "tcp", peer);
 	if (*tls) {
@@ -232,6 +227,7 @@ static int conn_from_socket(int fd, const char *peer, struct xport_tls_ctx **tls
 int xport_accept(struct xport_listener *l, const struct xport_timeouts *t, int timeout_ms,
 		 struct xport_conn **out, struct verr *err)
 {
+	volatile sig_atomic_t *stop = t ? t->stop : NULL;
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
 	char peer[128];
@@ -239,11 +235,12 @@ int xport_accept(struct xport_listener *l, const struct xport_timeouts *t, int t
 
 	*out = NULL;
 	for (;;) {
-		rc = xport_wait(l->fd, POLLIN, timeout_ms, l->stop);
+		rc = xport_wait(l->fd, POLLIN, timeout_ms, stop);
+		if (rc == -EINTR)
+			return xport_interrupted(stop, l->name, "wait for a peer", err);
 		if (rc < 0)
-			return verr_set(err, rc == -EINTR ? VERR_INTERRUPTED : VERR_PEER, rc, l->name,
-					rc == -ETIMEDOUT ? "no peer connected in time" : NULL,
-					"wait for a peer");
+			return verr_set(err, VERR_PEER, rc, l->name, rc == -ETIMEDOUT ?
+					"no peer connected in time" : NULL, "wait for a peer");
 		fd = accept4(l->fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd >= 0)
 			break;
@@ -303,11 +300,18 @@ int xport_connect(const char *spec, const struct xport_tls *tls, const struct xp
 		return verr_set(err, VERR_USAGE, gai == EAI_SYSTEM ? errno : 0, spec, NULL,
 				"resolve %s: %s", ep.host, gai_strerror(gai));
 	}
-	for (ai = res; ai && fd < 0 && fd != -ETIMEDOUT; ai = ai->ai_next) {
+	for (ai = res; ai && fd < 0 && fd != -ETIMEDOUT && fd != -EINTR; ai = ai->ai_next) {
 		xport_sockaddr_name(ai->ai_addr, ai->ai_addrlen, peer, sizeof(peer));
-		fd = connect_one(ai, deadline, NULL);
+		fd = connect_one(ai, deadline, t ? t->stop : NULL);
 	}
 	freeaddrinfo(res);
+	if (fd == -EINTR) {
+		char op[200];
+
+		xport_tls_ctx_free(ctx);
+		snprintf(op, sizeof(op), "connect to %s", peer);
+		return xport_interrupted(t->stop, spec, op, err);
+	}
 	if (fd < 0) {
 		xport_tls_ctx_free(ctx);
 		return verr_set(err, VERR_PEER, fd, spec, fd == -ECONNREFUSED ?

@@ -279,10 +279,12 @@ int xport_tls_start(struct xport_conn *c, struct xport_tls_ctx *t, bool server, 
 			return handshake_fail(c, ret, err);
 		rc = left <= 0 ? -ETIMEDOUT :
 		     xport_wait(c->rfd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, left, c->stop);
+		if (rc == -EINTR)
+			return xport_interrupted(c->stop, c->name, "TLS handshake", err);
 		if (rc < 0)
-			return verr_set(err, rc == -EINTR ? VERR_INTERRUPTED : VERR_PEER, rc, c->name,
-					rc == -ETIMEDOUT ? "the peer does not answer; is it vfiomig "
-					"with TLS?" : NULL, "TLS handshake");
+			return verr_set(err, VERR_PEER, rc, c->name, rc == -ETIMEDOUT ? "the peer "
+					"does not answer; is it vfiomig with TLS?" : NULL,
+					"TLS handshake");
 	}
 }
 
@@ -294,8 +296,8 @@ static int io_retry(struct xport_conn *c, const char *op, struct verr *err)
 	char reason[256];
 
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-		rc = xport_wait(c->rfd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, c->idle_ms,
-				c->stop);
+		rc = e == SSL_ERROR_WANT_READ ? xport_wait(c->rfd, POLLIN, c->idle_ms, c->stop) :
+		     xport_wait_writable(c);
 		return rc < 0 ? xport_conn_fail(c, rc, op, err) : 0;
 	}
 	if (e == SSL_ERROR_SYSCALL && !code)

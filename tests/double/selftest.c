@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define IO(nr) ((unsigned long)((';' << 8) | (100 + (nr))))
@@ -485,6 +486,27 @@ static void test_reset(int fd, const char *dev)
 	knob(dev, "fail_arc", NULL);
 }
 
+static long elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static void test_arc_delay(int fd, const char *dev)
+{
+	struct timespec t0;
+
+	knob(dev, "arc_delay_ms", "RUNNING_P2P>STOP 300\n");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ok(set_state(fd, STOP, NULL, NULL) == 0 && elapsed_ms(&t0) >= 300,
+	   "arc_delay_ms: a SET through RUNNING_P2P>STOP takes at least 300 ms");
+	ok(get_state(fd) == STOP, "arc_delay_ms: and the device is in STOP");
+	knob(dev, "arc_delay_ms", NULL);
+	reset_to_running(fd);
+}
+
 static void test_io_faults(int fd, const char *dev)
 {
 	unsigned char buf[128];
@@ -642,6 +664,7 @@ int main(void)
 	test_precopy_enomsg(fd, a);
 	test_resuming(fd, a);
 	test_reset(fd, a);
+	test_arc_delay(fd, a);
 	test_io_faults(fd, a);
 	close(fd);
 	test_persistence(a, an, p, pn);

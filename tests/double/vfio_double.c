@@ -1113,6 +1113,45 @@ static int record_restored(const char *dev, const struct devcfg *c)
 	return ret;
 }
 
+/* "FROM>TO MS" lines of knob arc_delay_ms: that arc takes MS (a slow driver). */
+static long long arc_delay(const char *dev, int from, int to)
+{
+	char buf[2048], *line, *save = NULL;
+
+	if (!knob_str(dev, "arc_delay_ms", buf, sizeof(buf)))
+		return 0;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char a[32], b[32];
+		long long ms = 0;
+		char *gt = strchr(line, '>');
+
+		if (!gt)
+			continue;
+		*gt = ' ';
+		if (sscanf(line, "%31s %31s %lld", a, b, &ms) == 3 && parse_state(a) == from &&
+		    parse_state(b) == to)
+			return ms > 0 ? ms : 0;
+	}
+	return 0;
+}
+
+/* Slow arcs add up here and are slept off once the ioctl let go of every lock, so
+ * that the caller's other threads (and other processes) carry on meanwhile, as they
+ * do while a kernel driver works. */
+static __thread long long pending_delay_ms;
+
+static void sleep_ms(long long ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 /* One arc, as a driver implements it (mtty's step function); *stream = 1 if it hands out
  * a new data file. */
 static int step(const char *dev, const struct devcfg *c, struct devstate *s, int cur, int next,
@@ -1121,6 +1160,7 @@ static int step(const char *dev, const struct devcfg *c, struct devstate *s, int
 	int err, to_error;
 
 	*stream = 0;
+	pending_delay_ms += arc_delay(dev, cur, next);
 	err = arc_fault(dev, cur, next, &to_error);
 	if (err) {
 		if (to_error) {
@@ -1574,6 +1614,8 @@ int ioctl(int fd, unsigned long cmd, ...)
 		break;
 	}
 	pthread_mutex_unlock(&big_lock);
+	sleep_ms(pending_delay_ms);
+	pending_delay_ms = 0;
 	if (ret < 0) {
 		errno = -ret;
 		return -1;
@@ -1584,15 +1626,7 @@ int ioctl(int fd, unsigned long cmd, ...)
 /* ---- data fds ---- */
 static void slow_down(const char *dev)
 {
-	long long ms = knob_int(dev, "delay_ms", 0);
-	struct timespec ts;
-
-	if (ms <= 0)
-		return;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	sleep_ms(knob_int(dev, "delay_ms", 0));
 }
 
 /* "N [ERRNO]": I/O fails once the stream position reaches N bytes. */

@@ -153,6 +153,11 @@ int main(int argc, char **argv)
 	n = put(buf, n, &m);
 	m = (struct proto_msg){ .type = PROTO_READY, .device = PROTO_NO_DEVICE };
 	n = put(buf, n, &m);
+	/* keepalives while the destination loads the state */
+	m = (struct proto_msg){ .type = PROTO_PING, .device = PROTO_NO_DEVICE, .u.ping = 1 };
+	n = put(buf, n, &m);
+	m.u.ping = 2;
+	n = put(buf, n, &m);
 	m = (struct proto_msg){ .type = PROTO_COMMIT, .device = PROTO_NO_DEVICE, .u.resume_us = 5 };
 	save(argv[1], "destination", buf, put(buf, n, &m));
 
@@ -165,6 +170,9 @@ int main(int argc, char **argv)
 	n = put(buf, n, &m);
 	m = (struct proto_msg){ .type = PROTO_DATA, .device = 0, .payload = rec,
 				.len = VSTREAM_RECORD_HEAD + 4 + VSTREAM_DIGEST_LEN };
+	n = put(buf, n, &m);
+	/* a keepalive while the source reads a slow device */
+	m = (struct proto_msg){ .type = PROTO_PING, .device = PROTO_NO_DEVICE, .u.ping = 1 };
 	n = put(buf, n, &m);
 	m = (struct proto_msg){ .type = PROTO_SWITCHOVER, .device = PROTO_NO_DEVICE };
 	n = put(buf, n, &m);

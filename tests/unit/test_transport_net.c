@@ -272,6 +272,132 @@ static void test_timeouts(void)
 	xport_listener_close(s.l);
 }
 
+static volatile sig_atomic_t stop;
+
+static void on_alarm(int sig)
+{
+	stop = sig;
+}
+
+/* A signal that sets the stop flag 200 ms from now (no SA_RESTART). */
+static void stop_soon(void)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct itimerval it = { .it_value = { 0, 200000 } };
+
+	stop = 0;
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* A listener that never accepts: the kernel completes the connect, nobody answers;
+ * with its accept queue full, further connects hang. A signal ends either wait. */
+static void test_stop_flag(void)
+{
+	struct xport_tls psk = { .mode = XPORT_TLS_PSK, .psk = key_a, .psk_len = sizeof(key_a) };
+	struct xport_tls plain = { .mode = XPORT_INSECURE };
+	struct xport_timeouts t = { .connect_ms = 30000, .idle_ms = 30000, .stop = &stop };
+	struct xport_conn *c = NULL, *fill[2] = { NULL, NULL };
+	struct xport_listener *l = NULL;
+	struct verr err = { 0 };
+	char to[96];
+	time_t start = time(NULL);
+
+	xport_listen("127.0.0.1:0", &psk, &l, &err);
+	snprintf(to, sizeof(to), "%s", xport_listener_name(l));
+	stop_soon();
+	CHECK(xport_connect(to, &psk, &t, &c, &err) == -EINTR && err.class == VERR_INTERRUPTED &&
+	      strstr(err.what, "TLS handshake: interrupted by signal"),
+	      "a signal ends a TLS handshake with a silent listener: %s", err.what);
+	for (int i = 0; i < 2; i++)
+		xport_connect(to, &plain, &quick, &fill[i], &err);
+	verr_clear(&err);
+	stop_soon();
+	CHECK(xport_connect(to, &plain, &t, &c, &err) == -EINTR && err.class == VERR_INTERRUPTED &&
+	      strstr(err.what, "connect to 127.0.0.1:"),
+	      "a signal ends a connect that nobody answers: %s", err.what);
+	CHECK(time(NULL) - start < 10, "both at once, not at the 30 s timeout");
+	for (int i = 0; i < 2; i++)
+		xport_conn_abort(fill[i]);
+	xport_listener_close(l);
+	stop = 0;
+}
+
+/* The peer does not read for a while but keeps sending a byte every 100 ms: a write
+ * blocked meanwhile outlasts the 300 ms idle timeout; once it stops sending too, the
+ * write times out. */
+struct busy_peer {
+	struct xport_listener *l;
+	int pings;                      /* bytes sent 100 ms apart before it reads */
+	int silent_ms;                  /* then silence before it reads */
+	size_t got;
+};
+
+static void *busy_serve(void *arg)
+{
+	struct busy_peer *b = arg;
+	struct xport_conn *c;
+	struct verr err = { 0 };
+	uint8_t *buf = malloc(BIG);
+	ssize_t n;
+
+	if (xport_accept(b->l, &quick, 5000, &c, &err) < 0) {
+		free(buf);
+		return NULL;
+	}
+	for (int i = 0; i < b->pings; i++) {
+		struct timespec ts = { 0, 100 * 1000000 };
+
+		xport_conn_write(c, "p", 1, &err);
+		nanosleep(&ts, NULL);
+	}
+	if (b->silent_ms) {
+		struct timespec ts = { b->silent_ms / 1000, (b->silent_ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	while ((n = xport_conn_read(c, buf, BIG, &err)) > 0)
+		b->got += (size_t)n;
+	xport_conn_abort(c);
+	free(buf);
+	return NULL;
+}
+
+static int write_to_busy_peer(int pings, int silent_ms, struct verr *err)
+{
+	struct xport_tls plain = { .mode = XPORT_INSECURE };
+	struct xport_timeouts t = { .connect_ms = 5000, .idle_ms = 300 };
+	struct busy_peer b = { .pings = pings, .silent_ms = silent_ms };
+	size_t len = 64u << 20;         /* far more than the socket buffers hold */
+	uint8_t *buf = calloc(1, len);
+	struct xport_conn *c = NULL;
+	pthread_t th;
+	int rc;
+
+	xport_listen("127.0.0.1:0", &plain, &b.l, err);
+	pthread_create(&th, NULL, busy_serve, &b);
+	rc = xport_connect(xport_listener_name(b.l), &plain, &t, &c, err);
+	if (rc == 0)
+		rc = xport_conn_write(c, buf, len, err);
+	xport_conn_abort(c);
+	pthread_join(th, NULL);
+	xport_listener_close(b.l);
+	free(buf);
+	return rc;
+}
+
+static void test_busy_peer(void)
+{
+	struct verr err = { 0 };
+
+	CHECK(write_to_busy_peer(10, 0, &err) == 0,
+	      "a write to a peer that pings for 1 s before it reads waits it out (%s)", err.what);
+	verr_clear(&err);
+	CHECK(write_to_busy_peer(0, 1000, &err) == -ETIMEDOUT && strstr(err.hint, "silent for 300 ms"),
+	      "a write to a peer that neither reads nor pings times out: %s (%s)", err.what,
+	      err.hint);
+}
+
 int main(void)
 {
 	make_certs();
@@ -279,6 +405,8 @@ int main(void)
 	test_psk();
 	test_x509();
 	test_timeouts();
+	test_stop_flag();
+	test_busy_peer();
 	if (have_certs) {
 		char cmd[128];
 
