@@ -102,7 +102,7 @@ struct migrate_run {
 	struct vstream_header hdrs[MIGRATE_MAX_DEVICES];
 	unsigned n;
 	struct cli_peer peer;
-	bool peer_ready, committed, precopy;
+	bool peer_ready, committed, precopy, sync;
 	const struct vstream_key *record_key;
 	struct vpipe_save *pipe;
 	unsigned threads;
@@ -111,6 +111,7 @@ struct migrate_run {
 	unsigned rounds;
 	struct timespec t0, stop, commit;
 	uint64_t resume_us;
+	double drain_ms;                /* from the last pre-copy byte sent to the peer's SYNC */
 	struct cli_progress progress;
 	char phase[48];
 };
@@ -375,11 +376,34 @@ static int precopy(struct migrate_run *run, const struct migrate_args *a, struct
 	}
 }
 
-/* Pre-copy data all sent first; then quiesce every device (P2P first, for
+/* The devices still running, waits until the destination has taken every pre-copy
+ * record: what socket buffers and the peer still hold would otherwise be moved
+ * during the downtime, which the pre-copy rounds did not count. */
+static int drain(struct migrate_run *run, struct verr *err)
+{
+	struct proto_msg msg = { .type = PROTO_SYNC, .device = PROTO_NO_DEVICE, .u.sync = 1 };
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (cli_peer_send(&run->peer, &msg, err) < 0 || cli_peer_recv(&run->peer, &msg, err) < 0)
+		return -EIO;
+	if (msg.type != PROTO_SYNC || msg.u.sync != 1)
+		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
+				"expected the echo of SYNC 1, got %s", proto_type_name(msg.type));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	run->drain_ms = seconds(&t0, &t1) * 1000;
+	cli_debug("the destination took the pre-copy data %.1f ms after it was sent",
+		  run->drain_ms);
+	return 0;
+}
+
+/* Pre-copy data all sent and taken first; then quiesce every device (P2P first, for
  * peer-to-peer DMA), stop-copy all, and SWITCHOVER after the pre-copy data. */
 static int switchover(struct migrate_run *run, struct verr *err)
 {
 	if (vpipe_save_flush(run->pipe, err) < 0)
+		return -EIO;
+	if (run->precopy && run->sync && drain(run, err) < 0)
 		return -EIO;
 	clock_gettime(CLOCK_MONOTONIC, &run->stop);
 	for (unsigned i = 0; i < run->n; i++) {
@@ -475,7 +499,7 @@ static void summary(const struct migrate_run *run)
 
 static int converse(struct migrate_run *run, const struct migrate_args *a, struct verr *err)
 {
-	uint64_t want = (run->precopy ? PROTO_FEAT_PRECOPY : 0) |
+	uint64_t want = (run->precopy ? PROTO_FEAT_PRECOPY | PROTO_FEAT_SYNC : 0) |
 			(run->record_key ? PROTO_FEAT_KEYED_RECORDS : 0);
 	struct vpipe_stats sent;
 	uint64_t agreed;
@@ -484,6 +508,7 @@ static int converse(struct migrate_run *run, const struct migrate_args *a, struc
 	if (cli_peer_hello(&run->peer, PROTO_ROLE_SOURCE, run->n, want, &agreed, err) < 0)
 		return -EIO;
 	run->precopy = run->precopy && (agreed & PROTO_FEAT_PRECOPY);
+	run->sync = agreed & PROTO_FEAT_SYNC;
 	if (run->record_key && !(agreed & PROTO_FEAT_KEYED_RECORDS))
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
 				"give the receiver the same --psk-file",

@@ -183,6 +183,15 @@ static int transfer(struct receive_run *run, const struct receive_args *a, struc
 	while (ended < run->n) {
 		if (cli_peer_recv(&run->peer, &msg, err) < 0)
 			return -EIO;
+		if (msg.type == PROTO_SYNC) {
+			/* every record before it is in the devices: echo it */
+			struct proto_msg echo = { .type = PROTO_SYNC, .device = PROTO_NO_DEVICE,
+						  .u.sync = msg.u.sync };
+
+			if (cli_peer_send(&run->peer, &echo, err) < 0)
+				return -EIO;
+			continue;
+		}
 		if (msg.type == PROTO_SWITCHOVER) {
 			clock_gettime(CLOCK_MONOTONIC, &run->switchover);
 			cli_progress_phase(&run->progress, "receive stop-copy", run->raw,
@@ -215,7 +224,8 @@ static int converse(struct receive_run *run, const struct receive_args *a, struc
 {
 	static struct proto_identity ids;
 	struct proto_msg msg = { .type = PROTO_IDENTITY, .device = PROTO_NO_DEVICE };
-	uint64_t features = PROTO_FEAT_PRECOPY | (run->record_key ? PROTO_FEAT_KEYED_RECORDS : 0);
+	uint64_t features = PROTO_FEAT_PRECOPY | PROTO_FEAT_SYNC |
+			    (run->record_key ? PROTO_FEAT_KEYED_RECORDS : 0);
 	uint64_t agreed;
 	int ret;
 

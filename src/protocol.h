@@ -47,6 +47,8 @@ enum proto_type {
 	PROTO_COMMIT = 9,               /* destination: every device RUNNING */
 	PROTO_ABORT = 10,               /* both: give up, with a reason */
 	PROTO_PING = 11,                /* both: keepalive while busy */
+	PROTO_SYNC = 12,                /* both: source asks, destination echoes once it
+					 * has taken everything sent before (feature SYNC) */
 	PROTO_TYPE_MAY_SKIP = 0x8000,
 };
 
@@ -55,7 +57,9 @@ enum proto_role { PROTO_ROLE_SOURCE = 1, PROTO_ROLE_DESTINATION = 2 };
 /* Feature bits in HELLO; the pair uses those both sides set. */
 #define PROTO_FEAT_PRECOPY       (1ull << 0)   /* pre-copy rounds */
 #define PROTO_FEAT_KEYED_RECORDS (1ull << 1)   /* stream records keyed with the shared key */
-#define PROTO_FEATURES_KNOWN     (PROTO_FEAT_PRECOPY | PROTO_FEAT_KEYED_RECORDS)
+#define PROTO_FEAT_SYNC          (1ull << 2)   /* SYNC before the switchover */
+#define PROTO_FEATURES_KNOWN     (PROTO_FEAT_PRECOPY | PROTO_FEAT_KEYED_RECORDS | \
+				  PROTO_FEAT_SYNC)
 
 /* Reason codes of VERDICT and ABORT; unknown codes are accepted and printed as numbers. */
 enum proto_reason_code {
@@ -123,6 +127,7 @@ struct proto_msg {
 		uint64_t resume_us;                             /* COMMIT: SWITCHOVER to RUNNING */
 		struct proto_reason reason;                     /* ABORT */
 		uint64_t ping;                                  /* PING: a counter */
+		uint64_t sync;                                  /* SYNC: the source's counter */
 	} u;
 };
 

@@ -92,6 +92,9 @@ static int step(struct proto_session *s, const struct proto_msg *m, enum proto_r
 		return s->phase == PROTO_PHASE_HELLO ? hello(s, m, mine) : -1;
 	if (m->type == PROTO_PING)
 		return mine ? (s->hello_sent ? 0 : -1) : (s->hello_received ? 0 : -1);
+	/* SYNC: pre-copy only, the source's question and the destination's echo. */
+	if (m->type == PROTO_SYNC)
+		return s->phase == PROTO_PHASE_TRANSFER && !s->switched_over ? 0 : -1;
 	if (m->type == PROTO_ABORT) {
 		s->phase = PROTO_PHASE_ABORTED;
 		return 0;

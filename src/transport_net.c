@@ -21,6 +21,10 @@ int64_t xport_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A thread that waits with a stop flag looks at it this often: the signal that set
+ * it may have gone to another thread and interrupted nothing here. */
+#define XPORT_STOP_POLL_MS 200
+
 int xport_wait(int fd, short events, int timeout_ms, volatile sig_atomic_t *stop)
 {
 	int64_t deadline = xport_now_ms() + timeout_ms;
@@ -38,13 +42,14 @@ int xport_wait(int fd, short events, int timeout_ms, volatile sig_atomic_t *stop
 				return -ETIMEDOUT;
 			left = rest > 0x7fffffff ? 0x7fffffff : (int)rest;
 		}
+		if (stop && (left < 0 || left > XPORT_STOP_POLL_MS))
+			left = XPORT_STOP_POLL_MS;
 		n = poll(&pfd, 1, left);
 		if (n > 0)
 			return 0;
-		if (n == 0)
-			return -ETIMEDOUT;
-		if (errno != EINTR)
+		if (n < 0 && errno != EINTR)
 			return -errno;
+		/* a slice ended, or a signal: the deadline and the flag say what next */
 	}
 }
 

@@ -77,6 +77,25 @@ key() { # NAME
 	assert_equal "$(state_of "$MTTY1")" RUNNING
 }
 
+@test "after pre-copy the source waits for the destination's SYNC before it stops" {
+	start_receive "$MTTY2_B" --insecure
+	run vfiomig -v migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
+	finish_receive
+	assert_status 0
+	assert_equal "$RECV_STATUS" 0
+	# the receiver's session refuses a SYNC after SWITCHOVER, so it came before the stop
+	assert_output_contains "the destination took the pre-copy data"
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "migrate --no-precopy sends no SYNC" {
+	start_receive "$MTTY2_B" --insecure
+	run vfiomig -v migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --no-precopy
+	finish_receive
+	assert_status 0
+	refute_output_contains "the destination took the pre-copy data"
+}
+
 @test "migrate --no-precopy stops the devices at once and still moves the state" {
 	start_receive "$MTTY2_B" --insecure
 	run vfiomig migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --no-precopy --json

@@ -96,6 +96,8 @@ static unsigned samples(enum proto_role from, struct proto_msg *m)
 	}
 	m[n].type = PROTO_PING;
 	m[n++].u.ping = 42;
+	m[n].type = PROTO_SYNC;
+	m[n++].u.sync = 7;
 	m[n].type = PROTO_ABORT;
 	proto_reason_set(&m[n++].u.reason, PROTO_REASON_TIMEOUT, "%s", "");
 	return n;
@@ -140,6 +142,7 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 	case PROTO_SWITCHOVER: return a->u.precopy_rounds == b->u.precopy_rounds;
 	case PROTO_COMMIT: return a->u.resume_us == b->u.resume_us;
 	case PROTO_PING: return a->u.ping == b->u.ping;
+	case PROTO_SYNC: return a->u.sync == b->u.sync;
 	case PROTO_ABORT:
 		return a->u.reason.code == b->u.reason.code &&
 		       strcmp(a->u.reason.text, b->u.reason.text) == 0;
@@ -292,7 +295,7 @@ static void test_limits(void)
 {
 	static const uint16_t types[] = { PROTO_HELLO, PROTO_IDENTITY, PROTO_VERDICT, PROTO_READY,
 		PROTO_START, PROTO_DATA, PROTO_SWITCHOVER, PROTO_DEVICE_END, PROTO_COMMIT,
-		PROTO_ABORT, PROTO_PING };
+		PROTO_ABORT, PROTO_PING, PROTO_SYNC };
 	uint8_t buf[PROTO_HEAD_LEN];
 	struct verr err;
 	unsigned refused = 0;

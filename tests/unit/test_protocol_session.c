@@ -58,6 +58,8 @@ static void test_happy_path(void)
 	      "HELLO, IDENTITY, VERDICT accept and READY lead to the transfer");
 	rc = deliver(&src, &dst, S, msg(PROTO_START, 0)) || deliver(&src, &dst, S, msg(PROTO_START, 1)) ||
 	     deliver(&src, &dst, S, msg(PROTO_DATA, 0)) || deliver(&src, &dst, D, msg(PROTO_PING, PROTO_NO_DEVICE)) ||
+	     deliver(&src, &dst, S, msg(PROTO_SYNC, PROTO_NO_DEVICE)) ||
+	     deliver(&src, &dst, D, msg(PROTO_SYNC, PROTO_NO_DEVICE)) ||
 	     deliver(&src, &dst, S, msg(PROTO_SWITCHOVER, PROTO_NO_DEVICE)) ||
 	     deliver(&src, &dst, S, msg(PROTO_DATA, 1)) || deliver(&src, &dst, S, msg(PROTO_DEVICE_END, 1)) ||
 	     deliver(&src, &dst, S, msg(PROTO_DATA, 0)) || deliver(&src, &dst, S, msg(PROTO_DEVICE_END, 0));
@@ -94,6 +96,10 @@ static void test_order(void)
 	      "DEVICE_END before SWITCHOVER is refused");
 	CHECK(deliver(&src, &dst, D, msg(PROTO_COMMIT, PROTO_NO_DEVICE)) == -1,
 	      "COMMIT before every trailer is refused");
+	CHECK(deliver(&src, &dst, S, msg(PROTO_SWITCHOVER, PROTO_NO_DEVICE)) == 0 &&
+	      deliver(&src, &dst, S, msg(PROTO_SYNC, PROTO_NO_DEVICE)) == -1 &&
+	      deliver(&src, &dst, D, msg(PROTO_SYNC, PROTO_NO_DEVICE)) == -1,
+	      "SYNC after SWITCHOVER is refused both ways");
 
 	/* The receiving side's check, with the message a peer would see. */
 	proto_session_init(&dst, D);
