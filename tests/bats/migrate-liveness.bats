@@ -23,13 +23,6 @@ teardown() {
 }
 
 # receive in the background: listens on 127.0.0.1:0 and sets PORT and RECV_PID.
-start_receive() { # ARGS...
-	vfiomig_bg "$OUT/recv.out" receive --listen 127.0.0.1:0 "$@"
-	RECV_PID=$VFIOMIG_PID
-	wait_for_text "$OUT/recv.out" "listening on"
-	PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$OUT/recv.out")
-}
-
 # SIGSTOP a background process; teardown kills it if the test does not.
 freeze() { # PID
 	kill -STOP "$1"

@@ -172,6 +172,77 @@ key() { # NAME
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
 }
 
+@test "SIGINT to migrate mid-way: exit 7, source RUNNING, destination reset" {
+	double_only
+	knob "$MTTY2_A" "delay_ms=300"
+	start_receive "$MTTY2_B" --insecure
+	vfiomig_bg "$OUT/mig.out" migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
+	local mig=$VFIOMIG_PID rc=0
+	sleep 1
+	kill -INT "$mig"
+	wait "$mig" || rc=$?
+	finish_receive
+	cat "$OUT/mig.out"
+	assert_equal "$rc" 7
+	grep -q "interrupted by signal 2" "$OUT/mig.out"
+	[[ $RECV_STATUS != 0 ]]
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "SIGINT to receive mid-way: exit 7, it resets, the source rolls back to RUNNING" {
+	double_only
+	knob "$MTTY2_A" "delay_ms=300"
+	start_receive "$MTTY2_B" --insecure
+	vfiomig_bg "$OUT/mig.out" migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
+	local mig=$VFIOMIG_PID rc=0
+	sleep 1
+	kill -INT "$RECV_PID"
+	finish_receive
+	wait "$mig" || rc=$?
+	assert_equal "$RECV_STATUS" 7
+	assert_equal "$rc" 6
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "the receiver killed after the data phase, while it loads: the source rolls back" {
+	double_only
+	knob "$MTTY2_B" "arc_delay_ms=RESUMING>STOP 4000"
+	start_receive "$MTTY2_B" --insecure
+	vfiomig_bg "$OUT/mig.out" migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
+	local mig=$VFIOMIG_PID rc=0
+	sleep 2                         # the 96 bytes are across; the load takes 4 s
+	kill -KILL "$RECV_PID"
+	wait "$mig" || rc=$?
+	cat "$OUT/mig.out"
+	assert_equal "$rc" 6
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+	# no COMMIT went out; the next vfiomig to open the mdev takes it back
+	knob "$MTTY2_B" "arc_delay_ms="
+	vfiomig save "$MTTY2_A" -o "$OUT/s" --resume
+	run vfiomig restore "$MTTY2_B" -i "$OUT/s"
+	assert_status 0
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "SIGTERM to the receiver while it loads after the data phase: no COMMIT, both RUNNING" {
+	double_only
+	knob "$MTTY2_B" "arc_delay_ms=RESUMING>STOP 4000"
+	start_receive "$MTTY2_B" --insecure
+	vfiomig_bg "$OUT/mig.out" migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
+	local mig=$VFIOMIG_PID rc=0
+	sleep 2
+	kill -TERM "$RECV_PID"
+	finish_receive
+	wait "$mig" || rc=$?
+	cat "$OUT/mig.out"
+	assert_equal "$RECV_STATUS" 7
+	assert_equal "$rc" 6
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
 @test "two device pairs migrate at once" {
 	double_only
 	local c=eeeeeeee-0000-0000-0000-000000000001 d=eeeeeeee-0000-0000-0000-000000000002
