@@ -3,7 +3,8 @@
 # bats suites, the test tools and an /init that sets up mtty and vfio-pci devices, then runs the
 # suites (or the demo, or a shell) and powers the guest off.
 # Usage: tests/vm/mkinitramfs.sh --bin PATH --out FILE.cpio.gz
-# Extra host programs to include: VFIOMIG_VM_EXTRA_PROGRAMS="prog ..." (jq is included if present).
+# Extra host programs to include: VFIOMIG_VM_EXTRA_PROGRAMS="prog ..." (jq and script are included
+# if present).
 # Extra host files: VFIOMIG_VM_EXTRA_FILES="SRC:DST ..." (DST absolute in the guest; no spaces).
 set -euo pipefail
 
@@ -80,7 +81,7 @@ pci_ids=$(dpkg -L pci.ids 2>/dev/null | grep -E '^/usr/share/(misc|hwdata)/pci\.
 copy_program "$bin" /repo/vfiomig
 ln -s /repo/vfiomig "$stage/usr/local/bin/vfiomig"
 
-for prog in jq ${VFIOMIG_VM_EXTRA_PROGRAMS:-}; do
+for prog in jq script ${VFIOMIG_VM_EXTRA_PROGRAMS:-}; do
 	path=$(command -v "$prog" || true)
 	[ -n "$path" ] && copy_program "$path" "/usr/local/bin/${path##*/}"
 done
