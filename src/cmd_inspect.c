@@ -202,8 +202,11 @@ static void on_totals(struct inspect_run *run, const struct inspect_args *args,
 		json_object_begin(&run->json, "by_type");
 		for (unsigned i = 0; i < t->ntypes; i++) {
 			const char *name = vstream_type_name(t->type[i].type);
+			char unknown[16];
 
-			json_object_begin(&run->json, name ? name : "unknown");
+			/* unknown types apart: one member each, never the same name twice */
+			snprintf(unknown, sizeof(unknown), "type-0x%04x", t->type[i].type);
+			json_object_begin(&run->json, name ? name : unknown);
 			json_uint(&run->json, "records", t->type[i].records);
 			json_uint(&run->json, "raw_bytes", t->type[i].raw_bytes);
 			json_uint(&run->json, "stored_bytes", t->type[i].stored_bytes);

@@ -321,3 +321,15 @@ refused() { # STATUS FILE DEV [ARGS...]
 		'.records | length' 0 \
 		'.totals.raw_bytes' 0
 }
+
+@test "inspect --json names each skippable unknown record type apart in by_type" {
+	# fixtures/two-unknown-types.vfm: tests/unit/test_stream_lib.c's build() with records
+	# precopy (10 bytes), 0x8042 (30), 0x8043 (20) and stopcopy (10), unkeyed
+	run vfiomig inspect --json "$BATS_TEST_DIRNAME/fixtures/two-unknown-types.vfm"
+	assert_status 0
+	json_is \
+		'.totals.by_type | keys' '["precopy","stopcopy","type-0x8042","type-0x8043"]' \
+		'.totals.by_type["type-0x8042"].raw_bytes' 30 \
+		'[.records[].type]' '["precopy","stopcopy"]' \
+		.verified true
+}
