@@ -9,6 +9,7 @@
 
 #include "cli_peer.h"
 #include "cli_progress.h"
+#include "json.h"
 
 #define RECEIVE_MAX_DEVICES PROTO_MAX_DEVICES
 
@@ -19,12 +20,13 @@ struct receive_args {
 	bool stdio, stop;
 };
 
-enum { OPT_LISTEN = 0x600, OPT_STDIO, OPT_STOP };
+enum { OPT_LISTEN = 0x600, OPT_STDIO, OPT_STOP, OPT_JSON };
 
 static const struct argp_option options[] = {
 	{ "listen", OPT_LISTEN, "[ADDR:]PORT", 0, "Accept one migration over TCP (port 0: any)", 0 },
 	{ "stdio", OPT_STDIO, NULL, 0, "Speak the protocol on stdin/stdout (for ssh)", 0 },
 	{ "stop", OPT_STOP, NULL, 0, "Leave the devices in STOP after resuming", 0 },
+	{ "json", OPT_JSON, NULL, 0, "Print the summary as JSON on stdout", 0 },
 	{ 0 }
 };
 
@@ -36,6 +38,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_LISTEN: a->listen = arg; return 0;
 	case OPT_STDIO: a->stdio = true; return 0;
 	case OPT_STOP: a->stop = true; return 0;
+	case OPT_JSON: cli.json = true; return 0;
 	case ARGP_KEY_ARG:
 		if (a->ndevices == RECEIVE_MAX_DEVICES)
 			argp_error(state, "at most %d devices", RECEIVE_MAX_DEVICES);
@@ -46,6 +49,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "which DEVICE? (see 'vfiomig list')");
 		if (!!a->listen == a->stdio)
 			argp_error(state, "give exactly one of --listen and --stdio");
+		if (a->stdio && cli.json)
+			argp_error(state, "--json prints on standard output, which --stdio uses for "
+				   "the protocol");
 		return 0;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -82,7 +88,8 @@ struct receive_run {
 	bool peer_ready;
 	const struct vstream_key *record_key;
 	uint64_t raw;
-	struct timespec switchover;
+	uint32_t precopy_rounds;        /* as SWITCHOVER said */
+	struct timespec t0, switchover, running;
 	struct cli_progress progress;
 };
 
@@ -194,6 +201,7 @@ static int transfer(struct receive_run *run, const struct receive_args *a, struc
 		}
 		if (msg.type == PROTO_SWITCHOVER) {
 			clock_gettime(CLOCK_MONOTONIC, &run->switchover);
+			run->precopy_rounds = msg.u.precopy_rounds;
 			cli_progress_phase(&run->progress, "receive stop-copy", run->raw,
 					   run->peer.received);
 			continue;
@@ -216,8 +224,45 @@ static int transfer(struct receive_run *run, const struct receive_args *a, struc
 	}
 	struct proto_msg commit = { .type = PROTO_COMMIT, .device = PROTO_NO_DEVICE };
 
+	clock_gettime(CLOCK_MONOTONIC, &run->running);
 	commit.u.resume_us = (uint64_t)(since(&run->switchover) * 1e6);
 	return cli_peer_send(&run->peer, &commit, err);
+}
+
+static double span(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+/* After COMMIT: what came in, how fast, and how long the devices took to run. */
+static void summary(const struct receive_run *run)
+{
+	double total = span(&run->t0, &run->running);
+	double resume_ms = span(&run->switchover, &run->running) * 1000;
+	double rate = total > 0 ? run->raw / total : 0;
+	double ratio = run->peer.received ? (double)run->raw / (double)run->peer.received : 0;
+
+	if (cli.json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_uint(&j, "devices", run->n);
+		json_uint(&j, "raw_bytes", run->raw);
+		json_uint(&j, "wire_bytes", run->peer.received);
+		json_uint(&j, "precopy_rounds", run->precopy_rounds);
+		json_uint(&j, "throughput_bytes_per_s", (uint64_t)rate);
+		json_uint(&j, "resume_ms", (uint64_t)resume_ms);
+		json_uint(&j, "total_ms", (uint64_t)(total * 1000));
+		json_object_end(&j);
+		json_finish(&j);
+		return;
+	}
+	cli_note("received %u device%s: %llu bytes of state, %llu on the wire (ratio %.2f), "
+		 "%.1f MiB/s, %u pre-copy round%s, devices running %.1f ms after the switchover; "
+		 "committed", run->n, run->n == 1 ? "" : "s", (unsigned long long)run->raw,
+		 (unsigned long long)run->peer.received, ratio, rate / (1 << 20),
+		 run->precopy_rounds, run->precopy_rounds == 1 ? "" : "s", resume_ms);
 }
 
 static int converse(struct receive_run *run, const struct receive_args *a, struct verr *err)
@@ -319,10 +364,10 @@ int cmd_receive(int argc, char **argv)
 		ret = cli_fail(&err);
 		goto out;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &run->t0);          /* a source is connected */
 	ret = converse(run, &a, &err);
 	if (ret == 0) {
-		cli_note("received %llu bytes of state into %u device%s; committed",
-			 (unsigned long long)run->raw, run->n, run->n == 1 ? "" : "s");
+		summary(run);
 		cli_peer_finish(&run->peer, false, 0, NULL);
 		goto out;
 	}

@@ -96,6 +96,37 @@ key() { # NAME
 	refute_output_contains "the destination took the pre-copy data"
 }
 
+@test "receive prints its summary, and --json gives it as an object" {
+	start_receive "$MTTY2_B" --insecure --json
+	run vfiomig migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
+	finish_receive
+	assert_status 0
+	assert_equal "$RECV_STATUS" 0
+	output=$(sed -n '/^{/,/^}/p' "$OUT/recv.out")
+	json_is \
+		.devices 1 \
+		'.raw_bytes >= 96' true \
+		'.wire_bytes > 0' true \
+		'.precopy_rounds >= 1' true \
+		'.resume_ms <= .total_ms' true \
+		'keys' '["devices","precopy_rounds","raw_bytes","resume_ms","throughput_bytes_per_s","total_ms","wire_bytes"]'
+}
+
+@test "receive's summary line names devices, bytes, rounds and the resume time" {
+	start_receive "$MTTY2_B" --insecure
+	run vfiomig migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --no-precopy
+	finish_receive
+	assert_status 0
+	grep -Eq 'received 1 device: [0-9]+ bytes of state, [0-9]+ on the wire .* 0 pre-copy rounds, devices running [0-9.]+ ms after the switchover; committed' "$OUT/recv.out"
+}
+
+@test "receive --json with --stdio is a usage error: stdout carries the protocol" {
+	run vfiomig receive "$MTTY2_B" --stdio --json
+	assert_status 2
+	assert_output_contains "--stdio uses for the protocol"
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
 @test "migrate --no-precopy stops the devices at once and still moves the state" {
 	start_receive "$MTTY2_B" --insecure
 	run vfiomig migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --no-precopy --json
