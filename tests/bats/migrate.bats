@@ -170,18 +170,47 @@ key() { # NAME
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
 }
 
-@test "SIGTERM to migrate mid-way: exit 7, source RUNNING, destination reset" {
-	double_only
-	knob "$MTTY2_A" "delay_ms=300"
+# A migration whose source reads take 300 ms each, SIGNAL to SIDE (migrate or receive) a
+# second in; or, with `loading`, whose destination takes 4 s to load after the data phase,
+# SIGNAL two seconds in. Both exit statuses land in MIG_STATUS and RECV_STATUS.
+signal_midway() { # SIDE SIGNAL [loading]
+	local wait=1
+	if [[ ${3:-} == loading ]]; then
+		knob "$MTTY2_B" "arc_delay_ms=RESUMING>STOP 4000"
+		wait=2
+	else
+		knob "$MTTY2_A" "delay_ms=300"
+	fi
 	start_receive "$MTTY2_B" --insecure
 	vfiomig_bg "$OUT/mig.out" migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
-	local mig=$VFIOMIG_PID rc=0
-	sleep 1
-	kill -TERM "$mig"
-	wait "$mig" || rc=$?
-	finish_receive
+	local mig=$VFIOMIG_PID
+	sleep "$wait"
+	if [[ $1 == migrate ]]; then kill -"$2" "$mig"; else kill -"$2" "$RECV_PID"; fi
+	MIG_STATUS=0
+	wait "$mig" || MIG_STATUS=$?
+	if [[ $2 == KILL ]]; then
+		RECV_STATUS=137
+		wait "$RECV_PID" 2>/dev/null || true
+	else
+		finish_receive
+	fi
 	cat "$OUT/mig.out"
-	assert_equal "$rc" 7
+}
+
+@test "SIGTERM to migrate mid-way: exit 7, source RUNNING, destination reset" {
+	double_only
+	signal_midway migrate TERM
+	assert_equal "$MIG_STATUS" 7
+	[[ $RECV_STATUS != 0 ]]
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "SIGINT to migrate mid-way: exit 7, source RUNNING, destination reset" {
+	double_only
+	signal_midway migrate INT
+	assert_equal "$MIG_STATUS" 7
+	grep -q "interrupted by signal 2" "$OUT/mig.out"
 	[[ $RECV_STATUS != 0 ]]
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
@@ -189,65 +218,26 @@ key() { # NAME
 
 @test "SIGTERM to receive mid-way: the source rolls back to RUNNING" {
 	double_only
-	knob "$MTTY2_A" "delay_ms=300"
-	start_receive "$MTTY2_B" --insecure
-	vfiomig_bg "$OUT/mig.out" migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
-	local mig=$VFIOMIG_PID rc=0
-	sleep 1
-	kill -TERM "$RECV_PID"
-	finish_receive
-	wait "$mig" || rc=$?
+	signal_midway receive TERM
 	assert_equal "$RECV_STATUS" 7
-	assert_equal "$rc" 6
-	assert_equal "$(state_of "$MTTY2_A")" RUNNING
-	assert_equal "$(state_of "$MTTY2_B")" RUNNING
-}
-
-@test "SIGINT to migrate mid-way: exit 7, source RUNNING, destination reset" {
-	double_only
-	knob "$MTTY2_A" "delay_ms=300"
-	start_receive "$MTTY2_B" --insecure
-	vfiomig_bg "$OUT/mig.out" migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
-	local mig=$VFIOMIG_PID rc=0
-	sleep 1
-	kill -INT "$mig"
-	wait "$mig" || rc=$?
-	finish_receive
-	cat "$OUT/mig.out"
-	assert_equal "$rc" 7
-	grep -q "interrupted by signal 2" "$OUT/mig.out"
-	[[ $RECV_STATUS != 0 ]]
+	assert_equal "$MIG_STATUS" 6
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
 }
 
 @test "SIGINT to receive mid-way: exit 7, it resets, the source rolls back to RUNNING" {
 	double_only
-	knob "$MTTY2_A" "delay_ms=300"
-	start_receive "$MTTY2_B" --insecure
-	vfiomig_bg "$OUT/mig.out" migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
-	local mig=$VFIOMIG_PID rc=0
-	sleep 1
-	kill -INT "$RECV_PID"
-	finish_receive
-	wait "$mig" || rc=$?
+	signal_midway receive INT
 	assert_equal "$RECV_STATUS" 7
-	assert_equal "$rc" 6
+	assert_equal "$MIG_STATUS" 6
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
 }
 
 @test "the receiver killed after the data phase, while it loads: the source rolls back" {
 	double_only
-	knob "$MTTY2_B" "arc_delay_ms=RESUMING>STOP 4000"
-	start_receive "$MTTY2_B" --insecure
-	vfiomig_bg "$OUT/mig.out" migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
-	local mig=$VFIOMIG_PID rc=0
-	sleep 2                         # the 96 bytes are across; the load takes 4 s
-	kill -KILL "$RECV_PID"
-	wait "$mig" || rc=$?
-	cat "$OUT/mig.out"
-	assert_equal "$rc" 6
+	signal_midway receive KILL loading
+	assert_equal "$MIG_STATUS" 6
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 	# no COMMIT went out; the next vfiomig to open the mdev takes it back
 	knob "$MTTY2_B" "arc_delay_ms="
@@ -259,17 +249,9 @@ key() { # NAME
 
 @test "SIGTERM to the receiver while it loads after the data phase: no COMMIT, both RUNNING" {
 	double_only
-	knob "$MTTY2_B" "arc_delay_ms=RESUMING>STOP 4000"
-	start_receive "$MTTY2_B" --insecure
-	vfiomig_bg "$OUT/mig.out" migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
-	local mig=$VFIOMIG_PID rc=0
-	sleep 2
-	kill -TERM "$RECV_PID"
-	finish_receive
-	wait "$mig" || rc=$?
-	cat "$OUT/mig.out"
+	signal_midway receive TERM loading
 	assert_equal "$RECV_STATUS" 7
-	assert_equal "$rc" 6
+	assert_equal "$MIG_STATUS" 6
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
 }
