@@ -206,17 +206,25 @@ key() { # NAME
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
 }
 
-@test "a receiver that goes silent (SIGSTOP) times the source out: exit 6, source RUNNING" {
-	double_only
+# A migration with --timeout 2 and a slow source (1 s per read), left running once the
+# destination is RESUMING; the source's pid in MIG_PID.
+start_until_resuming() {
 	knob "$MTTY2_A" "delay_ms=1000"
 	start_receive "$MTTY2_B" --insecure --timeout 2
 	vfiomig_bg "$OUT/mig.out" migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --timeout 2
-	local mig=$VFIOMIG_PID i
+	MIG_PID=$VFIOMIG_PID
+	local i
 	for i in $(seq 100); do
 		[[ $(double_state "$MTTY2_B") == RESUMING ]] && break
 		sleep 0.1
 	done
 	assert_equal "$(double_state "$MTTY2_B")" RESUMING
+}
+
+@test "a receiver that goes silent (SIGSTOP) times the source out: exit 6, source RUNNING" {
+	double_only
+	start_until_resuming
+	local mig=$MIG_PID
 	freeze "$RECV_PID"
 	wait_exit "$mig"
 	cat "$OUT/mig.out"
@@ -233,14 +241,8 @@ key() { # NAME
 
 @test "a source that goes silent (SIGSTOP) times the receiver out: it resets, the source rolls back" {
 	double_only
-	knob "$MTTY2_A" "delay_ms=1000"
-	start_receive "$MTTY2_B" --insecure --timeout 2
-	vfiomig_bg "$OUT/mig.out" migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --timeout 2
-	local mig=$VFIOMIG_PID i
-	for i in $(seq 100); do
-		[[ $(double_state "$MTTY2_B") == RESUMING ]] && break
-		sleep 0.1
-	done
+	start_until_resuming
+	local mig=$MIG_PID
 	freeze "$mig"
 	wait_exit "$RECV_PID"
 	cat "$OUT/recv.out"
