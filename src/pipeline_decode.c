@@ -159,15 +159,21 @@ static int submit(struct vpipe_decode *p, unsigned stream, const struct vstream_
 {
 	struct decode_job *job;
 
-	if (!p->nfree && take_one(p, err) < 0)
-		return -EIO;
+	int rc;
+
+	if (!p->nfree && (rc = take_one(p, err)) < 0)
+		return rc;
 	job = p->free_jobs[p->nfree - 1];
 	if (job->rec_cap < ev->len) {
 		uint8_t *bigger = realloc(job->rec, ev->len);
 
-		if (!bigger)
-			return verr_set(err, VERR_FAILED, ENOMEM, NULL, NULL,
-					"%s: allocate %zu bytes", ev->where, ev->len);
+		if (!bigger) {
+			struct verr local = { 0 };
+
+			verr_set(&local, VERR_FAILED, ENOMEM, NULL, NULL, "%s: allocate %zu bytes",
+				 ev->where, ev->len);
+			return fail(p, -ENOMEM, &local), pipe_failed(p, err);
+		}
 		job->rec = bigger;
 		job->rec_cap = ev->len;
 	}
@@ -194,12 +200,13 @@ static int submit(struct vpipe_decode *p, unsigned stream, const struct vstream_
 
 int vpipe_decode_drain(struct vpipe_decode *p, struct verr *err)
 {
+	int rc = 0;
+
 	if (p->failed)
 		return pipe_failed(p, err);
-	while (in_flight(p))
-		if (take_one(p, err) < 0)
-			return -EIO;
-	return 0;
+	while (rc == 0 && in_flight(p))
+		rc = take_one(p, err);
+	return rc;
 }
 
 int vpipe_decode_feed(struct vpipe_decode *p, unsigned stream, const uint8_t *buf, size_t len,
@@ -219,13 +226,13 @@ int vpipe_decode_feed(struct vpipe_decode *p, unsigned stream, const uint8_t *bu
 		if (rc < 0) {
 			/* A record before this point may have failed too: the first wins. */
 			if (vpipe_decode_drain(p, err) < 0)
-				return -EIO;
+				return p->failed;
 			*err = framing;
 			return fail(p, rc, &framing);
 		}
 		pos += used;
-		if (ev.kind == VSTREAM_EV_SPLIT && submit(p, stream, &ev, err) < 0)
-			return -EIO;
+		if (ev.kind == VSTREAM_EV_SPLIT && (rc = submit(p, stream, &ev, err)) < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -235,8 +242,9 @@ int vpipe_decode_end(struct vpipe_decode *p, unsigned stream, struct verr *err)
 	struct verr local = { 0 };
 	int rc;
 
-	if (vpipe_decode_drain(p, err) < 0)
-		return -EIO;
+	rc = vpipe_decode_drain(p, err);
+	if (rc < 0)
+		return rc;
 	rc = vstream_reader_end(p->readers[stream], &local);
 	if (rc < 0) {
 		*err = local;

@@ -21,6 +21,7 @@ struct vstream_reader {
 	uint64_t item_offset;                   /* where the current item starts */
 	uint64_t next_seq;                      /* records framed so far */
 	char where[64];                         /* "record N at byte M" */
+	char split_where[64];                   /* the last EV_SPLIT's where */
 	bool split;                             /* records go out unverified (EV_SPLIT) */
 	uint64_t accepted;                      /* records through accept_record */
 	bool trailer_ok;
@@ -253,7 +254,8 @@ static void split_record(struct vstream_reader *r, struct vstream_event *ev)
 	ev->record = r->head;
 	ev->data = r->buf;
 	ev->len = r->have;
-	ev->where = r->where;
+	memcpy(r->split_where, r->where, sizeof(r->where));
+	ev->where = r->split_where;
 }
 
 static int step_record_body(struct vstream_reader *r, struct vstream_event *ev,
