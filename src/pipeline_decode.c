@@ -153,36 +153,22 @@ static int in_flight(const struct vpipe_decode *p)
 	return p->njobs - p->nfree;
 }
 
-/* Copies a framed record into a free job and queues it for the workers. */
+/* Takes a framed record from the reader's buffer into a free job, whose buffer the
+ * reader gets instead, and queues it for the workers. */
 static int submit(struct vpipe_decode *p, unsigned stream, const struct vstream_event *ev,
 		  struct verr *err)
 {
+	struct vstream_reader *r = p->readers[stream];
 	struct decode_job *job;
-
 	int rc;
 
 	if (!p->nfree && (rc = take_one(p, err)) < 0)
 		return rc;
-	job = p->free_jobs[p->nfree - 1];
-	if (job->rec_cap < ev->len) {
-		uint8_t *bigger = realloc(job->rec, ev->len);
-
-		if (!bigger) {
-			struct verr local = { 0 };
-
-			verr_set(&local, VERR_FAILED, ENOMEM, NULL, NULL, "%s: allocate %zu bytes",
-				 ev->where, ev->len);
-			return fail(p, -ENOMEM, &local), pipe_failed(p, err);
-		}
-		job->rec = bigger;
-		job->rec_cap = ev->len;
-	}
-	p->nfree--;
-	memcpy(job->rec, ev->data, ev->len);
+	job = p->free_jobs[--p->nfree];
+	vstream_reader_swap_buffer(r, &job->rec, &job->rec_cap);
 	job->rec_len = ev->len;
 	job->stream = stream;
-	memcpy(job->stream_id, vstream_reader_header(p->readers[stream])->stream_id,
-	       VSTREAM_ID_LEN);
+	memcpy(job->stream_id, vstream_reader_header(r)->stream_id, VSTREAM_ID_LEN);
 	job->head = ev->record;
 	job->offset = ev->offset;
 	job->order = p->fed++;

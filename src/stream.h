@@ -253,6 +253,10 @@ int vstream_reader_accept(struct vstream_reader *r, const struct vstream_record_
 			  const uint8_t digest[VSTREAM_DIGEST_LEN], const uint8_t *data,
 			  size_t len, const char *where, uint64_t offset,
 			  struct vstream_event *ev, struct verr *err);
+/* Right after VSTREAM_EV_SPLIT: trades the buffer holding the record (ev->data,
+ * which becomes the caller's) for *buf of *cap bytes (may be NULL/0), so the
+ * record is kept without copying it. */
+void vstream_reader_swap_buffer(struct vstream_reader *r, uint8_t **buf, size_t *cap);
 /* Records rc and err (a record's decode failure) as the reader's failure and
  * returns rc; the stream's name goes into err. */
 int vstream_reader_refuse(struct vstream_reader *r, int rc, struct verr *err);

@@ -405,6 +405,17 @@ void vstream_reader_split(struct vstream_reader *r)
 	r->split = true;
 }
 
+void vstream_reader_swap_buffer(struct vstream_reader *r, uint8_t **buf, size_t *cap)
+{
+	uint8_t *mine = r->buf;
+	size_t mine_cap = r->cap;
+
+	r->buf = *buf;
+	r->cap = *cap;
+	*buf = mine;
+	*cap = mine_cap;
+}
+
 const struct vstream_header *vstream_reader_header(const struct vstream_reader *r)
 {
 	return r->dec ? &r->header : NULL;
