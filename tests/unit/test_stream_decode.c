@@ -74,11 +74,7 @@ static int decode_all(const struct vstream_key *key, const uint8_t *buf, size_t 
 		rc = vpipe_decode_end(pipe, 0, &err);
 	vpipe_decode_stop(pipe);
 	vstream_reader_free(r);
-	log->rc = rc;
-	log->class = err.class;
-	if (rc < 0)
-		verr_format(&err, log->msg, sizeof(log->msg));
-	return rc;
+	return log_outcome(log, rc, &err);
 }
 
 /* The serial reader's records (offsets aside) and verdict, as the pipeline logs them. */
