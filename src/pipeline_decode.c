@@ -132,13 +132,13 @@ static int take_one(struct vpipe_decode *p, struct verr *err)
 	while (!(job = vpipe_window_take(&p->window))) {
 		if (vqueue_pop(&p->done_q, &item) < 0) {
 			verr_set(&local, VERR_FAILED, EPIPE, NULL, NULL, "pipeline: workers stopped");
-			return fail(p, -EPIPE, &local);
+			return fail(p, -EPIPE, &local), pipe_failed(p, err);
 		}
 		job = item;
 		if (vpipe_window_put(&p->window, job->order, job) < 0) {
 			verr_set(&local, VERR_FAILED, ERANGE, NULL, NULL,
 				 "pipeline: record %llu out of order", (unsigned long long)job->order);
-			return fail(p, -ERANGE, &local);
+			return fail(p, -ERANGE, &local), pipe_failed(p, err);
 		}
 	}
 	p->free_jobs[p->nfree++] = job;
