@@ -208,7 +208,10 @@ _vfiomig()
 			opts+=' -o --output= --resume --no-precopy -l --level= --no-compress'
 			opts+=' -T --threads= --key-file= --progress --no-progress'
 			;;
-		restore) opts+=' -i --input= --stop --force --key-file= --progress --no-progress' ;;
+		restore)
+			opts+=' -i --input= --stop --force -T --threads= --key-file= --progress'
+			opts+=' --no-progress'
+			;;
 		migrate)
 			opts+=' --to= --exec= --psk-file= --cert= --key= --ca= --insecure --timeout='
 			opts+=' --force --no-precopy --max-downtime= --max-rounds= -T --threads= --json'
@@ -216,7 +219,7 @@ _vfiomig()
 			;;
 		receive)
 			opts+=' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure'
-			opts+=' --timeout= --stop --json --progress --no-progress'
+			opts+=' --timeout= --stop --json -T --threads= --progress --no-progress'
 			;;
 		inspect) opts+=' --json --no-records --key-file=' ;;
 		verify) opts+=' --key-file=' ;;

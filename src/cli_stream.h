@@ -25,10 +25,14 @@ void cli_identity_from_device(const struct vdev_ident *id, uint64_t flags, uint6
 int cli_identity_mismatch(const struct vstream_identity *saved, const struct vdev_ident *id,
 			  char *why, size_t size);
 
-/* -T/--threads for the commands that encode records (save, migrate): the option
- * entry and its parser (1 to VPIPE_THREADS_MAX; argp_error otherwise). */
+/* -T/--threads for the commands that encode records (save, migrate) and those that
+ * verify and decompress them (restore, receive): the option entries and their
+ * parser (1 to VPIPE_THREADS_MAX; argp_error otherwise). */
 #define CLI_THREADS_OPTION \
 	{ "threads", 'T', "N", 0, "Encoding threads (default: online CPUs, at most 8)", 0 }
+#define CLI_DECODE_THREADS_OPTION \
+	{ "threads", 'T', "N", 0, \
+	  "Threads verifying and decompressing records (default: online CPUs, at most 8)", 0 }
 unsigned cli_parse_threads(const char *arg, struct argp_state *state);
 
 /* 1 with a reason when dst cannot take src's state (migrate's pairing rule). */

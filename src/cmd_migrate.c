@@ -20,7 +20,7 @@ struct migrate_args {
 	const char *to, *exec;
 	bool force, no_precopy;
 	long max_downtime_ms, max_rounds;
-	unsigned threads;               /* 0: vpipe_save_threads() */
+	unsigned threads;               /* 0: vpipe_threads() */
 };
 
 enum { OPT_TO = 0x700, OPT_EXEC,
@@ -273,7 +273,7 @@ static int start_pipeline(struct migrate_run *run, struct verr *err)
 	struct vpipe_save_options opt = {
 		.level = 1, .compress = true, .chunk = VPIPE_CHUNK_DEFAULT, .key = run->record_key,
 		.threads = run->threads ? run->threads
-					: vpipe_save_threads(run->estimate, VPIPE_CHUNK_DEFAULT),
+					: vpipe_threads(run->estimate, VPIPE_CHUNK_DEFAULT),
 	};
 
 	cli_debug("%u encoding thread%s", opt.threads, opt.threads == 1 ? "" : "s");

@@ -10,6 +10,7 @@
 #include "cli_peer.h"
 #include "cli_progress.h"
 #include "json.h"
+#include "pipeline.h"
 
 #define RECEIVE_MAX_DEVICES PROTO_MAX_DEVICES
 
@@ -18,6 +19,7 @@ struct receive_args {
 	unsigned ndevices;
 	const char *listen;
 	bool stdio, stop;
+	unsigned threads;               /* 0: vpipe_threads() */
 };
 
 enum { OPT_LISTEN = 0x600, OPT_STDIO, OPT_STOP, OPT_JSON };
@@ -27,6 +29,7 @@ static const struct argp_option options[] = {
 	{ "stdio", OPT_STDIO, NULL, 0, "Speak the protocol on stdin/stdout (for ssh)", 0 },
 	{ "stop", OPT_STOP, NULL, 0, "Leave the devices in STOP after resuming", 0 },
 	{ "json", OPT_JSON, NULL, 0, "Print the summary as JSON on stdout", 0 },
+	CLI_DECODE_THREADS_OPTION,
 	{ 0 }
 };
 
@@ -39,6 +42,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_STDIO: a->stdio = true; return 0;
 	case OPT_STOP: a->stop = true; return 0;
 	case OPT_JSON: cli.json = true; return 0;
+	case 'T': a->threads = cli_parse_threads(arg, state); return 0;
 	case ARGP_KEY_ARG:
 		if (a->ndevices == RECEIVE_MAX_DEVICES)
 			argp_error(state, "at most %d devices", RECEIVE_MAX_DEVICES);
@@ -87,6 +91,8 @@ struct receive_run {
 	struct cli_peer peer;
 	bool peer_ready;
 	const struct vstream_key *record_key;
+	struct vpipe_decode *pipe;      /* verifies every device's records */
+	uint64_t estimate;              /* the devices' stop-copy sizes, summed */
 	uint64_t raw;
 	uint32_t precopy_rounds;        /* as SWITCHOVER said */
 	struct timespec t0, switchover, running;
@@ -117,6 +123,7 @@ static int open_devices(struct receive_run *run, const struct receive_args *a,
 					"receive needs the device RUNNING or STOP, not %s",
 					vmig_state_name(d->start)), -EXIT_FAILED;
 		vdev_stop_copy_size(d->dev, &estimate, &quiet);
+		run->estimate += estimate;
 		memset(&ids->dev[i], 0, sizeof(ids->dev[i]));
 		cli_identity_from_device(vdev_ident(d->dev), flags, estimate, &ids->dev[i].id);
 		snprintf(ids->dev[i].compat, sizeof(ids->dev[i].compat), "%s",
@@ -125,10 +132,24 @@ static int open_devices(struct receive_run *run, const struct receive_args *a,
 	return 0;
 }
 
+/* The decode pipeline's sink: a verified payload for a device, in stream order. */
+static int write_record(void *ctx, unsigned device, const uint8_t *data, size_t len,
+			struct verr *err)
+{
+	struct receive_run *run = ctx;
+
+	if (len && vdev_write_data(run->dev[device].dev, data, len, err) < 0)
+		return -EIO;
+	run->raw += len;
+	return 0;
+}
+
 /* After an accepting VERDICT: every device into RESUMING, then READY. */
-static int prepare_devices(struct receive_run *run, struct verr *err)
+static int prepare_devices(struct receive_run *run, unsigned threads, struct verr *err)
 {
 	struct proto_msg ready = { .type = PROTO_READY, .device = PROTO_NO_DEVICE };
+	const struct vpipe_decode_sink sink = { write_record, run };
+	struct vstream_reader *readers[RECEIVE_MAX_DEVICES];
 
 	for (unsigned i = 0; i < run->n; i++) {
 		struct receive_dev *d = &run->dev[i];
@@ -138,36 +159,31 @@ static int prepare_devices(struct receive_run *run, struct verr *err)
 		    vstream_reader_new(run->record_key, vdev_ident(d->dev)->name, &d->reader,
 				       err) < 0)
 			return -EIO;
+		readers[i] = d->reader;
 	}
+	if (!threads)
+		threads = vpipe_threads(run->estimate, VPIPE_CHUNK_DEFAULT);
+	if (vpipe_decode_start(readers, run->n, run->record_key, threads, &sink, &run->pipe,
+			       err) < 0)
+		return -EIO;
+	cli_debug("%u decoding thread%s", threads, threads == 1 ? "" : "s");
 	return cli_peer_send(&run->peer, &ready, err);
 }
 
-/* Feeds one message's payload to the device's stream reader; writes verified data. */
+/* Feeds one message's payload to the device's stream; the pipeline verifies the
+ * records and writes them to the device in order. */
 static int take_payload(struct receive_run *run, const struct proto_msg *msg, struct verr *err)
 {
 	struct receive_dev *d;
-	size_t pos = 0;
 
 	if (msg->device >= run->n)
 		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
 				"message for device %u of %u", msg->device, run->n);
 	d = &run->dev[msg->device];
-	while (pos < msg->len) {
-		struct vstream_event ev;
-		size_t used = 0;
-
-		if (vstream_reader_feed(d->reader, msg->payload + pos, msg->len - pos, &used, &ev,
-					err) < 0)
-			return -EBADMSG;
-		pos += used;
-		if (ev.kind == VSTREAM_EV_RECORD && ev.len) {
-			if (vdev_write_data(d->dev, ev.data, ev.len, err) < 0)
-				return -EIO;
-			run->raw += ev.len;
-		}
-	}
+	if (vpipe_decode_feed(run->pipe, msg->device, msg->payload, msg->len, err) < 0)
+		return -EBADMSG;
 	if (msg->type == PROTO_DEVICE_END) {
-		if (vstream_reader_end(d->reader, err) < 0)
+		if (vpipe_decode_end(run->pipe, msg->device, err) < 0)
 			return -EBADMSG;
 		d->ended = true;
 	}
@@ -191,11 +207,12 @@ static int transfer(struct receive_run *run, const struct receive_args *a, struc
 		if (cli_peer_recv(&run->peer, &msg, err) < 0)
 			return -EIO;
 		if (msg.type == PROTO_SYNC) {
-			/* every record before it is in the devices: echo it */
+			/* echoed once every record before it is in the devices */
 			struct proto_msg echo = { .type = PROTO_SYNC, .device = PROTO_NO_DEVICE,
 						  .u.sync = msg.u.sync };
 
-			if (cli_peer_send(&run->peer, &echo, err) < 0)
+			if (vpipe_decode_drain(run->pipe, err) < 0 ||
+			    cli_peer_send(&run->peer, &echo, err) < 0)
 				return -EIO;
 			continue;
 		}
@@ -292,7 +309,7 @@ static int converse(struct receive_run *run, const struct receive_args *a, struc
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
 				"the devices were not touched", "the source refused: %s",
 				msg.u.verdict.reason.text), -EXIT_PEER;
-	if (prepare_devices(run, err) < 0)
+	if (prepare_devices(run, a->threads, err) < 0)
 		return -EXIT_FAILED;
 	cli_progress_init(&run->progress, "receive", 0);
 	if (agreed & PROTO_FEAT_PRECOPY)
@@ -385,6 +402,7 @@ int cmd_receive(int argc, char **argv)
 			cli_note("%s: reset; it is RUNNING", vdev_ident(run->dev[i].dev)->name);
 	}
 out:
+	vpipe_decode_stop(run->pipe);
 	for (unsigned i = 0; i < run->n; i++) {
 		vstream_reader_free(run->dev[i].reader);
 		vdev_close(run->dev[i].dev);

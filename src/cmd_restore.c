@@ -15,6 +15,7 @@
 struct restore_args {
 	const char *device, *input, *key_file;
 	bool stop, force;
+	unsigned threads;               /* 0: vpipe_threads() */
 };
 
 enum { OPT_STOP = 0x400, OPT_FORCE, OPT_KEY_FILE };
@@ -25,6 +26,7 @@ static const struct argp_option options[] = {
 	{ "key-file", OPT_KEY_FILE, "FILE", 0, "Require a stream authenticated with this key", 0 },
 	{ "force", OPT_FORCE, NULL, 0,
 	  "Restore even when the stream's device identity does not match (dangerous)", 0 },
+	CLI_DECODE_THREADS_OPTION,
 	{ 0 }
 };
 
@@ -37,6 +39,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_STOP: args->stop = true; return 0;
 	case OPT_FORCE: args->force = true; return 0;
 	case OPT_KEY_FILE: args->key_file = arg; return 0;
+	case 'T': args->threads = cli_parse_threads(arg, state); return 0;
 	default:
 		return cli_parse_device_operand(key, arg, state, &args->device);
 	}
@@ -60,6 +63,8 @@ static const struct argp restore_argp = {
 struct restore_run {
 	struct xport_in *in;
 	struct vstream_reader *reader;
+	const struct vstream_key *key;
+	unsigned threads;
 	uint8_t buf[1 << 16];
 	size_t len, pos;
 	bool eof;
@@ -117,32 +122,56 @@ static int check_header(const struct vstream_header *hdr, const struct vdev_iden
 			"refusing the stream: %s", why);
 }
 
-/* Writes each verified record to the device while the reader thread verifies the
- * next ones; returns once the stream ended complete and verified. */
+/* The decode pipeline's sink: a verified payload, in stream order. */
+static int write_record(void *ctx, unsigned stream, const uint8_t *data, size_t len,
+			struct verr *err)
+{
+	struct restore_run *run = ctx;
+
+	(void)stream;
+	if (len && vdev_write_data(run->dev, data, len, err) < 0)
+		return -EIO;
+	run->bytes += len;
+	run->records++;
+	cli_progress_update(&run->progress, run->bytes, run->wire);
+	return 0;
+}
+
+/* Reads the rest of the stream into the decode pipeline, whose workers verify
+ * records while this thread writes verified ones to the device; returns once the
+ * stream ended complete and verified. */
 static int load_records(struct restore_run *run, struct verr *err)
 {
-	struct vpipe_restore *pipe;
-	struct vpipe_item item;
+	const struct vpipe_decode_sink sink = { write_record, run };
+	struct vpipe_decode *pipe;
 	int ret;
 
-	if (vpipe_restore_start(run->reader, run->in, run->buf + run->pos, run->len - run->pos,
-				&pipe, err) < 0)
+	if (vpipe_decode_start(&run->reader, 1, run->key, run->threads, &sink, &pipe, err) < 0)
 		return -EIO;
+	cli_debug("%u decoding thread%s", run->threads, run->threads == 1 ? "" : "s");
+	ret = vpipe_decode_feed(pipe, 0, run->buf + run->pos, run->len - run->pos, err);
 	run->pos = run->len;
-	for (;;) {
-		ret = vpipe_restore_next(pipe, &item, err);
-		if (ret < 0 || item.end)
+	while (ret == 0 && !run->eof) {
+		ssize_t n;
+
+		if (cli_signal) {
+			ret = verr_set(err, VERR_INTERRUPTED, 0, xport_in_name(run->in), NULL,
+				       "interrupted by signal %d", (int)cli_signal);
 			break;
-		if (item.len)
-			ret = vdev_write_data(run->dev, item.data, item.len, err);
-		vpipe_item_release(&item);
-		if (ret < 0)
+		}
+		n = xport_in_read(run->in, run->buf, sizeof(run->buf), err);
+		if (n < 0) {
+			ret = (int)n;
 			break;
-		run->bytes += item.len;
-		run->records++;
-		cli_progress_update(&run->progress, run->bytes, run->wire + vpipe_restore_wire(pipe));
+		}
+		run->wire += (uint64_t)n;
+		run->eof = n == 0;
+		if (n)
+			ret = vpipe_decode_feed(pipe, 0, run->buf, (size_t)n, err);
 	}
-	vpipe_restore_stop(pipe);
+	if (ret == 0)
+		ret = vpipe_decode_end(pipe, 0, err);
+	vpipe_decode_stop(pipe);
 	return ret < 0 ? -EIO : 0;
 }
 
@@ -202,6 +231,10 @@ int cmd_restore(int argc, char **argv)
 	}
 	cli_progress_init(&run->progress, "restore",
 			  ev.header->id.stop_copy_estimate);
+	run->key = cli_key_get(&key);
+	run->threads = args.threads ? args.threads
+				    : vpipe_threads(ev.header->id.stop_copy_estimate,
+						    VPIPE_CHUNK_DEFAULT);
 	if (check_header(ev.header, &id, &args, &err) < 0 ||
 	    vdev_open(&id, cli.open_via, &run->dev, &err) < 0)
 		goto fail;

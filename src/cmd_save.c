@@ -208,7 +208,7 @@ int cmd_save(int argc, char **argv)
 	if (prepare(&run, &hdr, &err) < 0)
 		goto fail;
 	if (!opt.threads)
-		opt.threads = vpipe_save_threads(run.progress.total, opt.chunk);
+		opt.threads = vpipe_threads(run.progress.total, opt.chunk);
 	if (vpipe_save_start(&hdr, 1, &opt, &(struct vpipe_sink){ write_out, out }, &run.pipe,
 			     &err) < 0)
 		goto fail;

@@ -54,9 +54,6 @@ struct vpipe_stats {
 
 struct vpipe_save;
 
-/* Encoding threads for a state of about state_bytes (0: unknown): the online CPUs,
- * at most 8, and no more than the state has chunks. */
-unsigned vpipe_save_threads(uint64_t state_bytes, size_t chunk);
 /* Gives the sink each stream's header and starts the workers and the writer. */
 int vpipe_save_start(const struct vstream_header *hdrs, unsigned nstreams,
 		     const struct vpipe_save_options *opt, const struct vpipe_sink *sink,
@@ -87,32 +84,43 @@ void vpipe_save_progress(struct vpipe_save *pipe, struct vpipe_stats *stats);
 void vpipe_save_abort(struct vpipe_save *pipe);
 
 /*
- * The restore side: a reader thread pulls the stream from its transport, verifies
- * and decompresses each record (vstream_reader), and hands verified payloads to the
- * caller, who writes them to the device meanwhile. At most VPIPE_RESTORE_DEPTH
- * records wait between the two.
+ * The receiving side: the caller feeds each stream's bytes, in order, through its
+ * vstream_reader (put in split mode), which frames the records; workers verify and
+ * decompress them in parallel into pooled buffers; the caller's thread takes them
+ * back in the order they were fed, passes them through the reader's in-order
+ * checks and gives each verified payload to the sink, which writes it to the
+ * device. That happens within feed, drain and end, on the caller's thread. The
+ * first record in feed order that fails decides the error; the sink gets nothing
+ * from it or after it, and the pipeline refuses everything from then on. The
+ * caller's thread keeps SIGINT, SIGTERM and SIGHUP; the workers block them.
  */
-#define VPIPE_RESTORE_DEPTH 4
-
-struct vpipe_restore;
-
-struct vpipe_item {
-	bool end;                       /* the stream ended complete and verified */
-	uint16_t type;
-	uint8_t *data;                  /* verified payload, owned by the item */
-	size_t len;
+struct vpipe_decode_sink {
+	int (*record)(void *ctx, unsigned stream, const uint8_t *data, size_t len,
+		      struct verr *err);
+	void *ctx;
 };
 
-/* pending: bytes already read from in but not yet fed to reader. */
-int vpipe_restore_start(struct vstream_reader *reader, struct xport_in *in,
-			const uint8_t *pending, size_t pending_len,
-			struct vpipe_restore **pipe, struct verr *err);
-/* The next verified record, or end; an error when the stream or the input failed. */
-int vpipe_restore_next(struct vpipe_restore *pipe, struct vpipe_item *item, struct verr *err);
-void vpipe_item_release(struct vpipe_item *item);
-/* Stops the reader thread (if still running) and frees pipe. Safe on NULL. */
-void vpipe_restore_stop(struct vpipe_restore *pipe);
-/* Stream bytes read so far. */
-uint64_t vpipe_restore_wire(struct vpipe_restore *pipe);
+struct vpipe_decode;
+
+/* Worker threads for a state of about state_bytes (0: unknown): the online CPUs,
+ * at most 8, and no more than the state has chunks. For either side. */
+unsigned vpipe_threads(uint64_t state_bytes, size_t chunk);
+/* readers[0..nstreams) stay the caller's and must outlive pipe; they must not have
+ * read a record yet. key: the readers' key (NULL: unkeyed), kept by the caller. */
+int vpipe_decode_start(struct vstream_reader *const *readers, unsigned nstreams,
+		       const struct vstream_key *key, unsigned threads,
+		       const struct vpipe_decode_sink *sink, struct vpipe_decode **pipe,
+		       struct verr *err);
+/* Feeds buf[0..len) of stream's bytes; may block while all buffers are in flight. */
+int vpipe_decode_feed(struct vpipe_decode *pipe, unsigned stream, const uint8_t *buf,
+		      size_t len, struct verr *err);
+/* Waits until the sink has had every record fed so far. */
+int vpipe_decode_drain(struct vpipe_decode *pipe, struct verr *err);
+/* At the end of stream's input: drains, then the stream must be complete, its
+ * trailer verified (vstream_reader_end). */
+int vpipe_decode_end(struct vpipe_decode *pipe, unsigned stream, struct verr *err);
+/* Stops the workers and frees pipe; records not taken back are dropped. Safe on
+ * NULL. */
+void vpipe_decode_stop(struct vpipe_decode *pipe);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "io.h"
 #include "pipeline.h"
+#include "pipeline_internal.h"
 #include "queue.h"
 
 enum job_kind { JOB_RECORD, JOB_END, JOB_MARK };
@@ -53,17 +54,6 @@ struct vpipe_save {
 	bool failed;
 	struct vpipe_stats stats;
 };
-
-unsigned vpipe_save_threads(uint64_t state_bytes, size_t chunk)
-{
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned n = cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus;
-
-	/* A state smaller than a few chunks gains nothing from more encoders. */
-	if (state_bytes && state_bytes / chunk + 1 < n)
-		n = (unsigned)(state_bytes / chunk + 1);
-	return n;
-}
 
 /* The first failure of any thread wins; everyone else stops. */
 static void fail(struct vpipe_save *p, const struct verr *err)
@@ -137,41 +127,43 @@ static int write_job(struct vpipe_save *p, struct job *job, struct verr *err)
 	return 0;
 }
 
-/* Workers finish out of order; at most njobs jobs are in flight, so a window of
- * njobs slots indexed by queued order holds every early one. */
+/* Workers finish out of order; at most njobs jobs are in flight, which is what
+ * the window holds. */
 static void *writer_main(void *arg)
 {
 	struct vpipe_save *p = arg;
-	struct job **window = calloc(p->njobs, sizeof(*window));
-	uint64_t want = 0;
+	struct vpipe_window window;
 	struct verr err = { 0 };
+	struct job *job;
 	void *item;
 
-	if (!window) {
+	if (vpipe_window_init(&window, p->njobs) < 0) {
 		verr_set(&err, VERR_FAILED, ENOMEM, NULL, NULL, "pipeline: reorder window");
 		fail(p, &err);
 		return NULL;
 	}
 	while (vqueue_pop(&p->done_q, &item) == 0) {
-		struct job *job = item;
-
-		window[job->order % p->njobs] = job;
-		while ((job = window[want % p->njobs]) && job->order == want) {
-			window[want % p->njobs] = NULL;
+		job = item;
+		if (vpipe_window_put(&window, job->order, job) < 0) {
+			verr_set(&err, VERR_FAILED, ERANGE, NULL, NULL, "pipeline: job %llu out of order",
+				 (unsigned long long)job->order);
+			fail(p, &err);
+			break;
+		}
+		while ((job = vpipe_window_take(&window))) {
 			if (write_job(p, job, &err) < 0 || vqueue_push(&p->free_q, job) < 0) {
 				if (err.set)
 					fail(p, &err);
-				free(window);
+				vpipe_window_free(&window);
 				return NULL;
 			}
-			want++;
 			pthread_mutex_lock(&p->lock);
-			p->written = want;
+			p->written = window.next;
 			pthread_cond_broadcast(&p->drained);
 			pthread_mutex_unlock(&p->lock);
 		}
 	}
-	free(window);
+	vpipe_window_free(&window);
 	return NULL;
 }
 
@@ -202,9 +194,8 @@ static int start_threads(struct vpipe_save *p, struct verr *err)
 	p->writer_started = true;
 	io_block_interrupts(&p->caller_mask);
 	p->masked = true;
-	for (; p->nworkers < p->opt.threads; p->nworkers++)
-		if (pthread_create(&p->workers[p->nworkers], NULL, worker_main, p) != 0)
-			return verr_set(err, VERR_FAILED, EAGAIN, NULL, NULL, "pipeline: start a worker");
+	if (vpipe_spawn(p->workers, p->opt.threads, &p->nworkers, worker_main, p) < 0)
+		return verr_set(err, VERR_FAILED, EAGAIN, NULL, NULL, "pipeline: start a worker");
 	return 0;
 }
 

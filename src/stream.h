@@ -156,6 +156,12 @@ size_t vstream_record_size(const struct vstream_record_head *head);
 int vstream_decoder_new(const struct vstream_key *key, const uint8_t stream_id[VSTREAM_ID_LEN],
 			struct vstream_decoder **out, struct verr *err);
 void vstream_decoder_free(struct vstream_decoder *dec);
+/* Makes dec decode another stream's records (same key). */
+void vstream_decoder_set_stream(struct vstream_decoder *dec,
+				const uint8_t stream_id[VSTREAM_ID_LEN]);
+/* Trades the buffer holding the last decompressed payload for *buf (capacity
+ * *cap, may be NULL/0): the caller keeps the payload without copying it. */
+void vstream_decoder_swap_output(struct vstream_decoder *dec, uint8_t **buf, size_t *cap);
 /* Verifies the digest of the complete record rec[0..len) and, if that passes,
  * decompresses it. *data stays valid until the next call on dec. The sequence
  * number and type are the caller's to judge. */
@@ -192,6 +198,7 @@ enum vstream_event_kind {
 	VSTREAM_EV_HEADER,
 	VSTREAM_EV_RECORD,
 	VSTREAM_EV_TRAILER,             /* verified; see vstream_reader_end() */
+	VSTREAM_EV_SPLIT,               /* split mode: a complete record, NOT verified */
 };
 
 struct vstream_event {
@@ -202,6 +209,7 @@ struct vstream_event {
 	const uint8_t *data;                    /* RECORD: verified, decompressed */
 	size_t len;
 	const struct vstream_totals *totals;    /* TRAILER: verified */
+	const char *where;                      /* SPLIT: "record N at byte M" */
 };
 
 /* object names the stream in error messages (a file name, "stdin"); the key bytes
@@ -224,6 +232,34 @@ int vstream_reader_feed(struct vstream_reader *r, const void *buf, size_t len, s
  * a restore finalizes after this returns 0, not at the TRAILER event. */
 int vstream_reader_end(struct vstream_reader *r, struct verr *err);
 uint64_t vstream_reader_offset(const struct vstream_reader *r);   /* bytes consumed */
+/* The verified header; NULL before it was read. */
+const struct vstream_header *vstream_reader_header(const struct vstream_reader *r);
+
+/*
+ * Split mode, for verifying records on several threads. Set before the first
+ * record; from then on the reader only frames records: each complete one comes as
+ * VSTREAM_EV_SPLIT, its encoded bytes in ev->data/len, unverified. Whoever verifies
+ * and decodes it (vstream_decode_record, with a decoder of its own) hands the
+ * result back IN STREAM ORDER to vstream_reader_accept, which does what depends on
+ * order (sequence numbers, types, totals, stream digest, trailer) and yields the
+ * RECORD or TRAILER event the reader would have; a record that failed goes to
+ * vstream_reader_refuse instead. An error from accept or refuse wins over a
+ * framing error that feed reported for a later byte. vstream_reader_end then
+ * succeeds only once the trailer was accepted.
+ */
+void vstream_reader_split(struct vstream_reader *r);
+/* digest: the record's last VSTREAM_DIGEST_LEN bytes; where, offset: ev's. */
+int vstream_reader_accept(struct vstream_reader *r, const struct vstream_record_head *head,
+			  const uint8_t digest[VSTREAM_DIGEST_LEN], const uint8_t *data,
+			  size_t len, const char *where, uint64_t offset,
+			  struct vstream_event *ev, struct verr *err);
+/* Right after VSTREAM_EV_SPLIT: trades the buffer holding the record (ev->data,
+ * which becomes the caller's) for *buf of *cap bytes (may be NULL/0), so the
+ * record is kept without copying it. */
+void vstream_reader_swap_buffer(struct vstream_reader *r, uint8_t **buf, size_t *cap);
+/* Records rc and err (a record's decode failure) as the reader's failure and
+ * returns rc; the stream's name goes into err. */
+int vstream_reader_refuse(struct vstream_reader *r, int rc, struct verr *err);
 
 /*
  * Building blocks shared by the stream files (and their tests): little-endian

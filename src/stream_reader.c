@@ -19,8 +19,13 @@ struct vstream_reader {
 	size_t have, need, cap;
 	uint64_t offset;                        /* bytes consumed */
 	uint64_t item_offset;                   /* where the current item starts */
-	uint64_t next_seq;
+	uint64_t next_seq;                      /* records framed so far */
 	char where[64];                         /* "record N at byte M" */
+	char split_where[64];                   /* the last EV_SPLIT's where */
+	bool split;                             /* records go out unverified (EV_SPLIT) */
+	uint64_t accepted;                      /* records through accept_record */
+	bool trailer_ok;
+	bool order_failed;                      /* a failure in stream order, not framing */
 	struct vstream_header header;
 	struct vstream_record_head head;
 	struct vstream_decoder *dec;
@@ -159,13 +164,14 @@ static bool totals_equal(const struct vstream_totals *a, const struct vstream_to
 }
 
 static int step_trailer(struct vstream_reader *r, const uint8_t *data, size_t len,
-			struct vstream_event *ev, struct verr *err)
+			const char *where, uint64_t offset, struct vstream_event *ev,
+			struct verr *err)
 {
 	uint8_t said[VSTREAM_DIGEST_LEN], computed[VSTREAM_DIGEST_LEN];
 	struct vstream_totals claimed;
 	int rc;
 
-	rc = vstream_trailer_parse(data, len, &claimed, said, r->where, err);
+	rc = vstream_trailer_parse(data, len, &claimed, said, where, err);
 	if (rc < 0)
 		return rc;
 	rc = vstream_digest_end(r->chain, computed);
@@ -173,38 +179,83 @@ static int step_trailer(struct vstream_reader *r, const uint8_t *data, size_t le
 	if (rc < 0)
 		return verr_set(err, VERR_FAILED, -rc, NULL, NULL, "libcrypto: stream digest");
 	if (!vstream_digest_equal(said, computed))
-		return reader_bad(err, "%s: stream digest mismatch", r->where);
+		return reader_bad(err, "%s: stream digest mismatch", where);
 	if (!totals_equal(&claimed, &r->totals))
 		return reader_bad(err, "%s: trailer totals (%llu records, %llu bytes) differ "
-				  "from the records read (%llu records, %llu bytes)", r->where,
+				  "from the records read (%llu records, %llu bytes)", where,
 				  (unsigned long long)claimed.records,
 				  (unsigned long long)claimed.raw_bytes,
 				  (unsigned long long)r->totals.records,
 				  (unsigned long long)r->totals.raw_bytes);
 	ev->kind = VSTREAM_EV_TRAILER;
-	ev->offset = r->item_offset;
+	ev->offset = offset;
 	ev->totals = &r->totals;
-	r->phase = PH_DONE;
+	r->trailer_ok = true;
 	return 0;
 }
 
-/* Accounts a verified data record; false when it is to be skipped. */
-static int account_record(struct vstream_reader *r, bool *deliver, struct verr *err)
+/* Accounts a verified data record; *deliver false when it is to be skipped. */
+static int account_record(struct vstream_reader *r, const struct vstream_record_head *head,
+			  const uint8_t *digest, const char *where, bool *deliver,
+			  struct verr *err)
 {
-	uint16_t type = r->head.type;
+	uint16_t type = head->type;
 
 	*deliver = vstream_type_known(type);
 	if (!*deliver && !(type & VSTREAM_REC_MAY_SKIP)) {
 		verr_set(err, VERR_UNSUPPORTED, 0, NULL, "read it with a newer vfiomig",
-			 "%s: unknown record type 0x%04x", r->where, type);
+			 "%s: unknown record type 0x%04x", where, type);
 		return -EPROTONOSUPPORT;
 	}
-	if (vstream_totals_add(&r->totals, &r->head) < 0)
-		return reader_bad(err, "%s: more than %d record types", r->where,
-				  VSTREAM_MAX_TYPES);
-	vstream_digest_update(r->chain, r->buf + r->have - VSTREAM_DIGEST_LEN,
-			      VSTREAM_DIGEST_LEN);
+	if (vstream_totals_add(&r->totals, head) < 0)
+		return reader_bad(err, "%s: more than %d record types", where, VSTREAM_MAX_TYPES);
+	vstream_digest_update(r->chain, digest, VSTREAM_DIGEST_LEN);
 	return 0;
+}
+
+/* What depends on the order of records, once one's digest verified: its sequence
+ * number, the totals, the stream digest and, for END, the trailer. */
+static int accept_record(struct vstream_reader *r, const struct vstream_record_head *head,
+			 const uint8_t *digest, const uint8_t *data, size_t len,
+			 const char *where, uint64_t offset, struct vstream_event *ev,
+			 struct verr *err)
+{
+	bool deliver;
+	int rc;
+
+	if (r->trailer_ok)
+		return reader_bad(err, "%s: a record after the trailer", where);
+	if (head->seq != r->accepted)
+		return reader_bad(err, "%s: sequence number %llu, expected %llu (records "
+				  "reordered, duplicated or lost)", where,
+				  (unsigned long long)head->seq,
+				  (unsigned long long)r->accepted);
+	if (head->type == VSTREAM_REC_END)
+		return step_trailer(r, data, len, where, offset, ev, err);
+	rc = account_record(r, head, digest, where, &deliver, err);
+	if (rc < 0)
+		return rc;
+	if (deliver) {
+		ev->kind = VSTREAM_EV_RECORD;
+		ev->offset = offset;
+		ev->record = *head;
+		ev->data = data;
+		ev->len = len;
+	}
+	r->accepted++;
+	return 0;
+}
+
+/* Split mode: the complete record goes out as it is, for a worker to verify. */
+static void split_record(struct vstream_reader *r, struct vstream_event *ev)
+{
+	ev->kind = VSTREAM_EV_SPLIT;
+	ev->offset = r->item_offset;
+	ev->record = r->head;
+	ev->data = r->buf;
+	ev->len = r->have;
+	memcpy(r->split_where, r->where, sizeof(r->where));
+	ev->where = r->split_where;
 }
 
 static int step_record_body(struct vstream_reader *r, struct vstream_event *ev,
@@ -212,28 +263,26 @@ static int step_record_body(struct vstream_reader *r, struct vstream_event *ev,
 {
 	const uint8_t *data;
 	size_t len;
-	bool deliver;
 	int rc;
 
-	rc = vstream_decode_record(r->dec, r->buf, r->have, &r->head, &data, &len, r->where, err);
-	if (rc < 0)
-		return rc;
-	if (r->head.seq != r->next_seq)
-		return reader_bad(err, "%s: sequence number %llu, expected %llu (records "
-				  "reordered, duplicated or lost)", r->where,
-				  (unsigned long long)r->head.seq,
-				  (unsigned long long)r->next_seq);
-	if (r->head.type == VSTREAM_REC_END)
-		return step_trailer(r, data, len, ev, err);
-	rc = account_record(r, &deliver, err);
-	if (rc < 0)
-		return rc;
-	if (deliver) {
-		ev->kind = VSTREAM_EV_RECORD;
-		ev->offset = r->item_offset;
-		ev->record = r->head;
-		ev->data = data;
-		ev->len = len;
+	if (r->split) {
+		split_record(r, ev);
+		if (r->head.type == VSTREAM_REC_END) {
+			r->phase = PH_DONE;
+			return 0;
+		}
+	} else {
+		rc = vstream_decode_record(r->dec, r->buf, r->have, &r->head, &data, &len,
+					   r->where, err);
+		if (rc == 0)
+			rc = accept_record(r, &r->head, r->buf + r->have - VSTREAM_DIGEST_LEN, data,
+					   len, r->where, r->item_offset, ev, err);
+		if (rc < 0)
+			return rc;
+		if (r->trailer_ok) {
+			r->phase = PH_DONE;
+			return 0;
+		}
 	}
 	r->next_seq++;
 	next_item(r, PH_RECORD_HEAD, VSTREAM_RECORD_HEAD);
@@ -332,9 +381,11 @@ int vstream_reader_end(struct vstream_reader *r, struct verr *err)
 
 	if (r->phase == PH_FAILED)
 		return reader_repeat(r, err);
-	if (r->phase == PH_DONE)
+	if (r->phase == PH_DONE && r->trailer_ok)
 		return 0;
-	if (r->phase == PH_HEADER)
+	if (r->phase == PH_DONE)
+		rc = reader_bad(err, "%s: the trailer was not verified", r->where);
+	else if (r->phase == PH_HEADER)
 		rc = reader_bad(err, "header: stream ends after %llu bytes, inside the header",
 				(unsigned long long)r->offset);
 	else if (r->phase == PH_RECORD_HEAD && r->have == 0)
@@ -346,5 +397,53 @@ int vstream_reader_end(struct vstream_reader *r, struct verr *err)
 				r->where, r->have, r->need);
 	if (err)
 		verr_hint(err, "the writer was interrupted or the stream was cut short");
+	return reader_fail(r, rc, err);
+}
+
+void vstream_reader_split(struct vstream_reader *r)
+{
+	r->split = true;
+}
+
+void vstream_reader_swap_buffer(struct vstream_reader *r, uint8_t **buf, size_t *cap)
+{
+	uint8_t *mine = r->buf;
+	size_t mine_cap = r->cap;
+
+	r->buf = *buf;
+	r->cap = *cap;
+	*buf = mine;
+	*cap = mine_cap;
+}
+
+const struct vstream_header *vstream_reader_header(const struct vstream_reader *r)
+{
+	return r->dec ? &r->header : NULL;
+}
+
+int vstream_reader_accept(struct vstream_reader *r, const struct vstream_record_head *head,
+			  const uint8_t digest[VSTREAM_DIGEST_LEN], const uint8_t *data,
+			  size_t len, const char *where, uint64_t offset,
+			  struct vstream_event *ev, struct verr *err)
+{
+	int rc;
+
+	memset(ev, 0, sizeof(*ev));
+	if (r->order_failed)
+		return reader_repeat(r, err);
+	rc = accept_record(r, head, digest, data, len, where, offset, ev, err);
+	if (rc < 0) {
+		memset(ev, 0, sizeof(*ev));
+		return vstream_reader_refuse(r, rc, err);
+	}
+	return 0;
+}
+
+/* An earlier record's failure replaces a framing failure found further on. */
+int vstream_reader_refuse(struct vstream_reader *r, int rc, struct verr *err)
+{
+	if (r->order_failed)
+		return reader_repeat(r, err);
+	r->order_failed = true;
 	return reader_fail(r, rc, err);
 }

@@ -219,6 +219,23 @@ int vstream_decoder_new(const struct vstream_key *key, const uint8_t stream_id[V
 	return 0;
 }
 
+void vstream_decoder_set_stream(struct vstream_decoder *dec,
+				const uint8_t stream_id[VSTREAM_ID_LEN])
+{
+	memcpy(dec->stream_id, stream_id, VSTREAM_ID_LEN);
+}
+
+void vstream_decoder_swap_output(struct vstream_decoder *dec, uint8_t **buf, size_t *cap)
+{
+	uint8_t *out = dec->out;
+	size_t out_cap = dec->out_cap;
+
+	dec->out = *buf;
+	dec->out_cap = *cap;
+	*buf = out;
+	*cap = out_cap;
+}
+
 void vstream_decoder_free(struct vstream_decoder *dec)
 {
 	if (!dec)

@@ -177,6 +177,30 @@ refused() { # STATUS FILE DEV [ARGS...]
 	refused 5 "$S.dup" "$MTTY2_B"
 }
 
+@test "a corrupt record deep in a stream restored on 4 threads is refused there, nothing from it written" {
+	double_only
+	local blob=$BATS_TEST_TMPDIR/blob off before k=5
+	# 8 records of 1 MiB: four stored (random), four compressed
+	{ head -c 4194304 /dev/urandom; yes vfiomig | head -c 4194304; } >"$blob"
+	knob "$MTTY2_A" "blob=$blob"
+	knob "$MTTY2_A" header_check=0
+	knob "$MTTY2_B" size=8388608
+	knob "$MTTY2_B" header_check=0
+	vfiomig save "$MTTY2_A" -o "$S" --resume --no-precopy
+	assert_equal "$(vfiomig inspect --json "$S" | jq '.records | length')" 8
+	off=$(record_offsets "$S" | sed -n "$((k + 1))p")
+	flip_byte "$S" $((off + 30))
+	refused 5 "$S.flipped" "$MTTY2_B" -T 4
+	assert_output_contains "record $k at byte $off: digest mismatch"
+	# records 0-4 reached the device, nothing of record 5 or after
+	before=$(vfiomig inspect --json "$S" | jq "[.records[:$k][].raw_bytes] | add")
+	assert_equal "$(stat -c %s "$SYSROOT/double/$MTTY2_B/resume.buf")" "$before"
+	[[ ! -e $SYSROOT/double/$MTTY2_B/restored ]]
+	# and the intact stream restores on 4 threads, byte for byte
+	vfiomig restore "$MTTY2_B" -i "$S" -T 4
+	cmp "$blob" "$SYSROOT/double/$MTTY2_B/restored"
+}
+
 @test "trailing garbage after the trailer is refused (exit 5)" {
 	vfiomig save "$MTTY2_A" -o "$S" --resume
 	{ cat "$S"; printf x; } >"$S.tail"

@@ -168,8 +168,8 @@ expect 'save options' \
 	--threads= --key-file= --progress --no-progress --quiet --verbose --open-via= --help \
 	--version --usage
 expect 'restore options' \
-	'vfiomig restore --' --input= --stop --force --key-file= --progress --no-progress \
-	--quiet --verbose --open-via= --help --version --usage
+	'vfiomig restore --' --input= --stop --force --threads= --key-file= --progress \
+	--no-progress --quiet --verbose --open-via= --help --version --usage
 expect 'inspect options' \
 	'vfiomig inspect --' --json --no-records --key-file= --quiet --verbose \
 	--open-via= --help --version --usage
@@ -210,6 +210,10 @@ expect 'nothing after -T (a number)' \
 	'vfiomig save -T '
 expect 'the value of -T is not taken for the device' \
 	'vfiomig save -T 4 ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'the value of -T is not taken for the restore device' \
+	'vfiomig restore -T 2 ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+expect 'nothing after --threads of receive (a number)' \
+	'vfiomig receive --stdio --threads '
 expect 'the value of -o is not taken for the device' \
 	'vfiomig save -o out.vfm 8' 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
 expect 'the value of --key-file is not taken for the device' \
@@ -242,8 +246,8 @@ expect 'migrate options' \
 	--progress --no-progress --quiet --verbose --open-via= --help --version --usage
 expect 'receive options' \
 	'vfiomig receive --' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure \
-	--timeout= --stop --json --progress --no-progress --quiet --verbose --open-via= --help \
-	--version --usage
+	--timeout= --stop --json --threads= --progress --no-progress --quiet --verbose \
+	--open-via= --help --version --usage
 expect 'migrate option prefix --max' \
 	'vfiomig migrate 0000:00:03.0 --max' --max-downtime= --max-rounds=
 expect 'receive option prefix --st' \

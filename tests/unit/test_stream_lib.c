@@ -170,6 +170,16 @@ HELPER void log_event(struct event_log *log, const struct vstream_event *ev)
 	log->n++;
 }
 
+/* Notes how reading ended: rc, and the error's class and message. */
+HELPER int log_outcome(struct event_log *log, int rc, const struct verr *err)
+{
+	log->rc = rc;
+	log->class = err->class;
+	if (rc < 0)
+		verr_format(err, log->msg, sizeof(log->msg));
+	return rc;
+}
+
 /* Feeds buf to a reader slice bytes at a time (0: all at once), then ends it. */
 HELPER int read_all(const struct vstream_key *key, const uint8_t *buf, size_t len,
 		    size_t slice, struct event_log *log)
@@ -198,11 +208,7 @@ HELPER int read_all(const struct vstream_key *key, const uint8_t *buf, size_t le
 	if (rc == 0)
 		rc = vstream_reader_end(r, &err);
 	vstream_reader_free(r);
-	log->rc = rc;
-	log->class = err.class;
-	if (rc < 0)
-		verr_format(&err, log->msg, sizeof(log->msg));
-	return rc;
+	return log_outcome(log, rc, &err);
 }
 
 HELPER bool has_msg(const struct event_log *log, const char *text)

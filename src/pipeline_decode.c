@@ -1,0 +1,308 @@
+/* The decode pipeline: the caller's thread frames records off each stream, workers
+ * verify and decompress them in parallel, and the caller's thread takes them back
+ * in the order they were fed, for the in-order checks and the sink. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline.h"
+#include "pipeline_internal.h"
+#include "queue.h"
+
+struct decode_job {
+	uint8_t *rec, *out;             /* the encoded record; a decompressed payload */
+	size_t rec_cap, rec_len, out_cap;
+	const uint8_t *data;            /* the payload: in rec (stored) or out */
+	size_t len;
+	unsigned stream;
+	uint8_t stream_id[VSTREAM_ID_LEN];
+	struct vstream_record_head head;
+	uint64_t offset, order;
+	char where[64];
+	int rc;                         /* the worker's verdict, with err */
+	struct verr err;
+};
+
+struct vpipe_decode {
+	struct vstream_reader **readers;
+	unsigned nstreams;
+	const struct vstream_key *key;
+	struct vpipe_decode_sink sink;
+	struct decode_job *jobs, **free_jobs;
+	unsigned njobs, nfree;
+	struct vqueue work_q, done_q;
+	struct vpipe_window window;
+	uint64_t fed;                   /* order numbers handed out */
+	pthread_t workers[VPIPE_THREADS_MAX];
+	unsigned nworkers;
+	int failed;                     /* 0, or the first error, repeated from then on */
+	struct verr err;
+};
+
+static void decode_job(struct decode_job *job, struct vstream_decoder *dec)
+{
+	struct vstream_record_head head;
+	const uint8_t *data;
+	size_t len;
+
+	vstream_decoder_set_stream(dec, job->stream_id);
+	job->rc = vstream_decode_record(dec, job->rec, job->rec_len, &head, &data, &len,
+					job->where, &job->err);
+	if (job->rc < 0)
+		return;
+	if (head.codec != VSTREAM_CODEC_STORED) {
+		/* The payload is in the decoder's buffer: take it, leave ours. */
+		vstream_decoder_swap_output(dec, &job->out, &job->out_cap);
+		data = job->out;
+	}
+	job->data = data;
+	job->len = len;
+}
+
+static void *worker_main(void *arg)
+{
+	struct vpipe_decode *p = arg;
+	static const uint8_t no_stream[VSTREAM_ID_LEN];
+	struct vstream_decoder *dec = NULL;
+	struct verr err = { 0 };
+	void *item;
+
+	/* Without a decoder every job fails with why; nothing is lost. */
+	int rc = vstream_decoder_new(p->key, no_stream, &dec, &err);
+
+	while (vqueue_pop(&p->work_q, &item) == 0) {
+		struct decode_job *job = item;
+
+		if (rc < 0) {
+			job->rc = rc;
+			job->err = err;
+		} else {
+			decode_job(job, dec);
+		}
+		if (vqueue_push(&p->done_q, job) < 0)
+			break;
+	}
+	vstream_decoder_free(dec);
+	return NULL;
+}
+
+static int pipe_failed(struct vpipe_decode *p, struct verr *err)
+{
+	*err = p->err;
+	return p->failed;
+}
+
+static int fail(struct vpipe_decode *p, int rc, const struct verr *err)
+{
+	p->failed = rc < 0 ? rc : -EIO;
+	p->err = *err;
+	return p->failed;
+}
+
+/* Checks the oldest job in order and hands its payload to the sink. */
+static int deliver(struct vpipe_decode *p, struct decode_job *job, struct verr *err)
+{
+	struct vstream_reader *r = p->readers[job->stream];
+	const uint8_t *digest = job->rec + job->rec_len - VSTREAM_DIGEST_LEN;
+	struct vstream_event ev;
+	int rc;
+
+	if (job->rc < 0) {
+		*err = job->err;
+		return vstream_reader_refuse(r, job->rc, err);
+	}
+	rc = vstream_reader_accept(r, &job->head, digest, job->data, job->len, job->where,
+				   job->offset, &ev, err);
+	if (rc < 0)
+		return rc;
+	if (ev.kind == VSTREAM_EV_RECORD)
+		return p->sink.record(p->sink.ctx, job->stream, ev.data, ev.len, err);
+	return 0;
+}
+
+/* Waits for the oldest job in flight and delivers it. */
+static int take_one(struct vpipe_decode *p, struct verr *err)
+{
+	struct decode_job *job;
+	struct verr local = { 0 };
+	void *item;
+	int rc;
+
+	while (!(job = vpipe_window_take(&p->window))) {
+		if (vqueue_pop(&p->done_q, &item) < 0) {
+			verr_set(&local, VERR_FAILED, EPIPE, NULL, NULL, "pipeline: workers stopped");
+			return fail(p, -EPIPE, &local), pipe_failed(p, err);
+		}
+		job = item;
+		if (vpipe_window_put(&p->window, job->order, job) < 0) {
+			verr_set(&local, VERR_FAILED, ERANGE, NULL, NULL,
+				 "pipeline: record %llu out of order", (unsigned long long)job->order);
+			return fail(p, -ERANGE, &local), pipe_failed(p, err);
+		}
+	}
+	p->free_jobs[p->nfree++] = job;
+	rc = deliver(p, job, &local);
+	if (rc < 0)
+		fail(p, rc, &local);
+	return rc < 0 ? pipe_failed(p, err) : 0;
+}
+
+static int in_flight(const struct vpipe_decode *p)
+{
+	return p->njobs - p->nfree;
+}
+
+/* Takes a framed record from the reader's buffer into a free job, whose buffer the
+ * reader gets instead, and queues it for the workers. */
+static int submit(struct vpipe_decode *p, unsigned stream, const struct vstream_event *ev,
+		  struct verr *err)
+{
+	struct vstream_reader *r = p->readers[stream];
+	struct decode_job *job;
+	int rc;
+
+	if (!p->nfree && (rc = take_one(p, err)) < 0)
+		return rc;
+	job = p->free_jobs[--p->nfree];
+	vstream_reader_swap_buffer(r, &job->rec, &job->rec_cap);
+	job->rec_len = ev->len;
+	job->stream = stream;
+	memcpy(job->stream_id, vstream_reader_header(r)->stream_id, VSTREAM_ID_LEN);
+	job->head = ev->record;
+	job->offset = ev->offset;
+	job->order = p->fed++;
+	snprintf(job->where, sizeof(job->where), "%s", ev->where);
+	job->rc = 0;
+	memset(&job->err, 0, sizeof(job->err));
+	if (vqueue_push(&p->work_q, job) < 0) {
+		struct verr local = { 0 };
+
+		verr_set(&local, VERR_FAILED, EPIPE, NULL, NULL, "pipeline: workers stopped");
+		return fail(p, -EPIPE, &local), pipe_failed(p, err);
+	}
+	return 0;
+}
+
+int vpipe_decode_drain(struct vpipe_decode *p, struct verr *err)
+{
+	int rc = 0;
+
+	if (p->failed)
+		return pipe_failed(p, err);
+	while (rc == 0 && in_flight(p))
+		rc = take_one(p, err);
+	return rc;
+}
+
+int vpipe_decode_feed(struct vpipe_decode *p, unsigned stream, const uint8_t *buf, size_t len,
+		      struct verr *err)
+{
+	size_t pos = 0;
+
+	if (p->failed)
+		return pipe_failed(p, err);
+	while (pos < len) {
+		struct vstream_event ev;
+		struct verr framing = { 0 };
+		size_t used = 0;
+		int rc = vstream_reader_feed(p->readers[stream], buf + pos, len - pos, &used, &ev,
+					     &framing);
+
+		if (rc < 0) {
+			/* A record before this point may have failed too: the first wins. */
+			if (vpipe_decode_drain(p, err) < 0)
+				return p->failed;
+			*err = framing;
+			return fail(p, rc, &framing);
+		}
+		pos += used;
+		if (ev.kind == VSTREAM_EV_SPLIT && (rc = submit(p, stream, &ev, err)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int vpipe_decode_end(struct vpipe_decode *p, unsigned stream, struct verr *err)
+{
+	struct verr local = { 0 };
+	int rc;
+
+	rc = vpipe_decode_drain(p, err);
+	if (rc < 0)
+		return rc;
+	rc = vstream_reader_end(p->readers[stream], &local);
+	if (rc < 0) {
+		*err = local;
+		return fail(p, rc, &local);
+	}
+	return 0;
+}
+
+static int alloc_pipe(struct vpipe_decode *p, unsigned threads)
+{
+	/* Enough for every worker to have one job while as many wait in order. */
+	p->njobs = 2 * threads + 2;
+	p->jobs = calloc(p->njobs, sizeof(*p->jobs));
+	p->free_jobs = calloc(p->njobs, sizeof(*p->free_jobs));
+	if (!p->jobs || !p->free_jobs || vqueue_init(&p->work_q, p->njobs) < 0 ||
+	    vqueue_init(&p->done_q, p->njobs) < 0 || vpipe_window_init(&p->window, p->njobs) < 0)
+		return -ENOMEM;
+	for (unsigned i = 0; i < p->njobs; i++)
+		p->free_jobs[p->nfree++] = &p->jobs[i];
+	return 0;
+}
+
+int vpipe_decode_start(struct vstream_reader *const *readers, unsigned nstreams,
+		       const struct vstream_key *key, unsigned threads,
+		       const struct vpipe_decode_sink *sink, struct vpipe_decode **pipe,
+		       struct verr *err)
+{
+	struct vpipe_decode *p = calloc(1, sizeof(*p));
+
+	*pipe = NULL;
+	if (threads < 1 || threads > VPIPE_THREADS_MAX)
+		threads = threads < 1 ? 1 : VPIPE_THREADS_MAX;
+	if (!p || !(p->readers = calloc(nstreams ? nstreams : 1, sizeof(*p->readers))) ||
+	    alloc_pipe(p, threads) < 0) {
+		vpipe_decode_stop(p);
+		return verr_set(err, VERR_FAILED, ENOMEM, NULL, NULL, "pipeline: decode buffers");
+	}
+	memcpy(p->readers, readers, nstreams * sizeof(*readers));
+	p->nstreams = nstreams;
+	p->key = key;
+	p->sink = *sink;
+	for (unsigned i = 0; i < nstreams; i++)
+		vstream_reader_split(p->readers[i]);
+	if (vpipe_spawn(p->workers, threads, &p->nworkers, worker_main, p) < 0) {
+		vpipe_decode_stop(p);
+		return verr_set(err, VERR_FAILED, EAGAIN, NULL, NULL, "pipeline: start a worker");
+	}
+	*pipe = p;
+	return 0;
+}
+
+void vpipe_decode_stop(struct vpipe_decode *p)
+{
+	if (!p)
+		return;
+	if (p->work_q.items)
+		vqueue_cancel(&p->work_q);
+	if (p->done_q.items)
+		vqueue_cancel(&p->done_q);
+	for (unsigned i = 0; i < p->nworkers; i++)
+		pthread_join(p->workers[i], NULL);
+	for (unsigned i = 0; p->jobs && i < p->njobs; i++) {
+		free(p->jobs[i].rec);
+		free(p->jobs[i].out);
+	}
+	if (p->work_q.items)
+		vqueue_destroy(&p->work_q);
+	if (p->done_q.items)
+		vqueue_destroy(&p->done_q);
+	vpipe_window_free(&p->window);
+	free(p->jobs);
+	free(p->free_jobs);
+	free(p->readers);
+	free(p);
+}
