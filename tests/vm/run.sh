@@ -91,8 +91,8 @@ for ((i = 0; i < jobs; i++)); do shard_files[i]='' shard_weight[i]=0; done
 # second under TCG on two CPUs, measured 2026-11-23); a file not listed weighs 0.9 s a test.
 # Tests that only the double can run are left out of the guest (mkinitramfs.sh).
 declare -A measured=(
-	[tests/bats/stream.bats]=300 [tests/vm/kernel.bats]=250 [tests/bats/state.bats]=180
-	[tests/bats/migrate.bats]=176 [tests/vm/migrate-e2e.bats]=148 [tests/bats/check.bats]=119
+	[tests/bats/stream.bats]=310 [tests/vm/kernel.bats]=250 [tests/bats/state.bats]=180
+	[tests/bats/migrate.bats]=215 [tests/vm/migrate-e2e.bats]=148 [tests/bats/check.bats]=119
 	[tests/bats/device-names.bats]=98 [tests/bats/migrate-liveness.bats]=89
 	[tests/bats/errors-and-exit-codes.bats]=82 [tests/bats/info.bats]=77
 	[tests/vm/check-kernel.bats]=54 [tests/bats/compat.bats]=53 [tests/bats/list.bats]=45
