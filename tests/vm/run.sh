@@ -85,25 +85,57 @@ if [ -z "$files" ]; then
 fi
 case $jobs in ''|*[!0-9]*|0) die "--jobs wants a positive number, got '$jobs'" ;; esac
 [ "$mode" = tests ] || jobs=1
-declare -a shard_files shard_weight
-for ((i = 0; i < jobs; i++)); do shard_files[i]='' shard_weight[i]=0; done
-# Longest first onto the lightest guest. A file weighs what it took in a guest (tenths of a
-# second under TCG on two CPUs, measured 2026-11-23); a file not listed weighs 0.9 s a test.
+declare -a shard_files
+for ((i = 0; i < jobs; i++)); do shard_files[i]=''; done
+# Longest first onto the lightest guest, then moves and swaps that even the guests out. A file
+# weighs what it took in a guest (tenths of a second under TCG, one guest alone on two quiet
+# CPUs, measured 2026-11-23; side by side each guest runs ~10% slower, and runs vary by ~10%);
+# a file not listed weighs 0.9 s a test.
 # Tests that only the double can run are left out of the guest (mkinitramfs.sh).
 declare -A measured=(
-	[tests/bats/stream.bats]=310 [tests/vm/kernel.bats]=250 [tests/bats/state.bats]=180
-	[tests/bats/migrate.bats]=215 [tests/vm/migrate-e2e.bats]=148 [tests/bats/check.bats]=119
-	[tests/bats/device-names.bats]=98 [tests/bats/migrate-liveness.bats]=89
-	[tests/bats/errors-and-exit-codes.bats]=82 [tests/bats/info.bats]=77
-	[tests/vm/check-kernel.bats]=54 [tests/bats/compat.bats]=53 [tests/bats/list.bats]=45
+	[tests/bats/stream.bats]=253 [tests/vm/kernel.bats]=220 [tests/bats/migrate.bats]=173
+	[tests/bats/state.bats]=143 [tests/vm/migrate-e2e.bats]=123 [tests/bats/check.bats]=112
+	[tests/bats/device-names.bats]=95 [tests/bats/errors-and-exit-codes.bats]=75
+	[tests/bats/migrate-liveness.bats]=74 [tests/bats/info.bats]=69 [tests/bats/compat.bats]=54
+	[tests/vm/check-kernel.bats]=51 [tests/bats/list.bats]=45
 )
-while read -r weight f; do
-	lightest=0
-	for ((i = 1; i < jobs; i++)); do
-		[ "${shard_weight[i]}" -lt "${shard_weight[lightest]}" ] && lightest=$i
-	done
-	shard_files[lightest]=${shard_files[lightest]:+${shard_files[lightest]},}$f
-	shard_weight[lightest]=$((shard_weight[lightest] + weight))
+# shard_of WEIGHT FILE lines -> GUEST FILE lines: longest first onto the lightest guest, then
+# single moves and swaps between the heaviest and the lightest guest while they even it out.
+shard_of() { # JOBS
+	awk -v jobs="$1" '
+	{ w[NR] = $1; f[NR] = $2; n = NR }
+	function spread(  i, j, hi, lo) {
+		for (j = 0; j < jobs; j++) load[j] = 0
+		for (i = 1; i <= n; i++) {
+			lo = 0
+			for (j = 1; j < jobs; j++) if (load[j] < load[lo]) lo = j
+			g[i] = lo; load[lo] += w[i]
+		}
+	}
+	function better(  i, k, hi, lo, gap, best, bi, bk, d) {
+		hi = 0; lo = 0
+		for (j = 1; j < jobs; j++) { if (load[j] > load[hi]) hi = j; if (load[j] < load[lo]) lo = j }
+		gap = load[hi] - load[lo]; best = gap; bi = 0; bk = 0
+		for (i = 1; i <= n; i++) {
+			if (g[i] != hi) continue
+			d = w[i]; if (d < gap && (gap - 2 * d < 0 ? 2 * d - gap : gap - 2 * d) < best) {
+				best = (gap - 2 * d < 0 ? 2 * d - gap : gap - 2 * d); bi = i; bk = 0 }
+			for (k = 1; k <= n; k++) {
+				if (g[k] != lo) continue
+				d = w[i] - w[k]; if (d <= 0 || d >= gap) continue
+				if ((gap - 2 * d < 0 ? 2 * d - gap : gap - 2 * d) < best) {
+					best = (gap - 2 * d < 0 ? 2 * d - gap : gap - 2 * d); bi = i; bk = k }
+			}
+		}
+		if (!bi) return 0
+		g[bi] = lo; load[hi] -= w[bi]; load[lo] += w[bi]
+		if (bk) { g[bk] = hi; load[lo] -= w[bk]; load[hi] += w[bk] }
+		return 1
+	}
+	END { spread(); for (t = 0; t < 100 && better(); t++); for (i = 1; i <= n; i++) print g[i], f[i] }'
+}
+while read -r guest f; do
+	shard_files[guest]=${shard_files[guest]:+${shard_files[guest]},}$f
 done < <(for f in $files; do
 		if [ -n "${measured[$f]:-}" ]; then
 			echo "${measured[$f]} $f"
@@ -112,7 +144,7 @@ done < <(for f in $files; do
 		tests=$(grep -c '^@test ' "$repo/$f" || true)
 		double=$(grep -cE '^[[:space:]]+double_only([[:space:]]|$)' "$repo/$f" || true)
 		echo "$((9 * (tests - double) + 1)) $f"
-	done | sort -rn)
+	done | sort -rn | shard_of "$jobs")
 
 accel=(-accel tcg)
 # TCG by default: nested KVM is often unusable on CI hosts (it stops the guest, not qemu).
