@@ -39,6 +39,9 @@ int cli_fail(const struct verr *err);
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));     /* unless -q */
 void cli_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));    /* with -v */
+struct timespec;
+/* Seconds from a to b (CLOCK_MONOTONIC readings); b NULL means now. */
+double cli_seconds(const struct timespec *a, const struct timespec *b);
 
 /* Identifies and opens a device by the user's name; prints and returns the exit code on failure. */
 int cli_open_device(const char *name, struct vdev **dev);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "io.h"
@@ -180,4 +181,15 @@ int cli_recover_abandoned(struct vdev *dev, enum vmig_state *state, struct verr 
 	if (vdev_reset(dev, err) < 0)
 		return -EIO;
 	return vdev_get_state(dev, state, err);
+}
+
+double cli_seconds(const struct timespec *a, const struct timespec *b)
+{
+	struct timespec now;
+
+	if (!b) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		b = &now;
+	}
+	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }

@@ -5,11 +5,6 @@
 #include "cli.h"
 #include "cli_progress.h"
 
-static double seconds_between(const struct timespec *a, const struct timespec *b)
-{
-	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
-}
-
 static int progress_wanted;             /* 1: --progress, -1: --no-progress, 0: auto */
 
 enum { OPT_PROGRESS = 0x900, OPT_NO_PROGRESS };
@@ -60,7 +55,7 @@ static void human(double bytes, char *buf, size_t size)
 
 static void draw(struct cli_progress *p, uint64_t raw, uint64_t wire, const struct timespec *now)
 {
-	double elapsed = seconds_between(&p->start, now);
+	double elapsed = cli_seconds(&p->start, now);
 	double rate = elapsed > 0 ? (double)raw / elapsed : 0;
 	char done[32], speed[32], eta[32] = "";
 
@@ -85,7 +80,7 @@ void cli_progress_update(struct cli_progress *p, uint64_t raw, uint64_t wire)
 	if (!p->on)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (seconds_between(&p->last, &now) < 0.2)
+	if (cli_seconds(&p->last, &now) < 0.2)
 		return;
 	p->last = now;
 	draw(p, raw, wire, &now);

@@ -116,11 +116,6 @@ struct migrate_run {
 	char phase[48];
 };
 
-static double seconds(const struct timespec *a, const struct timespec *b)
-{
-	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
-}
-
 static int open_devices(struct migrate_run *run, const struct migrate_args *a, struct verr *err)
 {
 	for (unsigned i = 0; i < a->ndevices; i++) {
@@ -365,7 +360,7 @@ static int precopy(struct migrate_run *run, const struct migrate_args *a, struct
 		run->precopy_bytes += round_bytes;
 		vpipe_save_progress(run->pipe, &sent);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		rate = sent.raw_bytes / (seconds(&start, &now) + 1e-6);
+		rate = sent.raw_bytes / (cli_seconds(&start, &now) + 1e-6);
 		rest = remaining_bytes(run) + (run->precopy_bytes - sent.raw_bytes);
 		projected_ms = rest / (rate + 1) * 1000;
 		cli_debug("pre-copy round %u: %llu bytes, %llu left, %.0f ms projected", run->rounds,
@@ -391,7 +386,7 @@ static int drain(struct migrate_run *run, struct verr *err)
 		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
 				"expected the echo of SYNC 1, got %s", proto_type_name(msg.type));
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	run->drain_ms = seconds(&t0, &t1) * 1000;
+	run->drain_ms = cli_seconds(&t0, &t1) * 1000;
 	cli_debug("the destination took the pre-copy data %.1f ms after it was sent",
 		  run->drain_ms);
 	return 0;
@@ -466,8 +461,8 @@ static int await_commit(struct migrate_run *run, struct verr *err)
 
 static void summary(const struct migrate_run *run)
 {
-	double total = seconds(&run->t0, &run->commit);
-	double downtime = seconds(&run->stop, &run->commit) * 1000;
+	double total = cli_seconds(&run->t0, &run->commit);
+	double downtime = cli_seconds(&run->stop, &run->commit) * 1000;
 	double ratio = run->peer.sent ? (double)run->raw_bytes / (double)run->peer.sent : 0;
 	double rate = total > 0 ? run->raw_bytes / total : 0;
 

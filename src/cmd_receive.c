@@ -190,14 +190,6 @@ static int take_payload(struct receive_run *run, const struct proto_msg *msg, st
 	return 0;
 }
 
-static double since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static int transfer(struct receive_run *run, const struct receive_args *a, struct verr *err)
 {
 	struct proto_msg msg;
@@ -242,20 +234,15 @@ static int transfer(struct receive_run *run, const struct receive_args *a, struc
 	struct proto_msg commit = { .type = PROTO_COMMIT, .device = PROTO_NO_DEVICE };
 
 	clock_gettime(CLOCK_MONOTONIC, &run->running);
-	commit.u.resume_us = (uint64_t)(since(&run->switchover) * 1e6);
+	commit.u.resume_us = (uint64_t)(cli_seconds(&run->switchover, NULL) * 1e6);
 	return cli_peer_send(&run->peer, &commit, err);
-}
-
-static double span(const struct timespec *a, const struct timespec *b)
-{
-	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
 /* After COMMIT: what came in, how fast, and how long the devices took to run. */
 static void summary(const struct receive_run *run)
 {
-	double total = span(&run->t0, &run->running);
-	double resume_ms = span(&run->switchover, &run->running) * 1000;
+	double total = cli_seconds(&run->t0, &run->running);
+	double resume_ms = cli_seconds(&run->switchover, &run->running) * 1000;
 	double rate = total > 0 ? run->raw / total : 0;
 	double ratio = run->peer.received ? (double)run->raw / (double)run->peer.received : 0;
 

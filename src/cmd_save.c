@@ -180,7 +180,7 @@ int cmd_save(int argc, char **argv)
 	struct xport_out *out = NULL;
 	struct vpipe_stats stats = { 0 };
 	struct verr err = { 0 };
-	struct timespec t0, t1;
+	struct timespec t0;
 	int ret;
 
 	argp_parse(&save_argp, argc, argv, 0, NULL, &args);
@@ -222,9 +222,7 @@ int cmd_save(int argc, char **argv)
 		goto fail;
 	}
 	out = NULL;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	report(vdev_ident(run.dev)->name, &stats,
-	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	report(vdev_ident(run.dev)->name, &stats, cli_seconds(&t0, NULL));
 	ret = EXIT_OK;
 	if (args.resume && vdev_set_state(run.dev, VMIG_RUNNING, VMIG_ERROR, &err) < 0)
 		ret = cli_fail(&err);
