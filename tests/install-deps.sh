@@ -4,7 +4,7 @@
 # tests/vm/build-kernel.sh when it first runs.
 set -eu
 packages="build-essential pkg-config libpci-dev libzstd-dev libssl-dev pci.ids
-	bats jq autoconf bash-completion zsh mandoc time clang libclang-rt-14-dev
+	bats jq gojq autoconf bash-completion zsh mandoc time clang libclang-rt-14-dev
 	hyperfine socat zstd openssl
 	qemu-system-x86 busybox-static bash-static cpio flex bison bc libelf-dev xz-utils"
 missing=

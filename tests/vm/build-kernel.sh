@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 fragment=$here/kernel.config
 source_pkg=linux-source-6.12
 source_suite=bookworm-backports
-host_pkgs=(qemu-system-x86 busybox-static bash-static cpio flex bison bc libelf-dev libssl-dev bats pci.ids make gcc xz-utils jq)
+host_pkgs=(qemu-system-x86 busybox-static bash-static cpio flex bison bc libelf-dev libssl-dev bats pci.ids make gcc xz-utils jq gojq)
 cache=${VFIOMIG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vfiomig}
 
 die() { echo "build-kernel: $*" >&2; exit 1; }

@@ -25,7 +25,7 @@ timeout --kill-after=10 "${VFIOMIG_VM_TIMEOUT:-300}" \
 	qemu-system-x86_64 -M q35 -accel tcg -m "${VFIOMIG_VM_MEM:-1G}" -smp "${VFIOMIG_VM_SMP:-2}" \
 	-nodefaults -display none -vga none -no-reboot -serial stdio \
 	-kernel "$kernel" -initrd "$initrd" \
-	-append "console=ttyS0 loglevel=5 panic=-1 vfiomig.mode=demo ${VFIOMIG_VM_APPEND:-}" \
+	-append "console=ttyS0 loglevel=5 panic=-1 norandmaps vfiomig.mode=demo ${VFIOMIG_VM_APPEND:-}" \
 	-netdev user,id=net0,restrict=on -device e1000,netdev=net0 </dev/null 2>&1 \
 	| tee "$workdir/console.log" \
 	| awk '{ sub(/\r$/, "") }

@@ -3,8 +3,8 @@
 # bats suites, the test tools and an /init that sets up mtty and vfio-pci devices, then runs the
 # suites (or the demo, or a shell) and powers the guest off.
 # Usage: tests/vm/mkinitramfs.sh --bin PATH --out FILE.cpio.gz
-# Extra host programs to include: VFIOMIG_VM_EXTRA_PROGRAMS="prog ..." (jq and script are included
-# if present).
+# Extra host programs to include: VFIOMIG_VM_EXTRA_PROGRAMS="prog ..." (jq, as gojq where
+# present, and script are included if present).
 # Extra host files: VFIOMIG_VM_EXTRA_FILES="SRC:DST ..." (DST absolute in the guest; no spaces).
 set -euo pipefail
 
@@ -81,7 +81,16 @@ pci_ids=$(dpkg -L pci.ids 2>/dev/null | grep -E '^/usr/share/(misc|hwdata)/pci\.
 copy_program "$bin" /repo/vfiomig
 ln -s /repo/vfiomig "$stage/usr/local/bin/vfiomig"
 
+# The guest's jq is gojq where the host has it: jq 1.6 compiles its builtins on every start,
+# ~0.5 s under TCG, gojq ~15 ms. The suites run with jq 1.6 on the host, so a filter that the
+# two read differently shows up as a failure on one side.
+if command -v gojq >/dev/null; then
+	copy_program "$(command -v gojq)" /usr/local/bin/jq
+else
+	echo "mkinitramfs: gojq missing (apt-get install gojq); the guest's jq will be jq 1.6, ~0.5 s a run" >&2
+fi
 for prog in jq script ${VFIOMIG_VM_EXTRA_PROGRAMS:-}; do
+	[ "$prog" = jq ] && [ -e "$stage/usr/local/bin/jq" ] && continue
 	path=$(command -v "$prog" || true)
 	[ -n "$path" ] && copy_program "$path" "/usr/local/bin/${path##*/}"
 done

@@ -134,7 +134,7 @@ boot_qemu() {
 	qemu=(qemu-system-x86_64 -M q35 "${accel[@]}" -m "${VFIOMIG_VM_MEM:-1G}" -smp "${VFIOMIG_VM_SMP:-2}"
 		-nodefaults -display none -vga none -no-reboot
 		-kernel "$kernel" -initrd "$initrd"
-		-append "console=ttyS0 loglevel=5 panic=-1 vfiomig.mode=run vfiomig.run=/repo/tests/vm/hostlink-guest.sh vfiomig.keep_nic=$hl_bdf vfiomig.hostlink_mac=$hl_mac ${VFIOMIG_VM_APPEND:-}"
+		-append "console=ttyS0 loglevel=5 panic=-1 norandmaps vfiomig.mode=run vfiomig.run=/repo/tests/vm/hostlink-guest.sh vfiomig.keep_nic=$hl_bdf vfiomig.hostlink_mac=$hl_mac ${VFIOMIG_VM_APPEND:-}"
 		-netdev user,id=net0,restrict=on -device e1000,netdev=net0,addr=0x2
 		-netdev "user,id=hl,restrict=on,hostfwd=tcp:127.0.0.1:$hport-:7070"
 		-device "e1000,netdev=hl,addr=0x3,mac=$hl_mac"
