@@ -56,7 +56,7 @@ if [ "$mode" = vm ] || [ "$mode" = all ]; then
 	run vm-hostlink tests/vm/run-hostlink.sh --bin "$PWD/vfiomig" >"$out/vm-hostlink.out" 2>&1 &
 	hostlink_pid=$!
 	echo "== vm: tests/vm/run.sh"
-	tests/vm/run.sh --tap "$out/vm.tap" --bin "$PWD/vfiomig" 2>&1 | tee "$out/vm.log" |
+	tests/vm/run.sh --tap "$out/vm.tap" --times "$out/vm-times.txt" --bin "$PWD/vfiomig" 2>&1 | tee "$out/vm.log" |
 		grep -vE '^(ok|not ok|#)' | tail -n 40
 	status=${PIPESTATUS[0]}
 	echo "$status" >"$out/vm.tap.status"

@@ -3,7 +3,8 @@
 # (VFIOMIG_TEST_BACKEND=kernel, inside the VM). Load with `load helper` and call
 # `common_setup` from setup().
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# The checkout, two levels above this file (no subshell: bats loads this file for every test).
+REPO=${BASH_SOURCE[0]%/*}/../..
 DOUBLE_DIR=$REPO/tests/double
 FAKEDEV=$DOUBLE_DIR/fakedev
 DOUBLE_LIB=${VFIOMIG_TEST_DOUBLE:-$DOUBLE_DIR/libvfio-double.so}
@@ -34,6 +35,11 @@ make_fake_root() {
 }
 
 common_setup() {
+	# bats runs a DEBUG trap of ~20 commands before every command, inherited by every function
+	# the test calls (functrace): over a quarter of the real-kernel suite's time under TCG. Off,
+	# a failure still names the test file's line and its command; only the frames inside
+	# helper functions go, and the helpers say what they expected.
+	set +T
 	case $BACKEND in
 	double)
 		VFIOMIG=${VFIOMIG_TEST_BIN:-$REPO/vfiomig}
@@ -85,6 +91,7 @@ vfiomig() {
 vfiomig_bg() { # OUTFILE ARGS...
 	local out=$1
 	shift
+	: >"$out"      # now: the child's own redirection comes later, and callers poll the file
 	(
 		if [[ $BACKEND == double ]]; then
 			export VFIOMIG_SYSROOT=$SYSROOT LD_PRELOAD=$DOUBLE_LIB
@@ -94,12 +101,25 @@ vfiomig_bg() { # OUTFILE ARGS...
 	VFIOMIG_PID=$!
 }
 
-# receive in the background: listens on 127.0.0.1:0 and sets PORT and RECV_PID.
+# receive in the background: listens on 127.0.0.1:0 and sets PORT and RECV_PID once its
+# "listening on ADDRESS:PORT" line is complete (up to 10 s).
 start_receive() { # ARGS...
 	vfiomig_bg "$BATS_TEST_TMPDIR/recv.out" receive --listen 127.0.0.1:0 "$@"
 	RECV_PID=$VFIOMIG_PID
-	wait_for_text "$BATS_TEST_TMPDIR/recv.out" "listening on"
-	PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$BATS_TEST_TMPDIR/recv.out")
+	local i alive=1 text re=$'listening on [^\n]*:([0-9]+)\n'
+	for ((i = 0; i < 500 && alive; i++)); do
+		kill -0 "$RECV_PID" 2>/dev/null || alive=0
+		text=
+		{ IFS= read -r -d '' text <"$BATS_TEST_TMPDIR/recv.out"; } 2>/dev/null || true
+		if [[ $text =~ $re ]]; then
+			PORT=${BASH_REMATCH[1]}
+			return 0
+		fi
+		((alive)) && sleep 0.02
+	done
+	echo "receive did not say where it listens:" >&2
+	cat "$BATS_TEST_TMPDIR/recv.out" >&2
+	return 1
 }
 
 # Waits for the receiver started by start_receive, puts its status in RECV_STATUS
@@ -110,12 +130,15 @@ finish_receive() {
 	cat "$BATS_TEST_TMPDIR/recv.out"
 }
 
-# Wait (up to 10 s) until FILE contains TEXT.
+# Wait (up to 10 s) until FILE contains TEXT. Read with builtins: under TCG every process
+# start costs milliseconds, and the waited-for process may share the one CPU.
 wait_for_text() { # FILE TEXT
-	local i
-	for i in $(seq 100); do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
+	local i text
+	for ((i = 0; i < 500; i++)); do
+		text=
+		{ IFS= read -r -d '' text <"$1"; } 2>/dev/null || true
+		[[ $text == *"$2"* ]] && return 0
+		sleep 0.02
 	done
 	echo "timed out waiting for '$2' in $1:" >&2
 	cat "$1" >&2
@@ -180,8 +203,9 @@ json() { # FILTER
 }
 
 # Several jq filters over $output, each compared with its expected text, in one jq run (jq
-# takes ~0.3 s to start in the TCG guest). A filter's results are joined by newlines, strings
-# raw and other values as JSON, as `json` prints them; `json_is 'EXPR' true` asserts EXPR.
+# 1.6 takes ~0.5 s to start under TCG; the guest's jq is gojq, but one process still beats
+# several). A filter's results are joined by newlines, strings raw and other values as JSON,
+# as `json` prints them; `json_is 'EXPR' true` asserts EXPR.
 json_is() { # FILTER EXPECTED [FILTER EXPECTED]...
 	if (($# < 2 || $# % 2)); then
 		echo "json_is: wants FILTER EXPECTED pairs, got $# arguments" >&2

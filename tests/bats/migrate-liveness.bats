@@ -33,9 +33,9 @@ freeze() { # PID
 # still running is killed and fails the test: it ignored its signal or its timeout.
 wait_exit() { # PID
 	local i
-	for i in $(seq 300); do
+	for ((i = 0; i < 1500; i++)); do
 		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
+		sleep 0.02
 	done
 	if kill -0 "$1" 2>/dev/null; then
 		kill -KILL "$1"
@@ -62,11 +62,12 @@ silent_client() { # PORT
 # Waits (up to 10 s) until /proc/net/tcp shows a connection to 127.0.0.1:PORT in
 # STATE (hex: 01 ESTABLISHED, 02 SYN_SENT), seen from the connecting side.
 wait_for_tcp() { # PORT STATE
-	local hex i
-	hex=$(printf '0100007F:%04X %s ' "$1" "$2")
-	for i in $(seq 100); do
-		grep -q " $hex" /proc/net/tcp && return 0
-		sleep 0.1
+	local hex i text
+	printf -v hex '0100007F:%04X %s ' "$1" "$2"
+	for ((i = 0; i < 500; i++)); do
+		IFS= read -r -d '' text </proc/net/tcp || true
+		[[ $text == *" $hex"* ]] && return 0
+		sleep 0.02
 	done
 	echo "no connection to port $1 in state $2:" >&2
 	cat /proc/net/tcp >&2
@@ -75,11 +76,12 @@ wait_for_tcp() { # PORT STATE
 
 # Waits (up to 10 s) until nothing listens on 127.0.0.1:PORT (receive accepted a peer).
 wait_for_no_listener() { # PORT
-	local hex i
-	hex=$(printf '0100007F:%04X 00000000:0000 0A ' "$1")
-	for i in $(seq 100); do
-		grep -q " $hex" /proc/net/tcp || return 0
-		sleep 0.1
+	local hex i text
+	printf -v hex '0100007F:%04X 00000000:0000 0A ' "$1"
+	for ((i = 0; i < 500; i++)); do
+		IFS= read -r -d '' text </proc/net/tcp || true
+		[[ $text == *" $hex"* ]] || return 0
+		sleep 0.02
 	done
 	echo "still listening on port $1" >&2
 	return 1

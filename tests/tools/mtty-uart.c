@@ -7,6 +7,7 @@
  *        mtty-uart [--open-via=auto|cdev|group] read UUID          (drains port 0 RX to stdout)
  *        mtty-uart [--open-via=...] lsr UUID                       (prints port 0's LSR, e.g. 0x60)
  *        mtty-uart [--open-via=...] hold UUID     (keeps the device open, prints "held", waits for a signal)
+ *        mtty-uart [--open-via=...] drain UUID...  (empties each device's port 0 RX, prints nothing)
  * Exit: 0 ok, 1 I/O or ioctl failure, 2 usage, 3 device unavailable (missing, busy, not viable).
  *
  * mtty's UART (samples/vfio-mdev/mtty.c): region N is port N's 8 I/O registers. A byte written
@@ -242,7 +243,8 @@ static int cmd_write(struct uart *u, const char *bytes)
 	return 0;
 }
 
-static int cmd_read(struct uart *u)
+/* Drains port 0's RX FIFO to stdout, or nowhere when discard is set. */
+static int cmd_read(struct uart *u, int discard)
 {
 	uint8_t lsr, byte;
 	int err, n;
@@ -256,10 +258,10 @@ static int cmd_read(struct uart *u)
 		err = reg_read(u, UART_DATA, &byte);
 		if (err)
 			return fail(EXIT_IO, "read RBR", -err);
-		if (putchar(byte) == EOF)
+		if (!discard && putchar(byte) == EOF)
 			return fail(EXIT_IO, "stdout", errno);
 	}
-	if (fflush(stdout) == EOF)
+	if (!discard && fflush(stdout) == EOF)
 		return fail(EXIT_IO, "stdout", errno);
 	return 0;
 }
@@ -293,12 +295,42 @@ static int cmd_hold(struct uart *u)
 	return 0;
 }
 
+static int valid_uuid_arg(const char *uuid)
+{
+	return !strchr(uuid, '/') && strcmp(uuid, "..") != 0;
+}
+
+/* Empties several devices' FIFOs in one process (the suites' teardown); every device is
+ * tried, the first failure decides the exit status. */
+static int cmd_drain(const char *via, char **uuids, int n)
+{
+	int i, rc = 0, err;
+
+	for (i = 0; i < n; i++) {
+		struct uart u = { .device_fd = -1, .extra_fds = { -1, -1, -1 }, .uuid = uuids[i] };
+
+		if (!valid_uuid_arg(u.uuid)) {
+			fprintf(stderr, "mtty-uart: not a device name: %s\n", u.uuid);
+			err = EXIT_USAGE;
+		} else {
+			err = uart_open(&u, via);
+			if (err == 0 && (err = check_dlab(&u)) == 0)
+				err = cmd_read(&u, 1);
+			uart_close(&u);
+		}
+		if (err && !rc)
+			rc = err;
+	}
+	return rc;
+}
+
 static int usage(void)
 {
 	fputs("usage: mtty-uart [--open-via=auto|cdev|group] write UUID BYTES\n"
 	      "       mtty-uart [--open-via=auto|cdev|group] read UUID\n"
 	      "       mtty-uart [--open-via=auto|cdev|group] lsr UUID\n"
-	      "       mtty-uart [--open-via=auto|cdev|group] hold UUID\n", stderr);
+	      "       mtty-uart [--open-via=auto|cdev|group] hold UUID\n"
+	      "       mtty-uart [--open-via=auto|cdev|group] drain UUID...\n", stderr);
 	return EXIT_USAGE;
 }
 
@@ -313,6 +345,8 @@ int main(int argc, char **argv)
 	if (argc - argi < 2)
 		return usage();
 	cmd = argv[argi];
+	if (strcmp(cmd, "drain") == 0)
+		return cmd_drain(via, argv + argi + 1, argc - argi - 1);
 	u.uuid = argv[argi + 1];
 	if (strcmp(cmd, "write") == 0) {
 		if (argc - argi != 3)
@@ -325,7 +359,7 @@ int main(int argc, char **argv)
 		   || argc - argi != 2) {
 		return usage();
 	}
-	if (strchr(u.uuid, '/') || strcmp(u.uuid, "..") == 0)
+	if (!valid_uuid_arg(u.uuid))
 		return usage();
 
 	rc = uart_open(&u, via);
@@ -334,7 +368,7 @@ int main(int argc, char **argv)
 	else if (rc == 0 && strcmp(cmd, "hold") == 0)
 		rc = cmd_hold(&u);
 	else if (rc == 0 && (rc = check_dlab(&u)) == 0)
-		rc = strcmp(cmd, "write") == 0 ? cmd_write(&u, argv[argi + 2]) : cmd_read(&u);
+		rc = strcmp(cmd, "write") == 0 ? cmd_write(&u, argv[argi + 2]) : cmd_read(&u, 0);
 	uart_close(&u);
 	return rc;
 }

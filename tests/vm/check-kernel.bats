@@ -9,13 +9,6 @@ setup() {
 	common_setup
 }
 
-teardown() {
-	local dev
-	for dev in "$MTTY2_A" "$MTTY2_B" "$MTTY1"; do
-		vfiomig state "$dev" --reset >/dev/null 2>&1 || true
-	done
-}
-
 result_of() { # NAME: the RESULT column of check NAME in $output
 	awk -v n="$1" '$1 == n { print $2; exit }' <<<"$output"
 }

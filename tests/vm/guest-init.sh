@@ -97,15 +97,13 @@ run_tests() {
 		echo "1..0 # no bats files in the initramfs" >/tmp/tap
 		status=0
 	else
+		# Live on the console as each test ends (the host times them by it), and kept.
 		# shellcheck disable=SC2086
-		bats --tap $files >/tmp/tap 2>&1 &
-		bats_pid=$!
-		tail -f /tmp/tap &
-		tail_pid=$!
-		wait "$bats_pid"
-		status=$?
-		sleep 1
-		kill "$tail_pid" 2>/dev/null
+		{
+			bats --tap $files 2>&1
+			echo $? >/tmp/bats-status
+		} | tee /tmp/tap
+		status=$(cat /tmp/bats-status)
 	fi
 	dmesg -n 1
 	echo "@@VFIOMIG-TAP-BEGIN@@"

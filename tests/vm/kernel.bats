@@ -10,6 +10,8 @@ setup() {
 	HOLDER=
 	kernel_only
 	common_setup
+	# common_setup left the devices RUNNING; a reset keeps mtty's FIFO, so empty them too
+	"$MTTY_UART" drain "$MTTY2_A" "$MTTY2_B" "$MTTY1" >/dev/null 2>&1 || true
 }
 
 teardown() {
@@ -17,24 +19,19 @@ teardown() {
 		kill "$HOLDER" 2>/dev/null
 		wait "$HOLDER" 2>/dev/null || true
 	fi
-	# mtty keeps its state when closed, and a reset does not empty its FIFO: leave every
-	# device RUNNING with an empty FIFO for the next test.
-	local dev
-	for dev in "$MTTY2_A" "$MTTY2_B" "$MTTY1"; do
-		vfiomig state "$dev" --reset >/dev/null 2>&1 || true
-		"$MTTY_UART" read "$dev" >/dev/null 2>&1 || true
-	done
 }
 
 # hold_device VIA DEVICE: keeps DEVICE open through VIA (cdev|group) in the background.
 hold_device() {
 	"$MTTY_UART" --open-via="$1" hold "$2" >"$BATS_TEST_TMPDIR/holder" 2>&1 3>&- &
 	HOLDER=$!
-	local tries
-	for tries in $(seq 100); do
-		grep -q '^held' "$BATS_TEST_TMPDIR/holder" && return 0
+	local tries text
+	for ((tries = 1; tries <= 500; tries++)); do
+		text=
+		read -r text <"$BATS_TEST_TMPDIR/holder" || true
+		[[ $text == held* ]] && return 0
 		kill -0 "$HOLDER" 2>/dev/null || break
-		sleep 0.1
+		sleep 0.02
 	done
 	echo "holder gave up after $tries tries:" >&2
 	cat "$BATS_TEST_TMPDIR/holder" >&2
@@ -253,6 +250,16 @@ set_and_return() {
 	assert_status 0
 	assert_equal "$output" hello
 	run "$MTTY_UART" lsr "$MTTY2_A"
+	assert_equal "$output" 0x60
+	# drain empties several devices at once and prints nothing
+	"$MTTY_UART" write "$MTTY2_A" one
+	"$MTTY_UART" write "$MTTY1" two
+	run "$MTTY_UART" drain "$MTTY2_A" "$MTTY2_B" "$MTTY1"
+	assert_status 0
+	assert_equal "$output" ''
+	run "$MTTY_UART" lsr "$MTTY2_A"
+	assert_equal "$output" 0x60
+	run "$MTTY_UART" lsr "$MTTY1"
 	assert_equal "$output" 0x60
 }
 

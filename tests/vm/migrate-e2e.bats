@@ -11,16 +11,8 @@ setup() {
 	kernel_only
 	common_setup
 	S=$BATS_TEST_TMPDIR/state.vfm
-	for dev in "$MTTY2_A" "$MTTY2_B" "$MTTY1"; do
-		"$MTTY_UART" read "$dev" >/dev/null 2>&1 || true
-	done
-}
-
-teardown() {
-	for dev in "$MTTY2_A" "$MTTY2_B" "$MTTY1"; do
-		vfiomig state "$dev" --reset >/dev/null 2>&1 || true
-		"$MTTY_UART" read "$dev" >/dev/null 2>&1 || true
-	done
+	# common_setup left the devices RUNNING; a reset keeps mtty's FIFO, so empty them too
+	"$MTTY_UART" drain "$MTTY2_A" "$MTTY2_B" "$MTTY1" >/dev/null 2>&1 || true
 }
 
 @test "FIFO bytes cross from one mtty to another through a file" {
@@ -86,18 +78,6 @@ teardown() {
 	vfiomig save "$MTTY2_A" -o "$S" --resume
 	run "$MTTY_UART" read "$MTTY2_A"
 	assert_equal "$output" kept
-}
-
-# receive in the background on 127.0.0.1:0; sets PORT and RECV_PID.
-start_receive() { # ARGS...
-	"$VFIOMIG" receive --listen 127.0.0.1:0 "$@" >"$BATS_TEST_TMPDIR/recv.out" 2>&1 3>&- &
-	RECV_PID=$!
-	local i
-	for i in $(seq 100); do
-		grep -q "listening on" "$BATS_TEST_TMPDIR/recv.out" && break
-		sleep 0.1
-	done
-	PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$BATS_TEST_TMPDIR/recv.out")
 }
 
 @test "FIFO bytes cross in a live migration over TLS with a pre-shared key" {

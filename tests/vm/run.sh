@@ -1,7 +1,9 @@
 #!/bin/bash
 # Runs the bats suites on a real kernel: boots the cached test kernel with an initramfs holding
 # vfiomig, bats and the suites under qemu-system-x86_64, and brings the guest's TAP back.
-# Usage: tests/vm/run.sh [--tap FILE] [--bin PATH] [--timeout SECONDS] [--files 'F...'] [--jobs N] [--shell] [--verbose]
+# Usage: tests/vm/run.sh [--tap FILE] [--times FILE] [--bin PATH] [--timeout SECONDS] [--files 'F...'] [--jobs N] [--shell] [--verbose]
+# --times FILE: each test's guest time (ms, file, name), slowest first; the per-file sums are
+# printed for the table below.
 # Exit: the guest's bats status; 1 on boot failure, missing markers or timeout; 77 if qemu cannot run.
 # Environment: VFIOMIG_VM_TIMEOUT (default 900), VFIOMIG_VM_MEM (default 1G), VFIOMIG_VM_SMP (default 2),
 # VFIOMIG_VM_APPEND (extra kernel arguments), VFIOMIG_VM_KVM=1 (use KVM), VFIOMIG_CACHE_DIR (kernel cache),
@@ -12,7 +14,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-tap_file='' bin=$repo/vfiomig mode=tests verbose=0 files=${VFIOMIG_VM_FILES:-}
+tap_file='' times_file='' bin=$repo/vfiomig mode=tests verbose=0 files=${VFIOMIG_VM_FILES:-}
 jobs=${VFIOMIG_VM_JOBS:-$(( $(nproc) >= 2 ? 2 : 1 ))}
 timeout=${VFIOMIG_VM_TIMEOUT:-900}
 
@@ -27,6 +29,8 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--tap) tap_file=${2:?}; shift 2 ;;
 	--tap=*) tap_file=${1#--tap=}; shift ;;
+	--times) times_file=${2:?}; shift 2 ;;
+	--times=*) times_file=${1#--times=}; shift ;;
 	--bin) bin=${2:?}; shift 2 ;;
 	--bin=*) bin=${1#--bin=}; shift ;;
 	--timeout) timeout=${2:?}; shift 2 ;;
@@ -171,9 +175,47 @@ boot_guest() { # I
 			tee "$workdir/console.$1.log" >&2
 		return "${PIPESTATUS[0]}"
 	else
-		timeout --kill-after=10 "$timeout" "${qemu[@]}" -serial stdio </dev/null \
-			>"$workdir/console.$1.log" 2>&1
+		timeout --kill-after=10 "$timeout" "${qemu[@]}" -serial stdio </dev/null 2>&1 |
+			stamp_console "$1"
+		return "${PIPESTATUS[0]}"
 	fi
+}
+
+# Console lines to console.I.log; the guest's live TAP result lines, with the time each
+# arrived, to times.I.log (the framed copy at the end is not timed).
+stamp_console() { # I
+	local line live=1
+	while IFS= read -r line || [ -n "$line" ]; do
+		printf '%s\n' "$line" >&3
+		line=${line%$'\r'}
+		case $live$line in
+		1@@VFIOMIG-GUEST-READY@@*|1'ok '*|1'not ok '*) printf '%s %s\n' "$EPOCHREALTIME" "$line" >&4 ;;
+		1@@VFIOMIG-TAP-BEGIN@@) live=0 ;;
+		esac
+	done 3>"$workdir/console.$1.log" 4>"$workdir/times.$1.log"
+}
+
+# times.I.log lines -> "MS FILE NAME" per test: the time since the previous line (the first
+# test's includes bats' start), its file found by its name among the guest's files.
+test_times() { # I
+	awk -v files="${shard_files[$1]//,/ }" -v repo="$repo" '
+	BEGIN {
+		n = split(files, fs, " ")
+		for (i = 1; i <= n; i++) {
+			path = repo "/" fs[i]
+			while ((getline l < path) > 0)
+				if (match(l, /^@test "(.*)" \{/)) { name = substr(l, 8, RLENGTH - 10); file[name] = fs[i] }
+			close(path)
+		}
+	}
+	{
+		t = $1
+		if (prev != "") {
+			line = $0; sub(/^[^ ]+ (not )?ok [0-9]+ (- )?/, "", line); sub(/ # skip.*$/, "", line)
+			printf "%d %s %s\n", (t - prev) * 1000, (line in file ? file[line] : "?"), line
+		}
+		prev = t
+	}' "$workdir/times.$1.log"
 }
 
 if [ "$mode" = shell ]; then
@@ -244,6 +286,19 @@ for ((i = 0; i < jobs; i++)); do
 	fi
 done
 elapsed=$(( $(date +%s) - start ))
+
+# Where the guests' time went, per file, in the table's unit (tenths of a second).
+if [ "$mode" = tests ]; then
+	for ((i = 0; i < jobs; i++)); do [ -s "$workdir/times.$i.log" ] && test_times "$i"; done |
+		sort -rn >"$workdir/times"
+	echo "vm: guest time per file (tenths of a second): $(awk '{ t[$2] += $1 } END {
+		for (f in t) printf "%d [%s]=%d\n", t[f], f, (t[f] + 50) / 100 }' "$workdir/times" |
+		sort -rn | cut -d' ' -f2 | tr '\n' ' ')" >&2
+	if [ -n "$times_file" ]; then
+		mkdir -p "$(dirname "$times_file")"
+		cp "$workdir/times" "$times_file"
+	fi
+fi
 
 tap_text="1..$count"$'\n'"$all_tap"
 printf '%s' "$tap_text"
