@@ -22,7 +22,7 @@ initrd=$("$here/mkinitramfs.sh" --bin "$bin" --out "$workdir/initramfs.cpio.gz" 
 echo "demo: booting Linux 6.12 with mtty under qemu (TCG)..." >&2
 set +e
 timeout --kill-after=10 "${VFIOMIG_VM_TIMEOUT:-300}" \
-	qemu-system-x86_64 -M q35 -accel tcg -m "${VFIOMIG_VM_MEM:-1G}" -smp "${VFIOMIG_VM_SMP:-2}" \
+	qemu-system-x86_64 -M q35 -accel tcg -cpu qemu64,+rdrand -m "${VFIOMIG_VM_MEM:-1G}" -smp "${VFIOMIG_VM_SMP:-1}" \
 	-nodefaults -display none -vga none -no-reboot -serial stdio \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 loglevel=5 panic=-1 norandmaps vfiomig.mode=demo ${VFIOMIG_VM_APPEND:-}" \

@@ -131,7 +131,7 @@ deadline=$((start + timeout))
 boot_qemu() {
 	hport=$(pick_port)
 	# shellcheck disable=SC2054 # commas belong to qemu options
-	qemu=(qemu-system-x86_64 -M q35 "${accel[@]}" -m "${VFIOMIG_VM_MEM:-1G}" -smp "${VFIOMIG_VM_SMP:-2}"
+	qemu=(qemu-system-x86_64 -M q35 "${accel[@]}" -cpu qemu64,+rdrand -m "${VFIOMIG_VM_MEM:-1G}" -smp "${VFIOMIG_VM_SMP:-1}"
 		-nodefaults -display none -vga none -no-reboot
 		-kernel "$kernel" -initrd "$initrd"
 		-append "console=ttyS0 loglevel=5 panic=-1 norandmaps vfiomig.mode=run vfiomig.run=/repo/tests/vm/hostlink-guest.sh vfiomig.keep_nic=$hl_bdf vfiomig.hostlink_mac=$hl_mac ${VFIOMIG_VM_APPEND:-}"
