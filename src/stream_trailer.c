@@ -59,12 +59,14 @@ int vstream_trailer_parse(const uint8_t *payload, size_t len, struct vstream_tot
 			  uint8_t stream_digest[VSTREAM_DIGEST_LEN], const char *where,
 			  struct verr *err)
 {
-	const uint8_t *p = payload + ENTRIES_AT;
+	const uint8_t *p;
 	uint32_t n;
 
 	memset(totals, 0, sizeof(*totals));
+	/* An empty payload may come as NULL: no pointer arithmetic before the length check. */
 	if (len < ENTRIES_AT + VSTREAM_DIGEST_LEN)
 		return trailer_bad(err, where, "is too short");
+	p = payload + ENTRIES_AT;
 	n = vstream_get32(payload);
 	if (n > VSTREAM_MAX_TYPES || len != ENTRIES_AT + ENTRY_LEN * (size_t)n + VSTREAM_DIGEST_LEN)
 		return trailer_bad(err, where, "has a malformed totals table");

@@ -229,6 +229,31 @@ static void test_slicing(void)
 	built_free(&b);
 }
 
+/* The END payload's parser on its own: an empty payload may arrive as NULL (the fuzzer found
+ * pointer arithmetic on it), and every length short of a digest is refused by name. */
+static void test_trailer_parse(void)
+{
+	struct vstream_totals totals, some = { 0 };
+	uint8_t digest[VSTREAM_DIGEST_LEN], in[VSTREAM_DIGEST_LEN] = { 1, 2, 3 };
+	uint8_t payload[8 + VSTREAM_DIGEST_LEN];
+	struct verr err = { 0 };
+	size_t len;
+
+	EXPECT(vstream_trailer_parse(NULL, 0, &totals, digest, "t", &err) == -EBADMSG &&
+	      strstr(err.what, "trailer is too short"), "an empty END payload is too short");
+	for (size_t n = 1; n < 8 + VSTREAM_DIGEST_LEN; n++) {
+		memset(&err, 0, sizeof(err));
+		EXPECT(vstream_trailer_parse(payload, n, &totals, digest, "t", &err) == -EBADMSG,
+		      "an END payload of %zu bytes is refused", n);
+	}
+	len = vstream_trailer_payload(&some, in, payload);
+	memset(&err, 0, sizeof(err));
+	EXPECT(len == sizeof(payload) &&
+	      vstream_trailer_parse(payload, len, &totals, digest, "t", &err) == 0 &&
+	      totals.ntypes == 0 && memcmp(digest, in, sizeof(in)) == 0,
+	      "an END payload without data records parses back");
+}
+
 int main(void)
 {
 	test_round_trips();
@@ -238,5 +263,6 @@ int main(void)
 	test_versions();
 	test_record_types();
 	test_slicing();
+	test_trailer_parse();
 	return unit_done();
 }
