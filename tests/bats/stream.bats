@@ -317,15 +317,17 @@ refused() { # STATUS FILE DEV [ARGS...]
 	vfiomig save "$MTTY2_A" -o "$S" --resume
 	local fifo=$BATS_TEST_TMPDIR/fifo rc=0
 	mkfifo "$fifo"
-	vfiomig_bg "$BATS_TEST_TMPDIR/out" restore "$MTTY2_B" -i "$fifo"
+	vfiomig_bg "$BATS_TEST_TMPDIR/out" -v restore "$MTTY2_B" -i "$fifo"
 	exec 4>"$fifo"
 	head -c 300 "$S" >&4
-	sleep 1
+	# -v names the decoding threads once the device is RESUMING and the records flow
+	wait_for_text "$BATS_TEST_TMPDIR/out" "decoding thread"
 	kill -TERM "$VFIOMIG_PID"
 	wait "$VFIOMIG_PID" || rc=$?
 	exec 4>&-
 	cat "$BATS_TEST_TMPDIR/out"
 	assert_equal "$rc" 7
+	grep -q "the device was reset and is RUNNING" "$BATS_TEST_TMPDIR/out"
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
 }
 
