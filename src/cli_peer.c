@@ -280,8 +280,10 @@ int cli_peer_recv(struct cli_peer *peer, struct proto_msg *msg, struct verr *err
 		pthread_mutex_unlock(&peer->lock);
 		if (rc < 0)
 			return -EPROTO;
-		if (msg->type == PROTO_PING)
+		if (msg->type == PROTO_PING) {
+			peer->pings_received++;
 			continue;
+		}
 		if (msg->type == PROTO_ABORT)
 			return verr_set(err, VERR_PEER, 0, xport_conn_name(peer->conn), NULL,
 					"the peer aborted (%s): %s",

@@ -29,7 +29,8 @@ struct cli_peer {
 	bool reading;                    /* the caller waits in a read: the peer is the busy one */
 	int keepalive_ms;
 	int64_t last_sent_ms;
-	uint64_t pings;
+	uint64_t pings;                  /* PINGs sent (the keepalive thread, under lock) */
+	uint64_t pings_received;         /* PINGs read (the caller's thread) */
 };
 
 /* Takes ownership of conn (also on failure), and starts the keepalive thread when

@@ -258,6 +258,8 @@ static void summary(const struct receive_run *run)
 		json_uint(&j, "throughput_bytes_per_s", (uint64_t)rate);
 		json_uint(&j, "resume_ms", (uint64_t)resume_ms);
 		json_uint(&j, "total_ms", (uint64_t)(total * 1000));
+		json_uint(&j, "pings_sent", run->peer.pings);
+		json_uint(&j, "pings_received", run->peer.pings_received);
 		json_object_end(&j);
 		json_finish(&j);
 		return;
@@ -371,8 +373,8 @@ int cmd_receive(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &run->t0);          /* a source is connected */
 	ret = converse(run, &a, &err);
 	if (ret == 0) {
+		cli_peer_finish(&run->peer, false, 0, NULL);    /* joins the keepalive thread */
 		summary(run);
-		cli_peer_finish(&run->peer, false, 0, NULL);
 		goto out;
 	}
 	cli_progress_done(&run->progress);

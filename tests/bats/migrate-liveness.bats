@@ -173,19 +173,25 @@ key() { # NAME
 	assert_equal "$(state_of "$MTTY2_A")" STOP
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
 	# the destination reports how long its resume took, more than the timeout
-	[[ $(sed -n '/^{/,/^}/p' <<<"$output" | jq .destination_resume_ms) -ge 4500 ]]
+	output=$(sed -n '/^{/,/^}/p' <<<"$output")
+	json_is '.destination_resume_ms >= 4500' true \
+		'.pings_received >= 1' true
 	grep -Eq "sent [1-9][0-9]* PINGs? while busy" "$OUT/recv.out"
 }
 
 @test "a source reading its device for longer than --timeout still migrates: it pings meanwhile" {
 	double_only
 	knob "$MTTY2_A" "delay_ms=2500"
-	start_receive "$MTTY2_B" --insecure --timeout 2
+	start_receive "$MTTY2_B" --insecure --timeout 2 --json
 	run vfiomig migrate -v "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --timeout 2 --no-precopy
 	wait_exit "$RECV_PID"
 	cat "$OUT/recv.out"
 	assert_status 0
 	grep -Eq "sent [1-9][0-9]* PINGs? while busy" <<<"$output"
+	local sent=${output##*sent } json
+	sent=${sent%% PING*}
+	json=$(sed -n '/^{/,/^}/p' "$OUT/recv.out")
+	output=$json json_is .pings_received "$sent"
 	assert_equal "$RC" 0
 	assert_equal "$(state_of "$MTTY2_A")" STOP
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING

@@ -109,7 +109,8 @@ key() { # NAME
 		'.wire_bytes > 0' true \
 		'.precopy_rounds >= 1' true \
 		'.resume_ms <= .total_ms' true \
-		'keys' '["devices","precopy_rounds","raw_bytes","resume_ms","throughput_bytes_per_s","total_ms","wire_bytes"]'
+		'(.pings_sent | type) + (.pings_received | type)' numbernumber \
+		'keys' '["devices","pings_received","pings_sent","precopy_rounds","raw_bytes","resume_ms","throughput_bytes_per_s","total_ms","wire_bytes"]'
 }
 
 @test "receive's summary line names devices, bytes, rounds and the resume time" {
