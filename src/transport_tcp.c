@@ -5,6 +5,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "transport_net_internal.h"
 
 #define DEFAULT_CONNECT_MS 30000
+#define RESOLVE_POLL_MS 200
 
 struct xport_listener {
 	int fd;
@@ -278,6 +281,110 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline, volatile sig
 	return fd;
 }
 
+/* A name lookup on its own thread, so that a signal can end the wait for it: glibc's
+ * resolver retries through EINTR. Whoever finishes last (the lookup, or the caller that
+ * gave up on it) frees the job. */
+struct resolve_job {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cv;
+	bool done, abandoned;
+	struct endpoint ep;
+	struct addrinfo hints, *res;
+	int gai, errnum;
+};
+
+static void resolve_job_free(struct resolve_job *job)
+{
+	if (job->res)
+		freeaddrinfo(job->res);
+	pthread_cond_destroy(&job->done_cv);
+	pthread_mutex_destroy(&job->lock);
+	free(job);
+}
+
+static void *resolve_main(void *arg)
+{
+	struct resolve_job *job = arg;
+	struct addrinfo *res = NULL;
+	int gai = getaddrinfo(job->ep.host, job->ep.port, &job->hints, &res);
+	int errnum = errno;
+	bool abandoned;
+
+	pthread_mutex_lock(&job->lock);
+	job->res = res;
+	job->gai = gai;
+	job->errnum = errnum;
+	job->done = true;
+	abandoned = job->abandoned;
+	pthread_cond_signal(&job->done_cv);
+	pthread_mutex_unlock(&job->lock);
+	if (abandoned)
+		resolve_job_free(job);
+	return NULL;
+}
+
+/* getaddrinfo(): 0 or an EAI_ code (errno set for EAI_SYSTEM); a signal that sets *stop
+ * ends the wait with *interrupted set (EAI_ codes are negative numbers that -EINTR
+ * could be one of). */
+static int resolve(const struct endpoint *ep, const struct addrinfo *hints,
+		   volatile sig_atomic_t *stop, struct addrinfo **res, bool *interrupted)
+{
+	struct resolve_job *job;
+	sigset_t all, saved;
+	pthread_attr_t attr;
+	pthread_t thread;
+	int ret;
+
+	*res = NULL;
+	*interrupted = false;
+	if (!stop)
+		return getaddrinfo(ep->host, ep->port, hints, res);
+	job = calloc(1, sizeof(*job));
+	if (!job)
+		return EAI_MEMORY;
+	job->ep = *ep;
+	job->hints = *hints;
+	pthread_mutex_init(&job->lock, NULL);
+	pthread_cond_init(&job->done_cv, NULL);
+	/* The lookup thread takes no signals: they stay with the caller's threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &saved);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	ret = pthread_create(&thread, &attr, resolve_main, job);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	if (ret != 0) {
+		resolve_job_free(job);
+		return getaddrinfo(ep->host, ep->port, hints, res);
+	}
+	pthread_mutex_lock(&job->lock);
+	while (!job->done && !*stop) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += RESOLVE_POLL_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&job->done_cv, &job->lock, &until);
+	}
+	if (!job->done) {
+		job->abandoned = true;              /* the lookup thread frees it */
+		pthread_mutex_unlock(&job->lock);
+		*interrupted = true;
+		return EAI_SYSTEM;
+	}
+	pthread_mutex_unlock(&job->lock);
+	*res = job->res;
+	job->res = NULL;
+	ret = job->gai;
+	errno = job->errnum;
+	resolve_job_free(job);
+	return ret;
+}
+
 int xport_connect(const char *spec, const struct xport_tls *tls, const struct xport_timeouts *t,
 		  struct xport_conn **out, struct verr *err)
 {
@@ -288,13 +395,21 @@ int xport_connect(const char *spec, const struct xport_tls *tls, const struct xp
 	struct endpoint ep;
 	char peer[160] = "";
 	int fd = -EHOSTUNREACH, gai;
+	bool interrupted;
 
 	*out = NULL;
 	if (parse_endpoint(spec, false, &ep, err) < 0)
 		return -EINVAL;
 	if (tls && tls->mode != XPORT_INSECURE && xport_tls_ctx_new(tls, false, &ctx, err) < 0)
 		return -EINVAL;
-	gai = getaddrinfo(ep.host, ep.port, &hints, &res);
+	gai = resolve(&ep, &hints, t ? t->stop : NULL, &res, &interrupted);
+	if (interrupted) {
+		char op[200];
+
+		xport_tls_ctx_free(ctx);
+		snprintf(op, sizeof(op), "resolve %s", ep.host);
+		return xport_interrupted(t->stop, spec, op, err);
+	}
 	if (gai != 0) {
 		xport_tls_ctx_free(ctx);
 		return verr_set(err, VERR_USAGE, gai == EAI_SYSTEM ? errno : 0, spec, NULL,

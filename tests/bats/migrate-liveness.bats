@@ -109,6 +109,36 @@ key() { # NAME
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 }
 
+@test "SIGTERM while migrate waits for a name server that never answers: exit 7 at once" {
+	double_only "the guest has no socat to play the silent name server"
+	[[ $EUID == 0 ]] && command -v unshare >/dev/null && command -v socat >/dev/null ||
+		skip "needs root, unshare and socat"
+	# In a mount namespace of its own, migrate's resolv.conf names 127.0.0.2, where socat takes
+	# the queries and answers none (the resolver would wait 30 s).
+	printf 'nameserver 127.0.0.2\noptions timeout:30 attempts:1\n' >"$OUT/resolv.conf"
+	socat -u UDP4-RECV:53,bind=127.0.0.2,reuseaddr "CREATE:$OUT/queries" 3>&- &
+	STOPPED+=("$!")                 # killed by teardown
+	(
+		export VFIOMIG_SYSROOT=$SYSROOT LD_PRELOAD=$DOUBLE_LIB
+		exec unshare -m -- sh -c 'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"' \
+			sh "$OUT/resolv.conf" "$VFIOMIG" migrate "$MTTY2_A" --to vfiomig-test.invalid:7070 \
+			--insecure --timeout 600
+	) >"$OUT/mig.out" 2>&1 3>&- &
+	local mig=$! i
+	for ((i = 0; i < 500; i++)); do
+		[[ -s $OUT/queries ]] && break
+		sleep 0.02
+	done
+	[[ -s $OUT/queries ]]           # the lookup is under way
+	kill -TERM "$mig"
+	wait_exit "$mig"
+	cat "$OUT/mig.out"
+	assert_equal "$RC" 7
+	grep -q "resolve vfiomig-test.invalid: interrupted by signal 15" "$OUT/mig.out"
+	grep -q "no device changed state" "$OUT/mig.out"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
 @test "SIGTERM during migrate's TLS handshake with a silent listener: exit 7 at once" {
 	key psk
 	start_receive "$MTTY2_B" --psk-file "$OUT/psk"
