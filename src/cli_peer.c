@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli_peer.h"
+#include "json.h"
 #include "sysfs.h"
 
 _Static_assert(VDEV_COMPAT_MAX == PROTO_COMPAT_MAX,
@@ -403,4 +404,10 @@ int cli_tls_setup(const struct cli_tls_args *args, bool listener, struct cli_key
 				       listener ? "a listener" : "a TCP connection");
 	}
 	return EXIT_OK;
+}
+
+void cli_peer_json_pings(const struct cli_peer *peer, struct json *j)
+{
+	json_uint(j, "pings_sent", peer->pings);
+	json_uint(j, "pings_received", peer->pings_received);
 }

@@ -44,6 +44,10 @@ void cli_peer_finish(struct cli_peer *peer, bool abort_first, uint16_t code, con
 int cli_peer_send(struct cli_peer *peer, const struct proto_msg *msg, struct verr *err);
 /* The ABORT reason code for a local failure. */
 uint16_t cli_peer_reason(const struct verr *err);
+struct json;
+/* The keep-alive counts of a finished peer (its thread joined) as "pings_sent" and
+ * "pings_received", for the JSON summaries of migrate and receive. */
+void cli_peer_json_pings(const struct cli_peer *peer, struct json *j);
 /* START, DATA, DEVICE_END: the header, then the payload from where it lies. */
 int cli_peer_send_payload(struct cli_peer *peer, uint16_t type, uint16_t device,
 			  const uint8_t *payload, size_t len, struct verr *err);

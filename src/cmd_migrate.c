@@ -480,8 +480,7 @@ static void summary(const struct migrate_run *run)
 		json_uint(&j, "downtime_ms", (uint64_t)downtime);
 		json_uint(&j, "destination_resume_ms", run->resume_us / 1000);
 		json_uint(&j, "total_ms", (uint64_t)(total * 1000));
-		json_uint(&j, "pings_sent", run->peer.pings);
-		json_uint(&j, "pings_received", run->peer.pings_received);
+		cli_peer_json_pings(&run->peer, &j);
 		json_object_end(&j);
 		json_finish(&j);
 		return;

@@ -258,8 +258,7 @@ static void summary(const struct receive_run *run)
 		json_uint(&j, "throughput_bytes_per_s", (uint64_t)rate);
 		json_uint(&j, "resume_ms", (uint64_t)resume_ms);
 		json_uint(&j, "total_ms", (uint64_t)(total * 1000));
-		json_uint(&j, "pings_sent", run->peer.pings);
-		json_uint(&j, "pings_received", run->peer.pings_received);
+		cli_peer_json_pings(&run->peer, &j);
 		json_object_end(&j);
 		json_finish(&j);
 		return;
