@@ -130,17 +130,19 @@ finish_receive() {
 	cat "$BATS_TEST_TMPDIR/recv.out"
 }
 
-# Wait (up to 10 s) until FILE contains TEXT. Read with builtins: under TCG every process
-# start costs milliseconds, and the waited-for process may share the one CPU.
-wait_for_text() { # FILE TEXT
-	local i text
-	for ((i = 0; i < 500; i++)); do
+# Wait (up to 10 s) until FILE contains TEXT; with PID, give up as soon as that process has
+# exited without writing it. Read with builtins: under TCG every process start costs
+# milliseconds, and the waited-for process may share the one CPU.
+wait_for_text() { # FILE TEXT [PID]
+	local i alive=1 text
+	for ((i = 0; i < 500 && alive; i++)); do
+		[[ -z ${3:-} ]] || kill -0 "$3" 2>/dev/null || alive=0
 		text=
 		{ IFS= read -r -d '' text <"$1"; } 2>/dev/null || true
 		[[ $text == *"$2"* ]] && return 0
-		sleep 0.02
+		((alive)) && sleep 0.02
 	done
-	echo "timed out waiting for '$2' in $1:" >&2
+	echo "gave up waiting for '$2' in $1:" >&2
 	cat "$1" >&2
 	return 1
 }

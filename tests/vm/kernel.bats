@@ -25,17 +25,7 @@ teardown() {
 hold_device() {
 	"$MTTY_UART" --open-via="$1" hold "$2" >"$BATS_TEST_TMPDIR/holder" 2>&1 3>&- &
 	HOLDER=$!
-	local tries text
-	for ((tries = 1; tries <= 500; tries++)); do
-		text=
-		read -r text <"$BATS_TEST_TMPDIR/holder" || true
-		[[ $text == held* ]] && return 0
-		kill -0 "$HOLDER" 2>/dev/null || break
-		sleep 0.02
-	done
-	echo "holder gave up after $tries tries:" >&2
-	cat "$BATS_TEST_TMPDIR/holder" >&2
-	return 1
+	wait_for_text "$BATS_TEST_TMPDIR/holder" "held $2" "$HOLDER"
 }
 
 # The cdev path's second VFIO_DEVICE_BIND_IOMMUFD fails with EINVAL, not EBUSY; either way
