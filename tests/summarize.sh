@@ -9,8 +9,9 @@
 # - a non-zero status other than 77, with or without a TAP file;
 # - a TAP file without a plan, or whose plans (1..N, summed) differ from its results (bats
 #   or a unit test killed mid-way).
-# Status 77 is the one skip: qemu cannot run here. It counts its TAP's results, or one skip
-# when it wrote none, and is named loudly above the closing line.
+# Status 77 is the one skip of a whole runner: qemu cannot run here. It counts its TAP's
+# results, or one skip when it wrote none, and is named loudly above the closing line.
+# Skipped tests are listed (the first ten of each runner) so that no skip goes unseen.
 set -u
 dir=${1:?usage: summarize.sh DIR NAME...}
 shift
@@ -65,6 +66,10 @@ for name in "$@"; do
 	if [ -n "$why" ]; then
 		echo "# $name: $why: counted as a failure"
 		[ "$f" != 0 ] || f=1
+	fi
+	if [ "$s" != 0 ] && [ -f "$tap" ]; then
+		echo "# $name: $s skipped:"
+		grep -E '^ok [0-9]+.*# ?(skip|SKIP)' "$tap" | head -n 10 | sed 's/^/#   /'
 	fi
 	passed=$((passed + p - s))
 	skipped=$((skipped + s))

@@ -115,3 +115,11 @@ summarize() {
 	[ "$status" -eq 0 ]
 	[ "${lines[-1]}" = "0 passed, 0 failed, 1 skipped" ]
 }
+
+@test "skipped tests are named above the closing line" {
+	runner bats 0 "1..3" "ok 1 - a" "ok 2 - b # skip needs a real kernel" "ok 3 - c # SKIP no qemu"
+	summarize bats
+	[ "$status" -eq 0 ]
+	[[ $output == *"# bats: 2 skipped:"*"#   ok 2 - b # skip needs a real kernel"*"#   ok 3 - c # SKIP no qemu"* ]]
+	[ "${lines[-1]}" = "1 passed, 0 failed, 2 skipped" ]
+}
