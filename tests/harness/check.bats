@@ -43,7 +43,7 @@ STUB
 }
 
 # ci_tree: a copy of .ci/run in a tree whose make builds and whose "make check" prints
-# check.sh's closing line, "$1", then fails as make does.
+# check.sh's closing line, "$1" (none if empty: check.sh never ran), then fails as make does.
 ci_tree() {
 	local tree=$BATS_TEST_TMPDIR/tree
 	mkdir -p "$tree/.ci" "$tree/tests"
@@ -54,7 +54,7 @@ ci_tree() {
 all:
 clean:
 check:
-	@mkdir -p \$(VFIOMIG_CHECK_OUT) && echo "$1" | tee \$(VFIOMIG_CHECK_OUT)/summary && false
+	@${1:+mkdir -p \$(VFIOMIG_CHECK_OUT) && echo "$1" | tee \$(VFIOMIG_CHECK_OUT)/summary && }false
 MK
 	echo "$tree"
 }
@@ -72,4 +72,13 @@ MK
 	run env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS bash "$tree/.ci/run"
 	[ "$status" -ne 0 ]
 	[ "${lines[-1]}" = "5 passed, 1 failed" ]
+}
+
+@test ".ci/run reports a failure, not an old closing line, when check.sh never ran" {
+	tree=$(ci_tree "")
+	mkdir -p "$VFIOMIG_CHECK_OUT"
+	echo "9 passed, 0 failed" >"$VFIOMIG_CHECK_OUT/summary"
+	run env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS bash "$tree/.ci/run"
+	[ "$status" -ne 0 ]
+	[ "${lines[-1]}" = "0 passed, 1 failed" ]
 }
