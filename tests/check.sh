@@ -11,7 +11,7 @@
 # Environment: VFIOMIG_CHECK_OUT (default tests/out): where the TAP, logs and the closing
 # line (summary) go.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 mode=${1:-all}
 case $mode in host | vm | all) ;; *) echo "usage: tests/check.sh host|vm|all" >&2; exit 2 ;; esac
 out=${VFIOMIG_CHECK_OUT:-tests/out}
