@@ -4,9 +4,9 @@
 # Usage: tests/summarize.sh DIR NAME...
 # Each NAME is a runner that was expected to run: DIR/NAME.tap holds its TAP (maybe none)
 # and DIR/NAME.tap.status its exit status. A runner that died must not look green, so each
-# of these counts as one failure when its TAP has no "not ok" line of its own:
+# of these counts as one failure, beside the runner's own "not ok" lines:
 # - no status file (the runner never ran or never finished) or a status that is not a number;
-# - a non-zero status other than 77, with or without a TAP file;
+# - a non-zero status other than 77 without a TAP file, or with no "not ok" line in it;
 # - a TAP file without a plan, or whose plans (1..N, summed) differ from its results (bats
 #   or a unit test killed mid-way).
 # Status 77 is the one skip of a whole runner: qemu cannot run here. It counts its TAP's
@@ -65,7 +65,7 @@ for name in "$@"; do
 	fi
 	if [ -n "$why" ]; then
 		echo "# $name: $why: counted as a failure"
-		[ "$f" != 0 ] || f=1
+		f=$((f + 1))
 	fi
 	if [ "$s" != 0 ] && [ -f "$tap" ]; then
 		echo "# $name: $s skipped:"

@@ -59,6 +59,14 @@ summarize() {
 	[ "${lines[-1]}" = "3 passed, 1 failed" ]
 }
 
+@test "a TAP file cut short after a failing test counts one more failure" {
+	runner bats 1 "1..5" "ok 1 - a" "not ok 2 - b"
+	summarize bats
+	[ "$status" -eq 1 ]
+	[[ $output == *"bats: it exited 1; its TAP plans 5 tests and has 2 results"* ]]
+	[ "${lines[-1]}" = "1 passed, 2 failed" ]
+}
+
 @test "a TAP file without a plan counts as a failure" {
 	runner fuzz 0 "ok 1 - fuzzed"
 	summarize fuzz
