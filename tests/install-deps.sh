@@ -13,6 +13,7 @@ for p in $packages; do
 done
 if [ -n "$missing" ]; then
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends $missing
+	# Wait for another apt (build-kernel.sh, unattended-upgrades) to let go of the dpkg lock.
+	apt-get -o DPkg::Lock::Timeout=600 update -q
+	apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing
 fi

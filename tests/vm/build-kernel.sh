@@ -59,9 +59,11 @@ ensure_packages() {
 	[ ${#missing[@]} -eq 0 ] && return 0
 	note "installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	if [ "$need_update" = 1 ] || ! as_root apt-get install -y --no-install-recommends "${missing[@]}"; then
-		as_root apt-get update
-		as_root apt-get install -y --no-install-recommends "${missing[@]}"
+	# apt waits for another apt or unattended-upgrades to let go of the dpkg lock.
+	local apt=(apt-get -o DPkg::Lock::Timeout=600)
+	if [ "$need_update" = 1 ] || ! as_root "${apt[@]}" install -y --no-install-recommends "${missing[@]}"; then
+		as_root "${apt[@]}" update
+		as_root "${apt[@]}" install -y --no-install-recommends "${missing[@]}"
 	fi
 }
 
@@ -121,4 +123,21 @@ main() {
 	echo "$out/bzImage"
 }
 
-main "$@"
+# Runs "$@" holding $cache/lock: of several runs at once (check.sh's VM runners), one
+# installs and builds, the others wait and then find its bzImage in the cache.
+with_cache_lock() {
+	local lock=$cache/lock fd
+	mkdir -p "$cache" 2>/dev/null || die "cannot create the cache directory $cache (VFIOMIG_CACHE_DIR)"
+	touch "$lock" 2>/dev/null || die "cannot write the lock file $lock"
+	exec {fd}>>"$lock"
+	if ! flock -n "$fd"; then
+		note "waiting for another build-kernel.sh to finish (lock: $lock)"
+		flock "$fd"
+	fi
+	"$@"
+}
+
+# Sourced (tests/harness), it only defines its functions.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	with_cache_lock main "$@"
+fi
