@@ -205,7 +205,61 @@ out:
 	return ret;
 }
 
-ssize_t read(int fd, void *buf, size_t len)
+/* The calls the double interposes on data fds, described once so that one function
+ * serves them all. */
+enum io_call { IO_READ, IO_WRITE, IO_PREAD, IO_PWRITE };
+
+struct io_request {
+	enum io_call call;
+	int fd;
+	void *buf;              /* read, pread */
+	const void *data;       /* write, pwrite */
+	size_t len;
+	off_t off;              /* pread, pwrite */
+};
+
+static ssize_t real_io(const struct io_request *io)
+{
+	switch (io->call) {
+	case IO_READ:
+		return real_read(io->fd, io->buf, io->len);
+	case IO_WRITE:
+		return real_write(io->fd, io->data, io->len);
+	case IO_PREAD:
+		return real_pread(io->fd, io->buf, io->len, io->off);
+	default:
+		return real_pwrite(io->fd, io->data, io->len, io->off);
+	}
+}
+
+/* read or write on an fd of ours of that KIND: only a data fd of the call's direction
+ * moves bytes. The fd is looked up again after the delay, which runs unlocked. */
+static ssize_t data_fd_io(const struct io_request *io, enum fd_kind kind, const char *dev)
+{
+	int writing = io->call == IO_WRITE;
+	enum fd_kind own = writing ? FK_RESUME : FK_SAVE;
+	enum fd_kind other = writing ? FK_SAVE : FK_RESUME;
+	struct dfd *e;
+	ssize_t ret;
+
+	if (kind == own)
+		slow_down(dev);
+	pthread_mutex_lock(&big_lock);
+	e = lookup(io->fd);
+	if (!e)
+		ret = -EBADF;
+	else if (kind == own)
+		ret = writing ? resume_write(e, io->data, io->len) : save_read(e, io->buf, io->len);
+	else if (kind == other)
+		ret = -EBADF;          /* a saving fd is opened O_RDONLY, a resuming one O_WRONLY */
+	else
+		ret = -EINVAL;         /* region access is not modelled */
+	pthread_mutex_unlock(&big_lock);
+	return ret;
+}
+
+/* Every interposed read, write, pread and pwrite: fds that are not ours go to libc. */
+static ssize_t double_io(const struct io_request *io)
 {
 	struct dfd *e;
 	char dev[128];
@@ -214,105 +268,51 @@ ssize_t read(int fd, void *buf, size_t len)
 
 	ensure_init();
 	pthread_mutex_lock(&big_lock);
-	e = lookup(fd);
+	e = lookup(io->fd);
 	if (!e) {
 		pthread_mutex_unlock(&big_lock);
-		return real_read(fd, buf, len);
+		return real_io(io);
 	}
 	kind = e->kind;
 	snprintf(dev, sizeof(dev), "%s", e->dev);
 	pthread_mutex_unlock(&big_lock);
-	if (kind == FK_SAVE)
-		slow_down(dev);
-	pthread_mutex_lock(&big_lock);
-	e = lookup(fd);
-	if (!e)
-		ret = -EBADF;
-	else if (kind == FK_SAVE)
-		ret = save_read(e, buf, len);
-	else if (kind == FK_RESUME)
-		ret = -EBADF;          /* opened O_WRONLY */
+	if (io->call == IO_PREAD || io->call == IO_PWRITE)   /* data fds are streams */
+		ret = (kind == FK_SAVE || kind == FK_RESUME) ? -ESPIPE : -EINVAL;
 	else
-		ret = -EINVAL;         /* region access is not modelled */
-	pthread_mutex_unlock(&big_lock);
+		ret = data_fd_io(io, kind, dev);
 	if (ret < 0) {
 		errno = (int)-ret;
 		return -1;
 	}
 	return ret;
+}
+
+ssize_t read(int fd, void *buf, size_t len)
+{
+	struct io_request io = { .call = IO_READ, .fd = fd, .buf = buf, .len = len };
+
+	return double_io(&io);
 }
 
 ssize_t write(int fd, const void *buf, size_t len)
 {
-	struct dfd *e;
-	char dev[128];
-	enum fd_kind kind;
-	ssize_t ret;
+	struct io_request io = { .call = IO_WRITE, .fd = fd, .data = buf, .len = len };
 
-	ensure_init();
-	pthread_mutex_lock(&big_lock);
-	e = lookup(fd);
-	if (!e) {
-		pthread_mutex_unlock(&big_lock);
-		return real_write(fd, buf, len);
-	}
-	kind = e->kind;
-	snprintf(dev, sizeof(dev), "%s", e->dev);
-	pthread_mutex_unlock(&big_lock);
-	if (kind == FK_RESUME)
-		slow_down(dev);
-	pthread_mutex_lock(&big_lock);
-	e = lookup(fd);
-	if (!e)
-		ret = -EBADF;
-	else if (kind == FK_RESUME)
-		ret = resume_write(e, buf, len);
-	else if (kind == FK_SAVE)
-		ret = -EBADF;          /* opened O_RDONLY */
-	else
-		ret = -EINVAL;
-	pthread_mutex_unlock(&big_lock);
-	if (ret < 0) {
-		errno = (int)-ret;
-		return -1;
-	}
-	return ret;
-}
-
-static ssize_t positioned(int fd, int *handled)
-{
-	struct dfd *e;
-	ssize_t ret = 0;
-
-	pthread_mutex_lock(&big_lock);
-	e = lookup(fd);
-	*handled = e != NULL;
-	if (e)
-		ret = (e->kind == FK_SAVE || e->kind == FK_RESUME) ? -ESPIPE : -EINVAL;
-	pthread_mutex_unlock(&big_lock);
-	if (ret < 0)
-		errno = (int)-ret;
-	return ret < 0 ? -1 : 0;
+	return double_io(&io);
 }
 
 ssize_t pread(int fd, void *buf, size_t len, off_t off)
 {
-	int handled;
-	ssize_t ret;
+	struct io_request io = { .call = IO_PREAD, .fd = fd, .buf = buf, .len = len, .off = off };
 
-	ensure_init();
-	ret = positioned(fd, &handled);
-	return handled ? ret : real_pread(fd, buf, len, off);
+	return double_io(&io);
 }
 
 ssize_t pwrite(int fd, const void *buf, size_t len, off_t off)
 {
-	int handled;
-	ssize_t ret;
+	struct io_request io = { .call = IO_PWRITE, .fd = fd, .data = buf, .len = len, .off = off };
 
-	ensure_init();
-	ret = positioned(fd, &handled);
-	return handled ? ret : real_pwrite(fd, buf, len, off);
+	return double_io(&io);
 }
 
 ssize_t pread64(int fd, void *buf, size_t len, off_t off)
