@@ -146,20 +146,29 @@ static struct dfd *recognise(int fd)
 	return NULL;
 }
 
-struct dfd *lookup(int fd)
+/* Our entry for fd, unless the fd was closed behind our back and the number reused. */
+static struct dfd *tracked(int fd)
 {
 	struct dfd *e;
 	struct stat st;
 
-	if (!root_len || fd < 0 || fd >= FD_TABLE)
+	if (!root_len || fd < 0 || fd >= FD_TABLE || !fdtab[fd])
 		return NULL;
 	e = fdtab[fd];
-	if (e) {
-		if (fstat(fd, &st) == 0 && st.st_dev == e->st_dev && st.st_ino == e->st_ino)
-			return e;
-		untrack(fd);    /* closed behind our back and the number reused */
-	}
-	return recognise(fd);
+	if (fstat(fd, &st) == 0 && st.st_dev == e->st_dev && st.st_ino == e->st_ino)
+		return e;
+	untrack(fd);
+	return NULL;
+}
+
+struct dfd *lookup(int fd)
+{
+	struct dfd *e;
+
+	if (!root_len || fd < 0 || fd >= FD_TABLE)
+		return NULL;
+	e = tracked(fd);
+	return e ? e : recognise(fd);
 }
 
 int new_memfd(const char *kind, const char *dev, unsigned long id)
@@ -334,15 +343,7 @@ int close(int fd)
 
 	ensure_init();
 	pthread_mutex_lock(&big_lock);
-	e = (root_len && fd >= 0 && fd < FD_TABLE) ? fdtab[fd] : NULL;
-	if (e) {
-		struct stat st;
-
-		if (fstat(fd, &st) < 0 || st.st_dev != e->st_dev || st.st_ino != e->st_ino) {
-			untrack(fd);
-			e = NULL;
-		}
-	}
+	e = tracked(fd);
 	if (e) {
 		if (e->kind == FK_DEVICE && e->holder)
 			holder_drop(e->dev, fd);
