@@ -111,27 +111,40 @@ void load_cfg(const char *dev, struct devcfg *c)
 		c->header_check = 0;
 }
 
+/* A knob line "FROM>TO REST" (cut in place): REST if the line names arc FROM>TO, else NULL.
+ * fail_arc, extra_fd and arc_delay_ms are lists of such lines. */
+static const char *arc_line_rest(char *line, int from, int to)
+{
+	char a[32], b[32];
+	char *gt = strchr(line, '>');
+	int end = 0;
+
+	if (!gt)
+		return NULL;
+	*gt = ' ';
+	if (sscanf(line, "%31s %31s%n", a, b, &end) < 2)
+		return NULL;
+	return parse_state(a) == from && parse_state(b) == to ? line + end : NULL;
+}
+
 /* "FROM>TO ERRNO [error]" lines: fail that arc; "error" lands the device in ERROR. */
 int arc_fault(const char *dev, int from, int to, int *to_error)
 {
 	char buf[2048], *line, *save = NULL;
+	const char *rest;
 
 	*to_error = 0;
 	if (!knob_str(dev, "fail_arc", buf, sizeof(buf)))
 		return 0;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char a[32], b[32], err[32] = "EIO", land[32] = "";
-		char *gt = strchr(line, '>');
+		char err[32] = "EIO", land[32] = "";
 
-		if (!gt)
+		rest = arc_line_rest(line, from, to);
+		if (!rest)
 			continue;
-		*gt = ' ';
-		if (sscanf(line, "%31s %31s %31s %31s", a, b, err, land) < 2)
-			continue;
-		if (parse_state(a) == from && parse_state(b) == to) {
-			*to_error = !strcasecmp(land, "error");
-			return parse_errno(err, EIO);
-		}
+		sscanf(rest, "%31s %31s", err, land);
+		*to_error = !strcasecmp(land, "error");
+		return parse_errno(err, EIO);
 	}
 	return 0;
 }
@@ -143,17 +156,9 @@ int arc_listed(const char *dev, const char *name, int from, int to)
 
 	if (!knob_str(dev, name, buf, sizeof(buf)))
 		return 0;
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char a[32], b[32];
-		char *gt = strchr(line, '>');
-
-		if (!gt)
-			continue;
-		*gt = ' ';
-		if (sscanf(line, "%31s %31s", a, b) == 2 && parse_state(a) == from &&
-		    parse_state(b) == to)
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (arc_line_rest(line, from, to))
 			return 1;
-	}
 	return 0;
 }
 
@@ -161,19 +166,15 @@ int arc_listed(const char *dev, const char *name, int from, int to)
 long long arc_delay(const char *dev, int from, int to)
 {
 	char buf[2048], *line, *save = NULL;
+	const char *rest;
 
 	if (!knob_str(dev, "arc_delay_ms", buf, sizeof(buf)))
 		return 0;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char a[32], b[32];
 		long long ms = 0;
-		char *gt = strchr(line, '>');
 
-		if (!gt)
-			continue;
-		*gt = ' ';
-		if (sscanf(line, "%31s %31s %lld", a, b, &ms) == 3 && parse_state(a) == from &&
-		    parse_state(b) == to)
+		rest = arc_line_rest(line, from, to);
+		if (rest && sscanf(rest, "%lld", &ms) == 1)
 			return ms > 0 ? ms : 0;
 	}
 	return 0;
