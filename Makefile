@@ -81,9 +81,11 @@ vfiomig-asan: $(CORE_SRCS) $(CLI_SRCS) src/*.h
 		-o $@ $(CORE_SRCS) $(CLI_SRCS) -fsanitize=address,undefined $(PKG_LIBS) -lpthread
 
 # The test double is never built with sanitizers: it is preloaded into the binary.
-$(DOUBLE): tests/double/vfio_double.c tests/double/content.h
+DOUBLE_SRCS = $(filter-out tests/double/selftest.c,$(wildcard tests/double/*.c))
+
+$(DOUBLE): $(DOUBLE_SRCS) tests/double/*.h
 	@echo "  CC      $@"
-	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -Wextra -fPIC -shared -o $@ $< -ldl
+	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -Wextra -fPIC -shared -o $@ $(DOUBLE_SRCS) -ldl
 
 double: $(DOUBLE)
 

@@ -3,7 +3,11 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 cc=${CC:-cc}
-$cc -O2 -g -Wall -Wextra -fPIC -shared -o "$here/libvfio-double.so" "$here/vfio_double.c" -ldl
+set --
+for src in "$here"/*.c; do
+	[ "$src" = "$here/selftest.c" ] || set -- "$@" "$src"
+done
+$cc -O2 -g -Wall -Wextra -fPIC -shared -o "$here/libvfio-double.so" "$@" -ldl
 $cc -O2 -g -Wall -Wextra -o "$here/selftest" "$here/selftest.c"
 root=$(mktemp -d "${TMPDIR:-/tmp}/vfio-double-selftest.XXXXXX")
 trap 'rm -rf "$root"' EXIT
