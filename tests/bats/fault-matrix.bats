@@ -92,7 +92,7 @@ check_rule() { # PHASE FAULT RELAYED-NAME
 	fi
 	# Before RUN the destination provably does not run: the source must run again
 	# (unless the source itself was SIGKILLed: nobody is left to resume it).
-	if [[ $2 != KILL-migrate ]] && ! grep -q "src>dst RUN " "$OUT/relay.log"; then
+	if [[ $2 != KILL-migrate ]] && ! grep -q "src>dst RUN \|dst>src COMMIT " "$OUT/relay.log"; then
 		((src_running)) || { echo "no RUN was sent, yet the source is $src" >&2; return 1; }
 		((MIG_STATUS != 0 && MIG_STATUS != 8)) ||
 			{ echo "no RUN was sent, yet migrate exited $MIG_STATUS" >&2; return 1; }
