@@ -219,7 +219,7 @@ _vfiomig()
 			;;
 		receive)
 			opts+=' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure'
-			opts+=' --timeout= --stop --json -T --threads= --progress --no-progress'
+			opts+=' --timeout= --stop --force --json -T --threads= --progress --no-progress'
 			;;
 		inspect) opts+=' --json --no-records --key-file=' ;;
 		verify) opts+=' --key-file=' ;;

@@ -20,6 +20,7 @@ enum cli_exit {
 	EXIT_DATA = 5,
 	EXIT_PEER = 6,
 	EXIT_INTERRUPTED = 7,
+	EXIT_UNKNOWN = 8,               /* migrate: the destination may run the devices */
 };
 
 struct cli_options {

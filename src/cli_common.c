@@ -72,14 +72,15 @@ int cli_fail(const struct verr *err)
 		[VERR_FAILED] = EXIT_FAILED, [VERR_USAGE] = EXIT_USAGE,
 		[VERR_UNAVAILABLE] = EXIT_UNAVAILABLE, [VERR_UNSUPPORTED] = EXIT_UNSUPPORTED,
 		[VERR_DATA] = EXIT_DATA, [VERR_PEER] = EXIT_PEER,
-		[VERR_INTERRUPTED] = EXIT_INTERRUPTED,
+		[VERR_INTERRUPTED] = EXIT_INTERRUPTED, [VERR_UNKNOWN] = EXIT_UNKNOWN,
 	};
 	char msg[2048];
 
 	verr_format(err, msg, sizeof(msg));
 	fprintf(stderr, "vfiomig: %s\n", msg);
-	/* Whatever a signal broke on its way, the cause is the signal. */
-	if (cli_signal)
+	/* Whatever a signal broke on its way, the cause is the signal; but an unknown
+	 * outcome stays unknown, whatever interrupted the wait for it. */
+	if (cli_signal && err->class != VERR_UNKNOWN)
 		return EXIT_INTERRUPTED;
 	return (unsigned)err->class < sizeof(codes) / sizeof(codes[0]) ? codes[err->class]
 								      : EXIT_FAILED;

@@ -24,13 +24,14 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Whether the peer will read a PING we send now. A destination holding every
- * trailer reads nothing more: bytes it left unread would make its close reset the
- * connection, and could take its COMMIT with them. */
+/* Whether the peer will read a PING we send now. The source, once every trailer is
+ * out, only waits: a destination that ran its devices reads nothing more, and bytes
+ * it left unread would make its close reset the connection, which could take its
+ * COMMIT with them. */
 static bool ping_welcome(const struct proto_session *s)
 {
 	return s->hello_sent && !proto_session_over(s) &&
-	       !(s->role == PROTO_ROLE_SOURCE && s->phase == PROTO_PHASE_COMMIT);
+	       !(s->role == PROTO_ROLE_SOURCE && s->phase >= PROTO_PHASE_LOADING);
 }
 
 /* Under peer->lock, while the caller is busy: one PING, if the channel takes it at
@@ -237,12 +238,31 @@ static void set_reading(struct cli_peer *peer, bool reading)
 	pthread_mutex_unlock(&peer->lock);
 }
 
+/* With a deadline, no read waits past it, whatever the peer sends meanwhile. */
+static ssize_t read_some(struct cli_peer *peer, struct verr *err)
+{
+	int idle = xport_conn_idle(peer->conn);
+	int64_t left = peer->deadline_ms - now_ms();
+	ssize_t n;
+
+	if (!peer->deadline_ms)
+		return xport_conn_read(peer->conn, peer->in, sizeof(peer->in), err);
+	if (left <= 0)
+		return verr_set(err, VERR_PEER, ETIMEDOUT, xport_conn_name(peer->conn), NULL,
+				"no answer from the peer in phase %s",
+				proto_phase_name(peer->session.phase));
+	xport_conn_set_idle(peer->conn, idle > 0 && idle < left ? idle : (int)left);
+	n = xport_conn_read(peer->conn, peer->in, sizeof(peer->in), err);
+	xport_conn_set_idle(peer->conn, idle);
+	return n;
+}
+
 static int fill(struct cli_peer *peer, struct verr *err)
 {
 	ssize_t n;
 
 	set_reading(peer, true);
-	n = xport_conn_read(peer->conn, peer->in, sizeof(peer->in), err);
+	n = read_some(peer, err);
 	set_reading(peer, false);
 	if (n < 0)
 		return (int)n;
@@ -285,12 +305,14 @@ int cli_peer_recv(struct cli_peer *peer, struct proto_msg *msg, struct verr *err
 			peer->pings_received++;
 			continue;
 		}
-		if (msg->type == PROTO_ABORT)
+		if (msg->type == PROTO_ABORT) {
+			peer->abort_received = true;
 			return verr_set(err, VERR_PEER, 0, xport_conn_name(peer->conn), NULL,
 					"the peer aborted (%s): %s",
 					proto_reason_name(msg->u.reason.code) ?
 					proto_reason_name(msg->u.reason.code) : "?",
 					msg->u.reason.text);
+		}
 		return 0;
 	}
 }
@@ -404,6 +426,16 @@ int cli_tls_setup(const struct cli_tls_args *args, bool listener, struct cli_key
 				       listener ? "a listener" : "a TCP connection");
 	}
 	return EXIT_OK;
+}
+
+void cli_peer_set_deadline(struct cli_peer *peer, int ms)
+{
+	peer->deadline_ms = ms > 0 ? now_ms() + ms : 0;
+}
+
+bool cli_peer_aborted(const struct cli_peer *peer)
+{
+	return peer->abort_received;
 }
 
 void cli_peer_json_pings(const struct cli_peer *peer, struct json *j)

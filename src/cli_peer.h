@@ -31,6 +31,8 @@ struct cli_peer {
 	int64_t last_sent_ms;
 	uint64_t pings;                  /* PINGs sent (the keepalive thread, under lock) */
 	uint64_t pings_received;         /* PINGs read (the caller's thread) */
+	int64_t deadline_ms;             /* reads end by then (monotonic ms); 0: none */
+	bool abort_received;
 };
 
 /* Takes ownership of conn (also on failure), and starts the keepalive thread when
@@ -54,6 +56,11 @@ int cli_peer_send_payload(struct cli_peer *peer, uint16_t type, uint16_t device,
 /* The next message, PINGs skipped; a closed connection or ABORT is an error
  * (VERR_PEER) that says why. */
 int cli_peer_recv(struct cli_peer *peer, struct proto_msg *msg, struct verr *err);
+/* From now, reads give up after ms in all, however the peer keeps the line alive
+ * (its PINGs restart the idle timer, not this); 0 removes the deadline. */
+void cli_peer_set_deadline(struct cli_peer *peer, int ms);
+/* The peer's ABORT ended the conversation (not ours). */
+bool cli_peer_aborted(const struct cli_peer *peer);
 /* HELLO both ways and the negotiated features. */
 int cli_peer_hello(struct cli_peer *peer, enum proto_role role, unsigned devices,
 		   uint64_t features, uint64_t *agreed, struct verr *err);

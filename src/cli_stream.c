@@ -123,6 +123,21 @@ int cli_identity_mismatch(const struct vstream_identity *saved, const struct vde
 	return why[0] != '\0';
 }
 
+int cli_check_stream_identity(const struct vstream_header *hdr, const struct vdev_ident *id,
+			      bool force, const char *command, struct verr *err)
+{
+	char why[256];
+
+	if (!cli_identity_mismatch(&hdr->id, id, why, sizeof(why)))
+		return 0;
+	if (force) {
+		cli_note("%s: warning: %s; %sing anyway (--force)", id->name, why, command);
+		return 0;
+	}
+	return verr_set(err, VERR_PEER, 0, id->name, "use a device of the same kind, or --force",
+			"refusing the stream: %s", why);
+}
+
 /* The source's devices against the destination's, as migrate pairs them. */
 int cli_identity_compare(const struct vstream_identity *src, const struct vstream_identity *dst,
 			 char *why, size_t size)

@@ -36,6 +36,11 @@ int cli_identity_mismatch(const struct vstream_identity *saved, const struct vde
 unsigned cli_parse_threads(const char *arg, struct argp_state *state);
 
 /* 1 with a reason when dst cannot take src's state (migrate's pairing rule). */
+/* The check restore and receive make of a stream header against their device:
+ * VERR_PEER on a mismatch, a warning instead with force. command names the
+ * action in the warning ("restore" gives "restoring anyway"). */
+int cli_check_stream_identity(const struct vstream_header *hdr, const struct vdev_ident *id,
+			      bool force, const char *command, struct verr *err);
 int cli_identity_compare(const struct vstream_identity *src, const struct vstream_identity *dst,
 			 char *why, size_t size);
 

@@ -103,6 +103,7 @@ struct migrate_run {
 	unsigned n;
 	struct cli_peer peer;
 	bool peer_ready, committed, precopy, sync;
+	bool handed_over;               /* RUN went out: past the point of no return */
 	const struct vstream_key *record_key;
 	struct vpipe_save *pipe;
 	unsigned threads;
@@ -110,7 +111,7 @@ struct migrate_run {
 	uint64_t raw_bytes, precopy_bytes;     /* read from the devices */
 	unsigned rounds;
 	struct timespec t0, stop, commit;
-	uint64_t resume_us;
+	uint64_t resume_us, loaded_us;
 	double drain_ms;                /* from the last pre-copy byte sent to the peer's SYNC */
 	struct cli_progress progress;
 	char phase[48];
@@ -236,11 +237,19 @@ static int verdict(struct migrate_run *run, const struct migrate_args *a, struct
 	if (v.u.verdict.kind == PROTO_VERDICT_REFUSE)
 		return verr_set(err, VERR_PEER, 0, vdev_ident(run->dev[bad].dev)->name, hint,
 				"refusing the destination: %s; nothing was changed", why), -EXIT_PEER;
+	return 0;
+}
+
+/* The destination checked every stream header and put its devices in RESUMING. */
+static int await_ready(struct migrate_run *run, struct verr *err)
+{
+	struct proto_msg msg;
+
 	if (cli_peer_recv(&run->peer, &msg, err) < 0)
-		return -EXIT_PEER;
+		return -EIO;
 	if (msg.type != PROTO_READY)
 		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
-				"expected READY, got %s", proto_type_name(msg.type)), -EXIT_PEER;
+				"expected READY, got %s", proto_type_name(msg.type));
 	return 0;
 }
 
@@ -444,19 +453,59 @@ static int stopcopy(struct migrate_run *run, struct verr *err)
 	return 0;
 }
 
-static int await_commit(struct migrate_run *run, struct verr *err)
+/* Every trailer sent: the destination verifies them and loads its devices, which
+ * stay stopped there until RUN. A failure up to here rolls back. */
+static int await_loaded(struct migrate_run *run, struct verr *err)
 {
 	struct proto_msg msg;
 
 	if (cli_peer_recv(&run->peer, &msg, err) < 0)
 		return -EIO;
-	if (msg.type != PROTO_COMMIT)
+	if (msg.type != PROTO_LOADED)
 		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
-				"expected COMMIT, got %s", proto_type_name(msg.type));
-	clock_gettime(CLOCK_MONOTONIC, &run->commit);
-	run->resume_us = msg.u.resume_us;
-	run->committed = true;
+				"expected LOADED, got %s", proto_type_name(msg.type));
+	run->loaded_us = msg.u.loaded_us;
+	if (cli_signal)
+		return verr_set(err, VERR_INTERRUPTED, 0, NULL, NULL,
+				"interrupted by signal %d before the handover", (int)cli_signal);
 	return 0;
+}
+
+/*
+ * The point of no return (docs/protocol.md §5): from the first byte of RUN on, the
+ * destination may run the devices, so they run here again only when it says it
+ * will not (ABORT). Signals are noted, not acted on, until COMMIT, ABORT or the
+ * timeout; anything else leaves the outcome unknown.
+ */
+static int hand_over(struct migrate_run *run, struct verr *err)
+{
+	struct proto_msg msg = { .type = PROTO_RUN, .device = PROTO_NO_DEVICE };
+	int timeout_ms = xport_conn_idle(run->peer.conn);
+	struct verr why = { 0 };
+
+	xport_conn_set_stop(run->peer.conn, NULL);
+	cli_peer_set_deadline(&run->peer, timeout_ms > 0 ? timeout_ms : 60000);
+	run->handed_over = true;
+	cli_debug("sending RUN: past the point of no return; signals wait for the answer");
+	if (cli_peer_send(&run->peer, &msg, &why) == 0 &&
+	    cli_peer_recv(&run->peer, &msg, &why) == 0) {
+		if (msg.type == PROTO_COMMIT) {
+			clock_gettime(CLOCK_MONOTONIC, &run->commit);
+			run->resume_us = msg.u.resume_us;
+			run->committed = true;
+			return 0;
+		}
+		verr_set(&why, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
+			 "expected COMMIT, got %s", proto_type_name(msg.type));
+	}
+	if (cli_peer_aborted(&run->peer)) {
+		*err = why;
+		verr_hint(err, "the destination reset its devices without running them");
+		return -EIO;
+	}
+	return verr_set(err, VERR_UNKNOWN, why.errnum, xport_conn_name(run->peer.conn),
+			"the destination may be running the devices; see below",
+			"outcome unknown: RUN was sent, then %s", why.what);
 }
 
 static void summary(const struct migrate_run *run)
@@ -509,7 +558,9 @@ static int converse(struct migrate_run *run, const struct migrate_args *a, struc
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
 				"give the receiver the same --psk-file",
 				"the destination does not key its records");
-	if (verdict(run, a, err) < 0 || start_pipeline(run, err) < 0)
+	/* START goes before READY: the destination checks the headers before any of
+	 * its devices changes state. */
+	if (verdict(run, a, err) < 0 || start_pipeline(run, err) < 0 || await_ready(run, err) < 0)
 		return -EIO;
 	if (run->precopy && precopy(run, a, err) < 0)
 		return -EIO;
@@ -520,7 +571,9 @@ static int converse(struct migrate_run *run, const struct migrate_args *a, struc
 	if (ret == 0 && run->progress.on)
 		cli_progress_phase(&run->progress, run->phase, sent.raw_bytes, sent.wire_bytes);
 	cli_progress_done(&run->progress);
-	return ret < 0 ? ret : await_commit(run, err);
+	if (ret < 0 || await_loaded(run, err) < 0)
+		return -EIO;
+	return hand_over(run, err);
 }
 
 static int connect_peer(struct migrate_run *run, const struct migrate_args *a,
@@ -540,7 +593,8 @@ static int connect_peer(struct migrate_run *run, const struct migrate_args *a,
 	return 0;
 }
 
-/* Before COMMIT the source owns the only good copy: every device runs again. */
+/* Before RUN, or after the destination's ABORT, the source owns the only good copy:
+ * every device runs again. */
 static void roll_back(struct migrate_run *run)
 {
 	for (unsigned i = 0; i < run->n; i++) {
@@ -552,6 +606,21 @@ static void roll_back(struct migrate_run *run)
 			cli_fail(&back);
 		else
 			cli_note("%s: back in RUNNING", vdev_ident(run->dev[i].dev)->name);
+	}
+}
+
+/* After RUN without an answer: the destination may run the state, so it must not
+ * run here too. The operator decides, and is told how. */
+static void leave_stopped(struct migrate_run *run)
+{
+	for (unsigned i = 0; i < run->n; i++) {
+		const char *name = vdev_ident(run->dev[i].dev)->name;
+		struct verr quiet = { 0 };
+
+		vdev_set_state(run->dev[i].dev, VMIG_STOP, VMIG_ERROR, &quiet);
+		cli_note("%s: left stopped. If the destination's 'vfiomig receive' did not exit 0 "
+			 "and its device is not running, resume this one with: vfiomig state %s "
+			 "running", name, name);
 	}
 }
 
@@ -581,6 +650,9 @@ int cmd_migrate(int argc, char **argv)
 		ret = converse(run, &a, &err);
 	if (ret == 0) {
 		cli_peer_finish(&run->peer, false, 0, NULL);
+		if (cli_signal)
+			cli_note("signal %d came after the handover; the migration completed",
+				 (int)cli_signal);
 		for (unsigned i = 0; i < run->n; i++)
 			if (vdev_set_state(run->dev[i].dev, VMIG_STOP, VMIG_ERROR, &err) < 0)
 				cli_fail(&err);         /* committed: the state lives on there */
@@ -596,8 +668,10 @@ int cmd_migrate(int argc, char **argv)
 	if (run->peer_ready)
 		cli_peer_finish(&run->peer, true, cli_peer_reason(&err),
 				err.what[0] ? err.what : "the source failed (see its messages)");
-	if (!run->committed)
+	if (!run->handed_over || cli_peer_aborted(&run->peer))
 		roll_back(run);
+	else if (!run->committed)
+		leave_stopped(run);
 out:
 	for (unsigned i = 0; i < run->n; i++)
 		vdev_close(run->dev[i].dev);

@@ -18,16 +18,18 @@ struct receive_args {
 	const char *devices[RECEIVE_MAX_DEVICES];
 	unsigned ndevices;
 	const char *listen;
-	bool stdio, stop;
+	bool stdio, stop, force;
 	unsigned threads;               /* 0: vpipe_threads() */
 };
 
-enum { OPT_LISTEN = 0x600, OPT_STDIO, OPT_STOP, OPT_JSON };
+enum { OPT_LISTEN = 0x600, OPT_STDIO, OPT_STOP, OPT_JSON, OPT_FORCE };
 
 static const struct argp_option options[] = {
 	{ "listen", OPT_LISTEN, "[ADDR:]PORT", 0, "Accept one migration over TCP (port 0: any)", 0 },
 	{ "stdio", OPT_STDIO, NULL, 0, "Speak the protocol on stdin/stdout (for ssh)", 0 },
 	{ "stop", OPT_STOP, NULL, 0, "Leave the devices in STOP after resuming", 0 },
+	{ "force", OPT_FORCE, NULL, 0, "Load a stream whose device identity does not match "
+	  "(dangerous)", 0 },
 	{ "json", OPT_JSON, NULL, 0, "Print the summary as JSON on stdout", 0 },
 	CLI_DECODE_THREADS_OPTION,
 	{ 0 }
@@ -41,6 +43,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_LISTEN: a->listen = arg; return 0;
 	case OPT_STDIO: a->stdio = true; return 0;
 	case OPT_STOP: a->stop = true; return 0;
+	case OPT_FORCE: a->force = true; return 0;
 	case OPT_JSON: cli.json = true; return 0;
 	case 'T': a->threads = cli_parse_threads(arg, state); return 0;
 	case ARGP_KEY_ARG:
@@ -83,6 +86,8 @@ struct receive_dev {
 	struct vstream_reader *reader;
 	enum vmig_state start;
 	bool touched, ended;            /* touched: left its start state for RESUMING */
+	uint8_t *start_msg;             /* the checked stream header, until it is fed */
+	size_t start_len;
 };
 
 struct receive_run {
@@ -90,6 +95,7 @@ struct receive_run {
 	unsigned n;
 	struct cli_peer peer;
 	bool peer_ready;
+	bool handed_over;               /* RUN received: the state is ours */
 	const struct vstream_key *record_key;
 	struct vpipe_decode *pipe;      /* verifies every device's records */
 	uint64_t estimate;              /* the devices' stop-copy sizes, summed */
@@ -144,13 +150,62 @@ static int write_record(void *ctx, unsigned device, const uint8_t *data, size_t 
 	return 0;
 }
 
-/* After an accepting VERDICT: every device into RESUMING, then READY. */
-static int prepare_devices(struct receive_run *run, unsigned threads, struct verr *err)
+/* START carries one stream header and nothing else, keyed as agreed, for a device of
+ * this one's kind: checked as restore checks a saved stream, before any device
+ * changes state. */
+static int check_start(struct receive_run *run, const struct proto_msg *msg,
+		       const struct receive_args *a, struct verr *err)
+{
+	struct receive_dev *d = &run->dev[msg->device];
+	const char *name = vdev_ident(d->dev)->name;
+	struct vstream_header hdr;
+	struct verr why = { 0 };
+	size_t len = 0;
+	int rc = vstream_header_decode(msg->payload, msg->len, run->record_key, &hdr, &len, &why);
+
+	if (rc == -EAGAIN)
+		return verr_set(err, VERR_DATA, EBADMSG, name, NULL, "START for device %u holds "
+				"%zu bytes, less than its stream header", msg->device, msg->len);
+	if (rc < 0)     /* a key the source lacks or misuses is the peer's fault here */
+		return verr_set(err, why.class == VERR_USAGE ? VERR_PEER : why.class, why.errnum,
+				name, why.class == VERR_USAGE ? "give both sides the same "
+				"--psk-file" : NULL, "the source's stream header: %s", why.what);
+	if (len != msg->len)
+		return verr_set(err, VERR_PEER, EPROTO, name, NULL, "START for device %u carries "
+				"%zu bytes after its stream header; records come in DATA",
+				msg->device, msg->len - len);
+	if (cli_check_stream_identity(&hdr, vdev_ident(d->dev), a->force, "receive", err) < 0)
+		return -EPERM;
+	d->start_msg = malloc(msg->len);
+	if (!d->start_msg)
+		return verr_set(err, VERR_FAILED, ENOMEM, name, NULL, "keep the stream header");
+	memcpy(d->start_msg, msg->payload, msg->len);
+	d->start_len = msg->len;
+	return 0;
+}
+
+/* After an accepting VERDICT: every device's stream header, checked; then every
+ * device into RESUMING, and READY. */
+static int prepare_devices(struct receive_run *run, const struct receive_args *a,
+			   struct verr *err)
 {
 	struct proto_msg ready = { .type = PROTO_READY, .device = PROTO_NO_DEVICE };
 	const struct vpipe_decode_sink sink = { write_record, run };
 	struct vstream_reader *readers[RECEIVE_MAX_DEVICES];
+	unsigned threads = a->threads;
 
+	for (unsigned i = 0; i < run->n; i++) {
+		struct proto_msg msg;
+
+		if (cli_peer_recv(&run->peer, &msg, err) < 0)
+			return -EIO;
+		if (msg.type != PROTO_START || msg.device >= run->n)
+			return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn),
+					NULL, "expected START, got %s",
+					proto_type_name(msg.type));
+		if (check_start(run, &msg, a, err) < 0)
+			return -EIO;
+	}
 	for (unsigned i = 0; i < run->n; i++) {
 		struct receive_dev *d = &run->dev[i];
 
@@ -167,6 +222,10 @@ static int prepare_devices(struct receive_run *run, unsigned threads, struct ver
 			       err) < 0)
 		return -EIO;
 	cli_debug("%u decoding thread%s", threads, threads == 1 ? "" : "s");
+	for (unsigned i = 0; i < run->n; i++)
+		if (vpipe_decode_feed(run->pipe, i, run->dev[i].start_msg, run->dev[i].start_len,
+				      err) < 0)
+			return -EBADMSG;
 	return cli_peer_send(&run->peer, &ready, err);
 }
 
@@ -222,20 +281,53 @@ static int transfer(struct receive_run *run, const struct receive_args *a, struc
 		cli_progress_update(&run->progress, run->raw, run->peer.received);
 	}
 	cli_progress_done(&run->progress);
-	/* Every trailer verified: now the drivers load, and the devices run. */
-	for (unsigned i = 0; i < run->n; i++) {
-		struct receive_dev *d = &run->dev[i];
+	return 0;
+}
 
-		if (vdev_set_state(d->dev, VMIG_STOP, VMIG_ERROR, err) < 0)
+/* Every trailer verified: the drivers load the state, and the devices wait in STOP
+ * for the source's RUN. Until RUN nothing runs here: any failure resets them. */
+static int load(struct receive_run *run, struct verr *err)
+{
+	struct proto_msg msg = { .type = PROTO_LOADED, .device = PROTO_NO_DEVICE };
+
+	cli_debug("every trailer verified: loading the devices");
+	for (unsigned i = 0; i < run->n; i++)
+		if (vdev_set_state(run->dev[i].dev, VMIG_STOP, VMIG_ERROR, err) < 0)
 			return -EIO;
-		if (!a->stop && vdev_set_state(d->dev, VMIG_RUNNING, VMIG_ERROR, err) < 0)
-			return -EIO;
-	}
+	msg.u.loaded_us = (uint64_t)(cli_seconds(&run->switchover, NULL) * 1e6);
+	if (cli_peer_send(&run->peer, &msg, err) < 0 || cli_peer_recv(&run->peer, &msg, err) < 0)
+		return -EIO;
+	if (msg.type != PROTO_RUN)
+		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
+				"expected RUN, got %s", proto_type_name(msg.type));
+	return 0;
+}
+
+/*
+ * RUN received: the state is ours, and the source keeps its devices stopped until it
+ * hears from us. Signals no longer stop anything: the devices run (unless --stop)
+ * and COMMIT says so; a device that fails to run has every device reset before the
+ * ABORT that lets the source resume.
+ */
+static int run_devices(struct receive_run *run, const struct receive_args *a, struct verr *err)
+{
 	struct proto_msg commit = { .type = PROTO_COMMIT, .device = PROTO_NO_DEVICE };
+	struct verr lost = { 0 };
 
+	xport_conn_set_stop(run->peer.conn, NULL);
+	run->handed_over = true;
+	cli_debug("RUN received: the state is ours; running the devices");
+	for (unsigned i = 0; i < run->n && !a->stop; i++)
+		if (vdev_set_state(run->dev[i].dev, VMIG_RUNNING, VMIG_ERROR, err) < 0)
+			return -EIO;
 	clock_gettime(CLOCK_MONOTONIC, &run->running);
 	commit.u.resume_us = (uint64_t)(cli_seconds(&run->switchover, NULL) * 1e6);
-	return cli_peer_send(&run->peer, &commit, err);
+	if (cli_peer_send(&run->peer, &commit, &lost) < 0) {
+		cli_fail(&lost);
+		cli_note("warning: COMMIT not acknowledged: the devices run here, and the source "
+			 "keeps its own stopped (its migrate exits 8); do not resume them there");
+	}
+	return 0;
 }
 
 /* After COMMIT: what came in, how fast, and how long the devices took to run. */
@@ -282,8 +374,11 @@ static int converse(struct receive_run *run, const struct receive_args *a, struc
 	if (cli_peer_hello(&run->peer, PROTO_ROLE_DESTINATION, a->ndevices, features, &agreed,
 			   err) < 0)
 		return -EXIT_PEER;
-	if (!(agreed & PROTO_FEAT_KEYED_RECORDS))
-		run->record_key = NULL;
+	if (run->record_key && !(agreed & PROTO_FEAT_KEYED_RECORDS))
+		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
+				"give the source the same --psk-file; no device was touched",
+				"this side has a key, and the source does not key its records"),
+		       -EXIT_PEER;
 	ret = open_devices(run, a, &ids, err);
 	if (ret < 0)
 		return ret;
@@ -297,14 +392,14 @@ static int converse(struct receive_run *run, const struct receive_args *a, struc
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
 				"the devices were not touched", "the source refused: %s",
 				msg.u.verdict.reason.text), -EXIT_PEER;
-	if (prepare_devices(run, a->threads, err) < 0)
+	if (prepare_devices(run, a, err) < 0)
 		return -EXIT_FAILED;
 	cli_progress_init(&run->progress, "receive", 0);
 	if (agreed & PROTO_FEAT_PRECOPY)
 		cli_progress_phase(&run->progress, "receive pre-copy", 0, run->peer.received);
-	if (transfer(run, a, err) < 0)
+	if (transfer(run, a, err) < 0 || load(run, err) < 0)
 		return -EXIT_FAILED;
-	return 0;
+	return run_devices(run, a, err) < 0 ? -EXIT_FAILED : 0;
 }
 
 static int connect_peer(struct receive_run *run, const struct receive_args *a,
@@ -373,26 +468,30 @@ int cmd_receive(int argc, char **argv)
 	ret = converse(run, &a, &err);
 	if (ret == 0) {
 		cli_peer_finish(&run->peer, false, 0, NULL);    /* joins the keepalive thread */
+		if (cli_signal)
+			cli_note("signal %d came after the source handed the state over; the "
+				 "devices run here", (int)cli_signal);
 		summary(run);
 		goto out;
 	}
 	cli_progress_done(&run->progress);
 	ret = err.set ? cli_fail(&err) : -ret;
-	cli_peer_finish(&run->peer, true, cli_peer_reason(&err),
-			err.what[0] ? err.what : "the destination failed (see its messages)");
+	/* Reset first: the ABORT tells the source that nothing here runs its state. */
 	for (unsigned i = 0; i < run->n; i++) {
 		struct verr reset = { 0 };
 
-		/* Before COMMIT nothing here counts: loaded devices are reset too. */
 		if (run->dev[i].touched && vdev_reset(run->dev[i].dev, &reset) < 0)
 			cli_fail(&reset);
 		else if (run->dev[i].touched)
 			cli_note("%s: reset; it is RUNNING", vdev_ident(run->dev[i].dev)->name);
 	}
+	cli_peer_finish(&run->peer, true, cli_peer_reason(&err),
+			err.what[0] ? err.what : "the destination failed (see its messages)");
 out:
 	vpipe_decode_stop(run->pipe);
 	for (unsigned i = 0; i < run->n; i++) {
 		vstream_reader_free(run->dev[i].reader);
+		free(run->dev[i].start_msg);
 		vdev_close(run->dev[i].dev);
 	}
 	cli_key_wipe(&psk);

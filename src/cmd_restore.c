@@ -106,22 +106,6 @@ static int next_event(struct restore_run *run, struct vstream_event *ev, struct 
 	}
 }
 
-static int check_header(const struct vstream_header *hdr, const struct vdev_ident *id,
-			const struct restore_args *args, struct verr *err)
-{
-	char why[256];
-
-	if (!cli_identity_mismatch(&hdr->id, id, why, sizeof(why)))
-		return 0;
-	if (args->force) {
-		cli_note("%s: warning: %s; restoring anyway (--force)", id->name, why);
-		return 0;
-	}
-	return verr_set(err, VERR_PEER, 0, id->name,
-			"restore into a device of the same kind, or use --force",
-			"refusing the stream: %s", why);
-}
-
 /* The decode pipeline's sink: a verified payload, in stream order. */
 static int write_record(void *ctx, unsigned stream, const uint8_t *data, size_t len,
 			struct verr *err)
@@ -235,7 +219,7 @@ int cmd_restore(int argc, char **argv)
 	run->threads = args.threads ? args.threads
 				    : vpipe_threads(ev.header->id.stop_copy_estimate,
 						    VPIPE_CHUNK_DEFAULT);
-	if (check_header(ev.header, &id, &args, &err) < 0 ||
+	if (cli_check_stream_identity(ev.header, &id, args.force, "restore", &err) < 0 ||
 	    vdev_open(&id, cli.open_via, &run->dev, &err) < 0)
 		goto fail;
 	if (restore_into(run, &args, &err) < 0)

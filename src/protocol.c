@@ -24,9 +24,9 @@ typedef ssize_t encode_fn(const struct proto_msg *m, uint8_t *out, size_t cap,
 static decode_fn hello_decode, verdict_decode, start_decode, record_decode, u32_decode,
 	u64_decode, reason_decode, empty_decode, identity_msg_decode;
 static encode_fn hello_encode, verdict_encode, bytes_encode, switchover_encode,
-	commit_encode, ping_encode, sync_encode, reason_encode, empty_encode, identity_msg_encode;
+	commit_encode, loaded_encode, ping_encode, sync_encode, reason_encode, empty_encode, identity_msg_encode;
 
-/* Version 1's messages: sender, device index rule, payload limits (docs §3). */
+/* Version 2's messages: sender, device index rule, payload limits (docs §3). */
 static const struct msg_kind {
 	uint16_t type;
 	const char *name;
@@ -58,6 +58,8 @@ static const struct msg_kind {
 	  reason_decode, reason_encode },
 	{ PROTO_PING, "PING", FROM_BOTH, DEV_NONE, 8, 8, u64_decode, ping_encode },
 	{ PROTO_SYNC, "SYNC", FROM_BOTH, DEV_NONE, 8, 8, u64_decode, sync_encode },
+	{ PROTO_LOADED, "LOADED", FROM_DESTINATION, DEV_NONE, 8, 8, u64_decode, loaded_encode },
+	{ PROTO_RUN, "RUN", FROM_SOURCE, DEV_NONE, 0, 0, empty_decode, empty_encode },
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -250,6 +252,8 @@ static int u64_decode(const uint8_t *p, size_t len, struct proto_msg *m,
 		m->u.resume_us = vstream_get64(p);
 	else if (m->type == PROTO_SYNC)
 		m->u.sync = vstream_get64(p);
+	else if (m->type == PROTO_LOADED)
+		m->u.loaded_us = vstream_get64(p);
 	else
 		m->u.ping = vstream_get64(p);
 	return 0;
@@ -267,6 +271,12 @@ static ssize_t commit_encode(const struct proto_msg *m, uint8_t *out, size_t cap
 			     struct verr *err)
 {
 	return u64_put(m->u.resume_us, out, cap);
+}
+
+static ssize_t loaded_encode(const struct proto_msg *m, uint8_t *out, size_t cap,
+			     struct verr *err)
+{
+	return u64_put(m->u.loaded_us, out, cap);
 }
 
 static ssize_t ping_encode(const struct proto_msg *m, uint8_t *out, size_t cap,

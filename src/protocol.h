@@ -13,8 +13,10 @@
 #define PROTO_MAGIC              "\x89VMP"
 #define PROTO_MAGIC_LEN          4
 #define PROTO_HEAD_LEN           16          /* bytes before every payload */
-#define PROTO_VERSION_MIN        1           /* protocol versions this build speaks */
-#define PROTO_VERSION_MAX        1
+/* Version 2 added LOADED and RUN (docs §5): a version-1 destination runs its devices
+ * before the source knows, so this build refuses version 1. */
+#define PROTO_VERSION_MIN        2           /* protocol versions this build speaks */
+#define PROTO_VERSION_MAX        2
 #define PROTO_MAX_DEVICES        32          /* device pairs in one migration */
 #define PROTO_NO_DEVICE          0xffffu     /* device index of a message about none */
 #define PROTO_TEXT_MAX           1024        /* reason text bytes */
@@ -44,11 +46,13 @@ enum proto_type {
 	PROTO_DATA = 6,                 /* source, device i: one stream record */
 	PROTO_SWITCHOVER = 7,           /* source: all devices are stopping */
 	PROTO_DEVICE_END = 8,           /* source, device i: the stream trailer */
-	PROTO_COMMIT = 9,               /* destination: every device RUNNING */
+	PROTO_COMMIT = 9,               /* destination: it ran every device (after RUN) */
 	PROTO_ABORT = 10,               /* both: give up, with a reason */
 	PROTO_PING = 11,                /* both: keepalive while busy */
 	PROTO_SYNC = 12,                /* both: source asks, destination echoes once it
 					 * has taken everything sent before (feature SYNC) */
+	PROTO_LOADED = 13,              /* destination: every device loaded and stopped */
+	PROTO_RUN = 14,                 /* source: the state is the destination's now */
 	PROTO_TYPE_MAY_SKIP = 0x8000,
 };
 
@@ -125,6 +129,7 @@ struct proto_msg {
 		struct vstream_record_head record;              /* DATA, DEVICE_END */
 		uint32_t precopy_rounds;                        /* SWITCHOVER */
 		uint64_t resume_us;                             /* COMMIT: SWITCHOVER to RUNNING */
+		uint64_t loaded_us;                             /* LOADED: SWITCHOVER to loaded */
 		struct proto_reason reason;                     /* ABORT */
 		uint64_t ping;                                  /* PING: a counter */
 		uint64_t sync;                                  /* SYNC: the source's counter */
@@ -208,9 +213,11 @@ enum proto_phase {
 	PROTO_PHASE_HELLO,              /* both HELLOs not yet exchanged */
 	PROTO_PHASE_IDENTITY,           /* waiting for the destination's IDENTITY */
 	PROTO_PHASE_VERDICT,            /* waiting for the source's VERDICT */
-	PROTO_PHASE_READY,              /* waiting for the destination's READY */
+	PROTO_PHASE_READY,              /* every START, then the destination's READY */
 	PROTO_PHASE_TRANSFER,           /* START, DATA, SWITCHOVER, DEVICE_END */
-	PROTO_PHASE_COMMIT,             /* every trailer sent; waiting for COMMIT */
+	PROTO_PHASE_LOADING,            /* every trailer sent; waiting for LOADED */
+	PROTO_PHASE_HANDOVER,           /* loaded; waiting for the source's RUN */
+	PROTO_PHASE_COMMIT,             /* RUN sent; waiting for COMMIT */
 	PROTO_PHASE_COMMITTED,          /* COMMIT went through: the end */
 	PROTO_PHASE_REFUSED,            /* VERDICT refuse: the end */
 	PROTO_PHASE_ABORTED,            /* ABORT went through: the end */
@@ -220,9 +227,10 @@ struct proto_session {
 	enum proto_role role;
 	enum proto_phase phase;
 	bool hello_sent, hello_received, switched_over;
+	bool handed_over;               /* RUN sent or received */
 	unsigned devices;               /* from the source's HELLO */
 	uint32_t started, ended;        /* bit per device */
-	unsigned ended_count;
+	unsigned started_count, ended_count;
 };
 
 void proto_session_init(struct proto_session *s, enum proto_role role);
@@ -232,12 +240,17 @@ int proto_session_sent(struct proto_session *s, const struct proto_msg *msg, str
 int proto_session_received(struct proto_session *s, const struct proto_msg *msg,
 			   struct verr *err);
 const char *proto_phase_name(enum proto_phase phase);
-/*
- * The rollback rule: true once the destination has committed — for the source,
- * when it received COMMIT; for the destination, when it sent it. Until then the
- * source returns its devices to RUNNING and the destination resets its devices.
- */
+/* True once the destination has committed: the source received COMMIT, or the
+ * destination sent it. */
 bool proto_session_committed(const struct proto_session *s);
+/*
+ * The rule for at most one running copy (docs §5): true once RUN went (the source
+ * began sending it, or the destination received it). Until then the source returns
+ * its devices to RUNNING on any failure and the destination resets its devices;
+ * after it the destination owns the state, and the source resumes only on the
+ * destination's ABORT.
+ */
+bool proto_session_handed_over(const struct proto_session *s);
 bool proto_session_over(const struct proto_session *s);  /* COMMITTED, REFUSED, ABORTED */
 
 #endif

@@ -14,10 +14,12 @@ static const struct step {
 	{ PROTO_IDENTITY, PROTO_PHASE_IDENTITY, PROTO_ROLE_DESTINATION },
 	{ PROTO_VERDICT, PROTO_PHASE_VERDICT, PROTO_ROLE_SOURCE },
 	{ PROTO_READY, PROTO_PHASE_READY, PROTO_ROLE_DESTINATION },
-	{ PROTO_START, PROTO_PHASE_TRANSFER, PROTO_ROLE_SOURCE },
+	{ PROTO_START, PROTO_PHASE_READY, PROTO_ROLE_SOURCE },
 	{ PROTO_DATA, PROTO_PHASE_TRANSFER, PROTO_ROLE_SOURCE },
 	{ PROTO_SWITCHOVER, PROTO_PHASE_TRANSFER, PROTO_ROLE_SOURCE },
 	{ PROTO_DEVICE_END, PROTO_PHASE_TRANSFER, PROTO_ROLE_SOURCE },
+	{ PROTO_LOADED, PROTO_PHASE_LOADING, PROTO_ROLE_DESTINATION },
+	{ PROTO_RUN, PROTO_PHASE_HANDOVER, PROTO_ROLE_SOURCE },
 	{ PROTO_COMMIT, PROTO_PHASE_COMMIT, PROTO_ROLE_DESTINATION },
 };
 
@@ -37,6 +39,11 @@ bool proto_session_committed(const struct proto_session *s)
 	return s->phase == PROTO_PHASE_COMMITTED;
 }
 
+bool proto_session_handed_over(const struct proto_session *s)
+{
+	return s->handed_over;
+}
+
 static int hello(struct proto_session *s, const struct proto_msg *m, bool mine)
 {
 	bool *flag = mine ? &s->hello_sent : &s->hello_received;
@@ -51,7 +58,7 @@ static int hello(struct proto_session *s, const struct proto_msg *m, bool mine)
 	return 0;
 }
 
-/* START, DATA, SWITCHOVER, DEVICE_END: per-device order inside TRANSFER. */
+/* START (before READY), DATA, SWITCHOVER, DEVICE_END (in TRANSFER): per-device order. */
 static int transfer(struct proto_session *s, const struct proto_msg *m)
 {
 	uint32_t bit = m->device < 32 ? 1u << m->device : 0;
@@ -68,6 +75,7 @@ static int transfer(struct proto_session *s, const struct proto_msg *m)
 		if (s->started & bit)
 			return -1;
 		s->started |= bit;
+		s->started_count++;
 		return 0;
 	}
 	if (!(s->started & bit))
@@ -77,7 +85,7 @@ static int transfer(struct proto_session *s, const struct proto_msg *m)
 			return -1;
 		s->ended |= bit;
 		if (++s->ended_count == s->devices)
-			s->phase = PROTO_PHASE_COMMIT;
+			s->phase = PROTO_PHASE_LOADING;
 	}
 	return 0;
 }
@@ -90,12 +98,18 @@ static int step(struct proto_session *s, const struct proto_msg *m, enum proto_r
 		return -1;
 	if (m->type == PROTO_HELLO)
 		return s->phase == PROTO_PHASE_HELLO ? hello(s, m, mine) : -1;
+	/* The source is silent once every trailer is out (docs §3, Keepalive). */
+	if (m->type == PROTO_PING && from == PROTO_ROLE_SOURCE && s->phase >= PROTO_PHASE_LOADING)
+		return -1;
 	if (m->type == PROTO_PING)
 		return mine ? (s->hello_sent ? 0 : -1) : (s->hello_received ? 0 : -1);
 	/* SYNC: pre-copy only, the source's question and the destination's echo. */
 	if (m->type == PROTO_SYNC)
 		return s->phase == PROTO_PHASE_TRANSFER && !s->switched_over ? 0 : -1;
+	/* After RUN the source has no say: only the destination may still abort. */
 	if (m->type == PROTO_ABORT) {
+		if (s->handed_over && from == PROTO_ROLE_SOURCE)
+			return -1;
 		s->phase = PROTO_PHASE_ABORTED;
 		return 0;
 	}
@@ -110,7 +124,17 @@ static int step(struct proto_session *s, const struct proto_msg *m, enum proto_r
 			s->phase = m->u.verdict.kind == PROTO_VERDICT_REFUSE ?
 				   PROTO_PHASE_REFUSED : PROTO_PHASE_READY;
 			return 0;
-		case PROTO_READY: s->phase = PROTO_PHASE_TRANSFER; return 0;
+		case PROTO_READY:
+			/* every stream header came first: the destination checked them all */
+			if (s->started_count != s->devices)
+				return -1;
+			s->phase = PROTO_PHASE_TRANSFER;
+			return 0;
+		case PROTO_LOADED: s->phase = PROTO_PHASE_HANDOVER; return 0;
+		case PROTO_RUN:
+			s->handed_over = true;
+			s->phase = PROTO_PHASE_COMMIT;
+			return 0;
 		case PROTO_COMMIT: s->phase = PROTO_PHASE_COMMITTED; return 0;
 		default: return transfer(s, m);
 		}

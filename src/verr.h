@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-/* Which exit code a failure maps to; the CLI owns the numbers (see exitcode.h). */
+/* Which exit code a failure maps to; the CLI owns the numbers (cli.h, vfiomig(1)). */
 enum verr_class {
 	VERR_FAILED = 0,      /* an operation failed */
 	VERR_USAGE,           /* the user asked for something malformed */
@@ -14,6 +14,7 @@ enum verr_class {
 	VERR_DATA,            /* data integrity */
 	VERR_PEER,            /* peer or compatibility refusal */
 	VERR_INTERRUPTED,     /* a signal asked us to stop */
+	VERR_UNKNOWN,         /* the outcome is not known: the peer may have acted */
 };
 
 struct verr {

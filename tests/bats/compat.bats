@@ -256,15 +256,31 @@ hello() { # MIN MAX ROLE (one digit each)
 }
 
 @test "a destination that speaks no common protocol version: migrate exits 4, source RUNNING" {
-	hello 2 2 2 >"$OUT/peer"
+	hello 3 3 2 >"$OUT/peer"
 	run vfiomig migrate "$MTTY2_A" --exec "cat '$OUT/peer'; cat >/dev/null"
 	assert_status 4
 	assert_output_contains "no common protocol version"
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 }
 
+@test "a version-1 destination, which ran its devices before the source knew, is refused (exit 4)" {
+	hello 1 1 2 >"$OUT/peer"
+	run vfiomig migrate "$MTTY2_A" --exec "cat '$OUT/peer'; cat >/dev/null"
+	assert_status 4
+	assert_output_contains "speaks 1..1, this side 2..2"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "a version-1 source is refused by receive (exit 4), device untouched" {
+	hello 1 1 1 >"$OUT/peer"
+	run receive_from_file "$MTTY2_B"
+	assert_status 4
+	assert_output_contains "no common protocol version"
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
 @test "a source that speaks no common protocol version: receive exits 4, device untouched" {
-	hello 2 3 1 >"$OUT/peer"
+	hello 3 4 1 >"$OUT/peer"
 	run receive_from_file "$MTTY2_B"
 	assert_status 4
 	assert_output_contains "no common protocol version"
@@ -273,7 +289,7 @@ hello() { # MIN MAX ROLE (one digit each)
 
 @test "a message type this vfiomig does not know: migrate exits 4" {
 	{
-		hello 1 1 2
+		hello 2 2 2
 		printf '\x89VMP\x63\x00\x00\x00\xff\xff\x00\x00\x00\x00\x00\x00'
 	} >"$OUT/peer"
 	run vfiomig migrate "$MTTY2_A" --exec "cat '$OUT/peer'; cat >/dev/null"
@@ -284,8 +300,8 @@ hello() { # MIN MAX ROLE (one digit each)
 
 @test "a required message flag this vfiomig does not know: migrate exits 4" {
 	{
-		hello 1 1 2
-		# a PING with flag bit 0, which version 1 leaves undefined
+		hello 2 2 2
+		# a PING with flag bit 0, which version 2 leaves undefined
 		printf '\x89VMP\x0b\x00\x01\x00\xff\xff\x00\x00\x08\x00\x00\x00'
 		printf '\x00\x00\x00\x00\x00\x00\x00\x00'
 	} >"$OUT/peer"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # vfiomig migrate and receive: a live migration between two peers over loopback TCP
-# or a spawned command's stdio; the source runs on unless the destination committed.
+# or a spawned command's stdio; the source runs on unless it handed the state over (RUN).
 
 load helper
 
@@ -248,7 +248,7 @@ signal_midway() { # SIDE SIGNAL [loading]
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
 }
 
-@test "SIGTERM to the receiver while it loads after the data phase: no COMMIT, both RUNNING" {
+@test "SIGTERM to the receiver while it loads after the data phase: no RUN, both RUNNING" {
 	double_only
 	signal_midway receive TERM loading
 	assert_equal "$RECV_STATUS" 7
@@ -285,7 +285,7 @@ signal_midway() { # SIDE SIGNAL [loading]
 	assert_status 6
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 	assert_equal "$(state_of "$c")" RUNNING
-	# the first destination had been loaded; before COMMIT it is reset all the same
+	# the first destination had been loaded; before RUN it is reset all the same
 	grep -q '^RESET>RUNNING$' "$SYSROOT/double/$MTTY2_B/arcs"
 }
 

@@ -17,7 +17,7 @@ static struct proto_msg hello(enum proto_role role, uint16_t devices)
 {
 	struct proto_msg m = msg(PROTO_HELLO, PROTO_NO_DEVICE);
 
-	m.u.hello = (struct proto_hello){ role, 1, 1, devices, 0, "test" };
+	m.u.hello = (struct proto_hello){ role, 2, 2, devices, 0, "test" };
 	return m;
 }
 
@@ -37,7 +37,7 @@ static int deliver(struct proto_session *src, struct proto_session *dst, enum pr
 #define S PROTO_ROLE_SOURCE
 #define D PROTO_ROLE_DESTINATION
 
-static int run_to_transfer(struct proto_session *src, struct proto_session *dst, unsigned n)
+static int run_to_verdict(struct proto_session *src, struct proto_session *dst, unsigned n)
 {
 	struct proto_msg v = msg(PROTO_VERDICT, PROTO_NO_DEVICE);
 
@@ -45,8 +45,25 @@ static int run_to_transfer(struct proto_session *src, struct proto_session *dst,
 	proto_session_init(dst, D);
 	v.u.verdict.kind = PROTO_VERDICT_ACCEPT;
 	return deliver(src, dst, S, hello(S, (uint16_t)n)) || deliver(src, dst, D, hello(D, (uint16_t)n)) ||
-	       deliver(src, dst, D, msg(PROTO_IDENTITY, PROTO_NO_DEVICE)) ||
-	       deliver(src, dst, S, v) || deliver(src, dst, D, msg(PROTO_READY, PROTO_NO_DEVICE));
+	       deliver(src, dst, D, msg(PROTO_IDENTITY, PROTO_NO_DEVICE)) || deliver(src, dst, S, v);
+}
+
+/* Every device's START, then READY. */
+static int run_to_transfer(struct proto_session *src, struct proto_session *dst, unsigned n)
+{
+	int rc = run_to_verdict(src, dst, n);
+
+	for (unsigned i = 0; i < n && !rc; i++)
+		rc = deliver(src, dst, S, msg(PROTO_START, (uint16_t)i));
+	return rc || deliver(src, dst, D, msg(PROTO_READY, PROTO_NO_DEVICE));
+}
+
+/* One device through its trailer: the source waits for LOADED. */
+static int run_to_loading(struct proto_session *src, struct proto_session *dst)
+{
+	return run_to_transfer(src, dst, 1) ||
+	       deliver(src, dst, S, msg(PROTO_SWITCHOVER, PROTO_NO_DEVICE)) ||
+	       deliver(src, dst, S, msg(PROTO_DEVICE_END, 0));
 }
 
 static void test_happy_path(void)
@@ -55,22 +72,66 @@ static void test_happy_path(void)
 	int rc = run_to_transfer(&src, &dst, 2);
 
 	CHECK(rc == 0 && src.phase == PROTO_PHASE_TRANSFER && dst.phase == PROTO_PHASE_TRANSFER,
-	      "HELLO, IDENTITY, VERDICT accept and READY lead to the transfer");
-	rc = deliver(&src, &dst, S, msg(PROTO_START, 0)) || deliver(&src, &dst, S, msg(PROTO_START, 1)) ||
-	     deliver(&src, &dst, S, msg(PROTO_DATA, 0)) || deliver(&src, &dst, D, msg(PROTO_PING, PROTO_NO_DEVICE)) ||
+	      "HELLO, IDENTITY, VERDICT accept, every START and READY lead to the transfer");
+	rc = deliver(&src, &dst, S, msg(PROTO_DATA, 0)) || deliver(&src, &dst, D, msg(PROTO_PING, PROTO_NO_DEVICE)) ||
 	     deliver(&src, &dst, S, msg(PROTO_SYNC, PROTO_NO_DEVICE)) ||
 	     deliver(&src, &dst, D, msg(PROTO_SYNC, PROTO_NO_DEVICE)) ||
 	     deliver(&src, &dst, S, msg(PROTO_SWITCHOVER, PROTO_NO_DEVICE)) ||
 	     deliver(&src, &dst, S, msg(PROTO_DATA, 1)) || deliver(&src, &dst, S, msg(PROTO_DEVICE_END, 1)) ||
 	     deliver(&src, &dst, S, msg(PROTO_DATA, 0)) || deliver(&src, &dst, S, msg(PROTO_DEVICE_END, 0));
-	CHECK(rc == 0 && src.phase == PROTO_PHASE_COMMIT && !proto_session_committed(&src) &&
-	      !proto_session_committed(&dst), "two devices interleaved reach the commit wait, "
-	      "uncommitted on both sides");
-	rc = deliver(&src, &dst, D, msg(PROTO_COMMIT, PROTO_NO_DEVICE));
+	CHECK(rc == 0 && src.phase == PROTO_PHASE_LOADING && dst.phase == PROTO_PHASE_LOADING,
+	      "two devices interleaved reach the wait for LOADED");
+	rc = deliver(&src, &dst, D, msg(PROTO_PING, PROTO_NO_DEVICE)) ||
+	     deliver(&src, &dst, D, msg(PROTO_LOADED, PROTO_NO_DEVICE));
+	CHECK(rc == 0 && src.phase == PROTO_PHASE_HANDOVER && !proto_session_handed_over(&src) &&
+	      !proto_session_handed_over(&dst), "LOADED hands nothing over yet");
+	rc = deliver(&src, &dst, S, msg(PROTO_RUN, PROTO_NO_DEVICE));
+	CHECK(rc == 0 && proto_session_handed_over(&src) && proto_session_handed_over(&dst) &&
+	      !proto_session_committed(&src) && !proto_session_committed(&dst),
+	      "RUN hands the state over on both sides, uncommitted");
+	rc = deliver(&src, &dst, D, msg(PROTO_PING, PROTO_NO_DEVICE)) ||
+	     deliver(&src, &dst, D, msg(PROTO_COMMIT, PROTO_NO_DEVICE));
 	CHECK(rc == 0 && proto_session_committed(&src) && proto_session_committed(&dst) &&
 	      proto_session_over(&src), "COMMIT commits both sides");
 	CHECK(deliver(&src, &dst, S, msg(PROTO_PING, PROTO_NO_DEVICE)) == -1,
 	      "nothing may follow COMMIT");
+}
+
+/* The handover's order, and who may still abort (docs §5). */
+static void test_handover(void)
+{
+	struct proto_session src, dst;
+
+	run_to_verdict(&src, &dst, 2);
+	CHECK(deliver(&src, &dst, S, msg(PROTO_START, 0)) == 0 &&
+	      deliver(&src, &dst, D, msg(PROTO_READY, PROTO_NO_DEVICE)) == -1,
+	      "READY before every device's START is refused");
+	run_to_transfer(&src, &dst, 1);
+	CHECK(deliver(&src, &dst, S, msg(PROTO_START, 0)) == -1, "START after READY is refused");
+	run_to_transfer(&src, &dst, 1);
+	deliver(&src, &dst, S, msg(PROTO_SWITCHOVER, PROTO_NO_DEVICE));
+	CHECK(deliver(&src, &dst, D, msg(PROTO_LOADED, PROTO_NO_DEVICE)) == -1,
+	      "LOADED before every trailer is refused");
+	run_to_loading(&src, &dst);
+	CHECK(deliver(&src, &dst, S, msg(PROTO_RUN, PROTO_NO_DEVICE)) == -1,
+	      "RUN before LOADED is refused");
+	CHECK(deliver(&src, &dst, D, msg(PROTO_COMMIT, PROTO_NO_DEVICE)) == -1,
+	      "COMMIT before RUN is refused");
+	run_to_loading(&src, &dst);
+	CHECK(deliver(&src, &dst, S, msg(PROTO_PING, PROTO_NO_DEVICE)) == -1,
+	      "the source sends no PING once every trailer is out");
+	run_to_loading(&src, &dst);
+	deliver(&src, &dst, D, msg(PROTO_LOADED, PROTO_NO_DEVICE));
+	CHECK(deliver(&src, &dst, S, msg(PROTO_ABORT, PROTO_NO_DEVICE)) == 0 &&
+	      !proto_session_handed_over(&dst), "the source may abort before RUN");
+	run_to_loading(&src, &dst);
+	deliver(&src, &dst, D, msg(PROTO_LOADED, PROTO_NO_DEVICE));
+	deliver(&src, &dst, S, msg(PROTO_RUN, PROTO_NO_DEVICE));
+	CHECK(deliver(&src, &dst, S, msg(PROTO_ABORT, PROTO_NO_DEVICE)) == -1,
+	      "the source may not abort after RUN");
+	CHECK(deliver(&src, &dst, D, msg(PROTO_ABORT, PROTO_NO_DEVICE)) == 0 &&
+	      src.phase == PROTO_PHASE_ABORTED && proto_session_handed_over(&src) &&
+	      !proto_session_committed(&src), "the destination may abort after RUN");
 }
 
 static void test_order(void)
@@ -86,12 +147,14 @@ static void test_order(void)
 	CHECK(deliver(&src, &dst, S, hello(S, 1)) == 0 && deliver(&src, &dst, S, hello(S, 1)) == -1,
 	      "a second HELLO is refused");
 
-	run_to_transfer(&src, &dst, 2);
+	run_to_verdict(&src, &dst, 2);
 	CHECK(deliver(&src, &dst, S, msg(PROTO_DATA, 0)) == -1, "DATA before START is refused");
 	deliver(&src, &dst, S, msg(PROTO_START, 0));
 	CHECK(deliver(&src, &dst, S, msg(PROTO_START, 0)) == -1, "a second START is refused");
 	CHECK(deliver(&src, &dst, S, msg(PROTO_START, 2)) == -1,
 	      "START for a device beyond the HELLO count is refused");
+	deliver(&src, &dst, S, msg(PROTO_START, 1));
+	deliver(&src, &dst, D, msg(PROTO_READY, PROTO_NO_DEVICE));
 	CHECK(deliver(&src, &dst, S, msg(PROTO_DEVICE_END, 0)) == -1,
 	      "DEVICE_END before SWITCHOVER is refused");
 	CHECK(deliver(&src, &dst, D, msg(PROTO_COMMIT, PROTO_NO_DEVICE)) == -1,
@@ -155,6 +218,7 @@ int main(void)
 {
 	test_happy_path();
 	test_order();
+	test_handover();
 	test_negotiate();
 	return unit_done();
 }
