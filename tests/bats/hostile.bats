@@ -21,10 +21,10 @@ setup() {
 	PEER_ARGS=()
 }
 
-# A source script that does everything right, with STEPS spliced in for the START..END part.
-HONEST_TRANSFER='start; data type=precopy bytes=zero:0; switchover; data; end'
+# A source script that does everything right (protocol version 2: every START before READY).
+HONEST_TRANSFER='data type=precopy bytes=zero:0; switchover; data; end'
 HONEST_END='v2:expect LOADED; v2:run; expect COMMIT'
-HONEST_SOURCE="hello; expect HELLO; expect IDENTITY; verdict accept; expect READY; $HONEST_TRANSFER; $HONEST_END"
+HONEST_SOURCE="hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; $HONEST_TRANSFER; $HONEST_END"
 
 # The hostile peer as a source against `vfiomig receive DEVICE --stdio ARGS...`, through two
 # FIFOs. receive's status and output land in status and output (as `run` leaves them), the
@@ -116,7 +116,7 @@ assert_reset() { # DEVICE
 }
 
 @test "an honest hostile-peer destination takes a migration from migrate --exec" {
-	migrate_to_peer "hello; expect HELLO; identity; expect VERDICT; ready; until DEVICE_END; v2:loaded; v2:expect RUN; commit; expect-eof" "$MTTY2_A"
+	migrate_to_peer "hello; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END; v2:loaded; v2:expect RUN; commit; expect-eof" "$MTTY2_A"
 	assert_status 0
 	assert_equal "$(state_of "$MTTY2_A")" STOP
 }
@@ -124,14 +124,14 @@ assert_reset() { # DEVICE
 # ---- item 2: a key given is always used ----
 
 @test "receive --psk-file --stdio refuses a source whose HELLO leaves out KEYED_RECORDS, before any device moves" {
-	peer_to_receive "hello features=precopy,sync; expect HELLO; expect IDENTITY; verdict accept; expect READY; $HONEST_TRANSFER; $HONEST_END" \
+	peer_to_receive "hello features=precopy,sync; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; $HONEST_TRANSFER; $HONEST_END" \
 		"$MTTY2_B" --psk-file "$OUT/key"
 	assert_status 6
 	assert_untouched "$MTTY2_B"
 }
 
 @test "receive --psk-file --stdio refuses a source that offers KEYED_RECORDS but sends an unkeyed stream header" {
-	peer_to_receive "hello features=precopy,sync,keyed; expect HELLO; expect IDENTITY; verdict accept; expect READY; start keyed=no; data; switchover; data; end; $HONEST_END" \
+	peer_to_receive "hello features=precopy,sync,keyed; expect HELLO; expect IDENTITY; verdict accept; start keyed=no; expect READY; data; switchover; data; end; $HONEST_END" \
 		"$MTTY2_B" --psk-file "$OUT/key"
 	assert_status 6
 	assert_reset "$MTTY2_B"
@@ -140,7 +140,7 @@ assert_reset() { # DEVICE
 
 @test "receive --psk-file --stdio refuses an unkeyed record inside a keyed stream; nothing reaches the device" {
 	PEER_ARGS=(--key "$OUT/key")
-	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; expect READY; start; data type=precopy bytes=zero:0; switchover; data keyed=no; end; $HONEST_END" \
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; data type=precopy bytes=zero:0; switchover; data keyed=no; end; $HONEST_END" \
 		"$MTTY2_B" --psk-file "$OUT/key"
 	[[ $status == 5 || $status == 6 ]]
 	assert_reset "$MTTY2_B"
@@ -153,7 +153,7 @@ assert_reset() { # DEVICE
 }
 
 @test "migrate --psk-file --exec refuses a destination that leaves out KEYED_RECORDS; the source never moves" {
-	migrate_to_peer "hello features=precopy,sync; expect HELLO; identity; until VERDICT,ABORT; ready; drain" \
+	migrate_to_peer "hello features=precopy,sync; expect HELLO; identity; until VERDICT,ABORT; expect START; ready; drain" \
 		"$MTTY2_A" --psk-file "$OUT/key"
 	assert_status 6
 	assert_untouched "$MTTY2_A"
@@ -162,49 +162,49 @@ assert_reset() { # DEVICE
 # ---- item 3: the destination checks what it is given ----
 
 @test "receive refuses a START claiming a PCI mlx5 device: exit 6, device reset, content unchanged" {
-	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; expect READY; start kind=pci name=0000:3b:00.1 vendor=0x15b3 device=0x101e subvendor=0x15b3 subdevice=0x0001 class=0x020000 revision=0 driver=mlx5_vfio_pci type=-; data type=precopy bytes=zero:0; switchover; data; end; $HONEST_END" \
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start kind=pci name=0000:3b:00.1 vendor=0x15b3 device=0x101e subvendor=0x15b3 subdevice=0x0001 class=0x020000 revision=0 driver=mlx5_vfio_pci type=-; expect READY; data type=precopy bytes=zero:0; switchover; data; end; $HONEST_END" \
 		"$MTTY2_B"
 	assert_status 6
 	assert_reset "$MTTY2_B"
 }
 
 @test "receive refuses a START describing an mtty-1 for its mtty-2: exit 6, device reset, content unchanged" {
-	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; expect READY; start type=mtty-1 estimate=60; data type=precopy bytes=zero:0; switchover; data; end; $HONEST_END" \
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start type=mtty-1 estimate=60; expect READY; data type=precopy bytes=zero:0; switchover; data; end; $HONEST_END" \
 		"$MTTY2_B"
 	assert_status 6
 	assert_reset "$MTTY2_B"
 }
 
 @test "receive refuses a START whose payload is a record, not a stream header; device reset" {
-	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; expect READY; start as=record; data; switchover; data; end; $HONEST_END" \
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start as=record; expect READY; data; switchover; data; end; $HONEST_END" \
 		"$MTTY2_B"
 	assert_status 5
 	assert_reset "$MTTY2_B"
 }
 
 @test "receive refuses a DATA whose payload is a stream header; device reset" {
-	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; expect READY; start; data as=header; switchover; data; end; $HONEST_END" \
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; data as=header; switchover; data; end; $HONEST_END" \
 		"$MTTY2_B"
 	assert_status 5
 	assert_reset "$MTTY2_B"
 }
 
 @test "receive refuses a DATA whose payload is the END record; device reset" {
-	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; expect READY; start; switchover; data; data as=end; end; $HONEST_END" \
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; switchover; data; data as=end; end; $HONEST_END" \
 		"$MTTY2_B"
 	assert_status 5
 	assert_reset "$MTTY2_B"
 }
 
 @test "receive refuses a DATA record sent where START belongs; device reset" {
-	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; expect READY; msg type=DATA dev=0 payload=00; start; switchover; data; end; $HONEST_END" \
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; msg type=DATA dev=0 payload=00; start; expect READY; switchover; data; end; $HONEST_END" \
 		"$MTTY2_B"
 	[[ $status == 5 || $status == 6 ]]
 	assert_reset "$MTTY2_B"
 }
 
 @test "receive refuses records out of sequence (the peer reorders); device reset" {
-	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; expect READY; start; switchover; data seq=1; data seq=0; end; $HONEST_END" \
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; switchover; data seq=1; data seq=0; end; $HONEST_END" \
 		"$MTTY2_B"
 	assert_status 5
 	assert_reset "$MTTY2_B"
@@ -219,9 +219,9 @@ source_stops() { # PHASE ACTION
 	hello) s="hello" ;;
 	identity) s="hello; expect HELLO; expect IDENTITY" ;;
 	verdict) s="hello; expect HELLO; expect IDENTITY; verdict accept" ;;
-	ready) s="hello; expect HELLO; expect IDENTITY; verdict accept; expect READY; start" ;;
-	mid-data) s="hello; expect HELLO; expect IDENTITY; verdict accept; expect READY; start; switchover; raw 89564d500600000000000000c8000000020000" ;;
-	device-end) s="hello; expect HELLO; expect IDENTITY; verdict accept; expect READY; $HONEST_TRANSFER" ;;
+	ready) s="hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY" ;;
+	mid-data) s="hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; switchover; raw 89564d500600000000000000c8000000020000" ;;
+	device-end) s="hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; $HONEST_TRANSFER" ;;
 	esac
 	peer_to_receive "$s; $2" "$MTTY2_B" --timeout 2
 	[[ $status != 0 ]]
@@ -251,7 +251,7 @@ source_stops() { # PHASE ACTION
 }
 
 @test "a source that trickles its records one byte per 100 ms: receive gives up within --timeout, device reset" {
-	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; expect READY; trickle 100; $HONEST_TRANSFER; $HONEST_END" \
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; trickle 100; $HONEST_TRANSFER; $HONEST_END" \
 		"$MTTY2_B" --timeout 2
 	[[ $status != 0 ]]
 	((ELAPSED <= 8))
@@ -266,9 +266,9 @@ dest_stops() { # PHASE ACTION
 	case $1 in
 	hello) s="hello" ;;
 	identity) s="hello; expect HELLO; identity" ;;
-	ready) s="hello; expect HELLO; identity; expect VERDICT; ready" ;;
-	mid-data) s="hello; expect HELLO; identity; expect VERDICT; ready; until DATA" ;;
-	device-end) s="hello; expect HELLO; identity; expect VERDICT; ready; until DEVICE_END" ;;
+	ready) s="hello; expect HELLO; identity; expect VERDICT; expect START; ready" ;;
+	mid-data) s="hello; expect HELLO; identity; expect VERDICT; expect START; ready; until DATA" ;;
+	device-end) s="hello; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END" ;;
 	esac
 	migrate_to_peer "$s; $2" "$MTTY2_A" --timeout 2
 	[[ $status != 0 && $status != 8 ]]
@@ -288,14 +288,14 @@ dest_stops() { # PHASE ACTION
 @test "a destination that hangs after the last DEVICE_END, before LOADED: the source back in RUNNING" { dest_stops device-end hang; }
 
 @test "a destination that sends ABORT after LOADED: the source back in RUNNING (proof the destination will not run)" {
-	migrate_to_peer "hello version=2; expect HELLO; identity; expect VERDICT; ready; until DEVICE_END; loaded; abort code=4 text=reset" \
+	migrate_to_peer "hello version=2; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END; loaded; abort code=4 text=reset" \
 		"$MTTY2_A" --timeout 2
 	assert_status 6
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 }
 
 @test "a destination that sends LOADED then vanishes: exit 6 with the source RUNNING, or exit 8 with it stopped" {
-	migrate_to_peer "hello version=2; expect HELLO; identity; expect VERDICT; ready; until DEVICE_END; loaded; close" \
+	migrate_to_peer "hello version=2; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END; loaded; close" \
 		"$MTTY2_A" --timeout 2
 	case $status in
 	6) assert_equal "$(state_of "$MTTY2_A")" RUNNING ;;
@@ -305,7 +305,7 @@ dest_stops() { # PHASE ACTION
 }
 
 @test "a destination that vanishes after RUN (past the point of no return): exit 8, the source stays stopped" {
-	migrate_to_peer "hello version=2; expect HELLO; identity; expect VERDICT; ready; until DEVICE_END; loaded; expect RUN; close" \
+	migrate_to_peer "hello version=2; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END; loaded; expect RUN; close" \
 		"$MTTY2_A" --timeout 2
 	assert_status 8
 	[[ $(state_of "$MTTY2_A") != RUNNING ]]
@@ -313,7 +313,7 @@ dest_stops() { # PHASE ACTION
 }
 
 @test "a destination that hangs after RUN: exit 8 within --timeout, the source stays stopped" {
-	migrate_to_peer "hello version=2; expect HELLO; identity; expect VERDICT; ready; until DEVICE_END; loaded; expect RUN; hang" \
+	migrate_to_peer "hello version=2; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END; loaded; expect RUN; hang" \
 		"$MTTY2_A" --timeout 2
 	assert_status 8
 	((ELAPSED <= 8))
@@ -321,7 +321,7 @@ dest_stops() { # PHASE ACTION
 }
 
 @test "a destination that answers RUN with garbage: exit 8, the source stays stopped" {
-	migrate_to_peer "hello version=2; expect HELLO; identity; expect VERDICT; ready; until DEVICE_END; loaded; expect RUN; raw 5353482d322e300d0a; close" \
+	migrate_to_peer "hello version=2; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END; loaded; expect RUN; raw 5353482d322e300d0a; close" \
 		"$MTTY2_A" --timeout 2
 	assert_status 8
 	[[ $(state_of "$MTTY2_A") != RUNNING ]]
