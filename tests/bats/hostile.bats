@@ -226,8 +226,15 @@ source_stops() { # PHASE ACTION
 	peer_to_receive "$s; $2" "$MTTY2_B" --timeout 2
 	[[ $status != 0 ]]
 	((ELAPSED <= 8))
-	assert_reset "$MTTY2_B"
-	[[ $1 != device-end ]] || ! grep -q "STOP>RUNNING" <<<"$(arcs "$MTTY2_B")"
+	if [[ $1 == device-end ]]; then
+		# version 2 loads the state (RESUMING -> STOP) before RUN, which never came: the
+		# double keeps the loaded bytes, so "never ran" is the reset as the last arc
+		assert_equal "$(state_of "$MTTY2_B")" RUNNING
+		assert_equal "$(arcs "$MTTY2_B" | tail -n 1)" "RESET>RUNNING"
+		! grep -q "STOP>RUNNING" <<<"$(arcs "$MTTY2_B")"
+	else
+		assert_reset "$MTTY2_B"
+	fi
 }
 
 @test "a source that closes after HELLO: receive exits non-zero, device untouched" { source_stops hello close; }
