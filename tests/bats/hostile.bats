@@ -1,0 +1,342 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
+# migrate and receive against a hostile peer (tests/tools/hostile-peer) that speaks the
+# protocol from its document and lies, omits, reorders, trickles or stops: a key given is
+# always used, the destination checks what it is given, and a peer that stops at any
+# phase leaves the destination reset and the source running (or, after the point of no
+# return, stopped with exit 8).
+
+load helper
+
+PEER=$REPO/tests/tools/hostile-peer
+
+setup() {
+	double_only "the hostile peer's cases run against the double"
+	common_setup
+	OUT=$BATS_TEST_TMPDIR
+	knob "$MTTY2_A" trace=1
+	knob "$MTTY2_B" trace=1
+	knob "$MTTY1" trace=1
+	(umask 077; head -c 32 /dev/urandom >"$OUT/key")
+	PEER_ARGS=()
+}
+
+# A source script that does everything right (protocol version 2: every START before READY).
+HONEST_TRANSFER='data type=precopy bytes=zero:0; switchover; data; end'
+HONEST_END='v2:expect LOADED; v2:run; expect COMMIT'
+HONEST_SOURCE="hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; $HONEST_TRANSFER; $HONEST_END"
+
+# The hostile peer as a source against `vfiomig receive DEVICE --stdio ARGS...`, through two
+# FIFOs. receive's status and output land in status and output (as `run` leaves them), the
+# peer's in PEER_STATUS and $OUT/peer.log. PEER_ARGS go to the peer before the script.
+peer_to_receive() { # SCRIPT DEVICE [RECEIVE ARGS...]
+	local script=$1
+	shift
+	rm -f "$OUT/to_recv" "$OUT/from_recv"
+	mkfifo "$OUT/to_recv" "$OUT/from_recv"
+	timeout 30 "$PEER" --log "$OUT/peer.log" "${PEER_ARGS[@]}" "$script" \
+		<"$OUT/from_recv" >"$OUT/to_recv" &
+	local peer=$!
+	SECONDS=0
+	run receive_stdio "$@"
+	ELAPSED=$SECONDS
+	PEER_STATUS=0
+	wait "$peer" || PEER_STATUS=$?
+	echo "--- receive ($status, ${ELAPSED}s):"; printf '%s\n' "$output"
+	echo "--- peer ($PEER_STATUS):"; cat "$OUT/peer.log"
+}
+
+# receive --stdio on the FIFOs; its stderr is what `run` captures (opened in the order the
+# peer opens the other ends, so neither blocks).
+receive_stdio() { # DEVICE [ARGS...]
+	local dev=$1
+	shift
+	timeout 30 env VFIOMIG_SYSROOT="$SYSROOT" LD_PRELOAD="$DOUBLE_LIB" \
+		"$VFIOMIG" receive "$dev" --stdio "$@" 2>&1 >"$OUT/from_recv" <"$OUT/to_recv"
+}
+
+# migrate DEVICE --exec the hostile peer as a destination running SCRIPT; status, output.
+migrate_to_peer() { # SCRIPT DEVICE [MIGRATE ARGS...]
+	local script=$1 dev=$2
+	shift 2
+	local cmd
+	printf -v cmd '%q ' "$PEER" --role dest --log "$OUT/peer.log" "${PEER_ARGS[@]}" "$script"
+	SECONDS=0
+	run timeout 30 env VFIOMIG_SYSROOT="$SYSROOT" LD_PRELOAD="$DOUBLE_LIB" \
+		"$VFIOMIG" migrate "$dev" --exec "$cmd" "$@"
+	ELAPSED=$SECONDS
+	echo "--- migrate ($status, ${ELAPSED}s):"; printf '%s\n' "$output"
+	echo "--- peer:"; cat "$OUT/peer.log"
+}
+
+# The arcs the double executed on DEVICE, one a line ("RESET>RUNNING" for a reset).
+arcs() { # DEVICE
+	cat "$SYSROOT/double/$1/arcs" 2>/dev/null || true
+}
+
+# DEVICE holds none of a peer's bytes: nothing was ever loaded into it.
+assert_content_unchanged() { # DEVICE
+	if [[ -e $SYSROOT/double/$1/restored ]]; then
+		echo "$1 was loaded with a peer's state:" >&2
+		od -A d -c "$SYSROOT/double/$1/restored" | head -4 >&2
+		return 1
+	fi
+}
+
+# DEVICE never left RUNNING.
+assert_untouched() { # DEVICE
+	assert_equal "$(arcs "$1")" ""
+	assert_equal "$(state_of "$1")" RUNNING
+	assert_content_unchanged "$1"
+}
+
+# DEVICE went RESUMING at most, was reset, and holds nothing of the peer's.
+assert_reset() { # DEVICE
+	assert_equal "$(state_of "$1")" RUNNING
+	assert_content_unchanged "$1"
+	if [[ -n $(arcs "$1") ]]; then
+		assert_equal "$(arcs "$1" | tail -n 1)" "RESET>RUNNING"
+	fi
+}
+
+# ---- the peer itself ----
+
+@test "hostile-peer's stream encoder reproduces the stream format's keyed test vector" {
+	run "$PEER" selftest
+	assert_status 0
+}
+
+@test "an honest hostile-peer source migrates into receive --stdio (the baseline the lies start from)" {
+	peer_to_receive "$HONEST_SOURCE" "$MTTY2_B"
+	assert_status 0
+	assert_equal "$PEER_STATUS" 0
+	grep -q "received COMMIT" "$OUT/peer.log"
+	# the peer's forged pattern, 'abcd...', is what the device now holds
+	grep -q abcdefgh "$SYSROOT/double/$MTTY2_B/restored"
+}
+
+@test "an honest hostile-peer destination takes a migration from migrate --exec" {
+	migrate_to_peer "hello; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END; v2:loaded; v2:expect RUN; commit; expect-eof" "$MTTY2_A"
+	assert_status 0
+	assert_equal "$(state_of "$MTTY2_A")" STOP
+}
+
+# ---- item 2: a key given is always used ----
+
+@test "receive --psk-file --stdio refuses a source whose HELLO leaves out KEYED_RECORDS, before any device moves" {
+	peer_to_receive "hello features=precopy,sync; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; $HONEST_TRANSFER; $HONEST_END" \
+		"$MTTY2_B" --psk-file "$OUT/key"
+	assert_status 6
+	assert_untouched "$MTTY2_B"
+}
+
+@test "receive --psk-file --stdio refuses a source that offers KEYED_RECORDS but sends an unkeyed stream header" {
+	peer_to_receive "hello features=precopy,sync,keyed; expect HELLO; expect IDENTITY; verdict accept; start keyed=no; expect READY; data; switchover; data; end; $HONEST_END" \
+		"$MTTY2_B" --psk-file "$OUT/key"
+	assert_status 6
+	assert_reset "$MTTY2_B"
+	refute_output_contains "RESUMING"
+}
+
+@test "receive --psk-file --stdio refuses an unkeyed record inside a keyed stream; nothing reaches the device" {
+	PEER_ARGS=(--key "$OUT/key")
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; data type=precopy bytes=zero:0; switchover; data keyed=no; end; $HONEST_END" \
+		"$MTTY2_B" --psk-file "$OUT/key"
+	[[ $status == 5 || $status == 6 ]]
+	assert_reset "$MTTY2_B"
+}
+
+@test "a source that keys with the same key file migrates into receive --psk-file --stdio" {
+	PEER_ARGS=(--key "$OUT/key")
+	peer_to_receive "$HONEST_SOURCE" "$MTTY2_B" --psk-file "$OUT/key"
+	assert_status 0
+}
+
+@test "migrate --psk-file --exec refuses a destination that leaves out KEYED_RECORDS; the source never moves" {
+	migrate_to_peer "hello features=precopy,sync; expect HELLO; identity; until VERDICT,ABORT; expect START; ready; drain" \
+		"$MTTY2_A" --psk-file "$OUT/key"
+	assert_status 6
+	assert_untouched "$MTTY2_A"
+}
+
+# ---- item 3: the destination checks what it is given ----
+
+@test "receive refuses a START claiming a PCI mlx5 device: exit 6, device reset, content unchanged" {
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start kind=pci name=0000:3b:00.1 vendor=0x15b3 device=0x101e subvendor=0x15b3 subdevice=0x0001 class=0x020000 revision=0 driver=mlx5_vfio_pci type=-; expect READY; data type=precopy bytes=zero:0; switchover; data; end; $HONEST_END" \
+		"$MTTY2_B"
+	assert_status 6
+	assert_reset "$MTTY2_B"
+}
+
+@test "receive refuses a START describing an mtty-1 for its mtty-2: exit 6, device reset, content unchanged" {
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start type=mtty-1 estimate=60; expect READY; data type=precopy bytes=zero:0; switchover; data; end; $HONEST_END" \
+		"$MTTY2_B"
+	assert_status 6
+	assert_reset "$MTTY2_B"
+}
+
+@test "receive refuses a START whose payload is a record, not a stream header; device reset" {
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start as=record; expect READY; data; switchover; data; end; $HONEST_END" \
+		"$MTTY2_B"
+	assert_status 5
+	assert_reset "$MTTY2_B"
+}
+
+@test "receive refuses a DATA whose payload is a stream header; device reset" {
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; data as=header; switchover; data; end; $HONEST_END" \
+		"$MTTY2_B"
+	assert_status 5
+	assert_reset "$MTTY2_B"
+}
+
+@test "receive refuses a DATA whose payload is the END record; device reset" {
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; switchover; data; data as=end; end; $HONEST_END" \
+		"$MTTY2_B"
+	assert_status 5
+	assert_reset "$MTTY2_B"
+}
+
+@test "receive refuses a DATA record sent where START belongs; device reset" {
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; msg type=DATA dev=0 payload=00; start; expect READY; switchover; data; end; $HONEST_END" \
+		"$MTTY2_B"
+	[[ $status == 5 || $status == 6 ]]
+	assert_reset "$MTTY2_B"
+}
+
+@test "receive refuses records out of sequence (the peer reorders); device reset" {
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; switchover; data seq=1; data seq=0; end; $HONEST_END" \
+		"$MTTY2_B"
+	assert_status 5
+	assert_reset "$MTTY2_B"
+}
+
+# ---- a source that stops at each phase: the destination resets and exits in time ----
+
+# The source script up to PHASE, then ACTION (close or hang); receive runs with --timeout 2.
+source_stops() { # PHASE ACTION
+	local s
+	case $1 in
+	hello) s="hello" ;;
+	identity) s="hello; expect HELLO; expect IDENTITY" ;;
+	verdict) s="hello; expect HELLO; expect IDENTITY; verdict accept" ;;
+	ready) s="hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY" ;;
+	mid-data) s="hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; switchover; raw 89564d500600000000000000c8000000020000" ;;
+	device-end) s="hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; $HONEST_TRANSFER" ;;
+	esac
+	peer_to_receive "$s; $2" "$MTTY2_B" --timeout 2
+	[[ $status != 0 ]]
+	((ELAPSED <= 8))
+	if [[ $1 == device-end ]]; then
+		# version 2 loads the state (RESUMING -> STOP) before RUN, which never came: the
+		# double keeps the loaded bytes, so "never ran" is the reset as the last arc
+		assert_equal "$(state_of "$MTTY2_B")" RUNNING
+		assert_equal "$(arcs "$MTTY2_B" | tail -n 1)" "RESET>RUNNING"
+		! grep -q "STOP>RUNNING" <<<"$(arcs "$MTTY2_B")"
+	else
+		assert_reset "$MTTY2_B"
+	fi
+}
+
+@test "a source that closes after HELLO: receive exits non-zero, device untouched" { source_stops hello close; }
+@test "a source that closes after IDENTITY: receive exits non-zero, device untouched" { source_stops identity close; }
+@test "a source that closes after VERDICT: receive exits non-zero, device reset" { source_stops verdict close; }
+@test "a source that closes after READY and START: receive exits non-zero, device reset" { source_stops ready close; }
+@test "a source that closes mid-DATA: receive exits non-zero, device reset" { source_stops mid-data close; }
+@test "a source that closes after DEVICE_END without RUN: receive resets, never runs the state" { source_stops device-end close; }
+@test "a source that hangs after HELLO: receive gives up within --timeout" { source_stops hello hang; }
+@test "a source that hangs after IDENTITY: receive gives up within --timeout, device untouched" { source_stops identity hang; }
+@test "a source that hangs after VERDICT: receive gives up within --timeout, device reset" { source_stops verdict hang; }
+@test "a source that hangs after START: receive gives up within --timeout, device reset" { source_stops ready hang; }
+@test "a source that hangs mid-DATA: receive gives up within --timeout, device reset" { source_stops mid-data hang; }
+@test "a source that hangs after DEVICE_END without RUN: receive gives up within --timeout, device reset" { source_stops device-end hang; }
+
+@test "a source that trickles its HELLO one byte per 300 ms: receive gives up within --timeout" {
+	peer_to_receive "trickle 300; hello; expect HELLO" "$MTTY2_B" --timeout 2
+	[[ $status != 0 ]]
+	((ELAPSED <= 8))
+	assert_untouched "$MTTY2_B"
+}
+
+@test "a source that trickles its records one byte per 100 ms: receive gives up within --timeout, device reset" {
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; trickle 100; $HONEST_TRANSFER; $HONEST_END" \
+		"$MTTY2_B" --timeout 2
+	[[ $status != 0 ]]
+	((ELAPSED <= 8))
+	assert_reset "$MTTY2_B"
+}
+
+# ---- a destination that vanishes at each phase: the source runs on ----
+
+# The destination script up to PHASE, then ACTION; migrate runs with --timeout 2.
+dest_stops() { # PHASE ACTION
+	local s
+	case $1 in
+	hello) s="hello" ;;
+	identity) s="hello; expect HELLO; identity" ;;
+	ready) s="hello; expect HELLO; identity; expect VERDICT; expect START; ready" ;;
+	mid-data) s="hello; expect HELLO; identity; expect VERDICT; expect START; ready; until DATA" ;;
+	device-end) s="hello; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END" ;;
+	esac
+	migrate_to_peer "$s; $2" "$MTTY2_A" --timeout 2
+	[[ $status != 0 && $status != 8 ]]
+	((ELAPSED <= 8))
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "a destination that closes after HELLO: the source stays RUNNING" { dest_stops hello close; }
+@test "a destination that closes after IDENTITY: the source stays RUNNING" { dest_stops identity close; }
+@test "a destination that closes after READY: the source back in RUNNING" { dest_stops ready close; }
+@test "a destination that closes mid-DATA: the source back in RUNNING" { dest_stops mid-data close; }
+@test "a destination that closes after the last DEVICE_END, before LOADED: the source back in RUNNING" { dest_stops device-end close; }
+@test "a destination that hangs after HELLO: the source stays RUNNING, migrate ends within --timeout" { dest_stops hello hang; }
+@test "a destination that hangs after IDENTITY: the source stays RUNNING" { dest_stops identity hang; }
+@test "a destination that hangs after READY: the source back in RUNNING" { dest_stops ready hang; }
+@test "a destination that hangs mid-DATA: the source back in RUNNING" { dest_stops mid-data hang; }
+@test "a destination that hangs after the last DEVICE_END, before LOADED: the source back in RUNNING" { dest_stops device-end hang; }
+
+@test "a destination that sends ABORT after LOADED: the source back in RUNNING (proof the destination will not run)" {
+	migrate_to_peer "hello version=2; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END; loaded; abort code=4 text=reset" \
+		"$MTTY2_A" --timeout 2
+	assert_status 6
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "a destination that sends LOADED then vanishes: exit 6 with the source RUNNING, or exit 8 with it stopped" {
+	migrate_to_peer "hello version=2; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END; loaded; close" \
+		"$MTTY2_A" --timeout 2
+	case $status in
+	6) assert_equal "$(state_of "$MTTY2_A")" RUNNING ;;
+	8) [[ $(state_of "$MTTY2_A") != RUNNING ]] ;;
+	*) echo "unexpected status $status" >&2; return 1 ;;
+	esac
+}
+
+@test "a destination that vanishes after RUN (past the point of no return): exit 8, the source stays stopped" {
+	migrate_to_peer "hello version=2; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END; loaded; expect RUN; close" \
+		"$MTTY2_A" --timeout 2
+	assert_status 8
+	[[ $(state_of "$MTTY2_A") != RUNNING ]]
+	assert_output_contains "vfiomig state"
+}
+
+@test "a destination that hangs after RUN: exit 8 within --timeout, the source stays stopped" {
+	migrate_to_peer "hello version=2; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END; loaded; expect RUN; hang" \
+		"$MTTY2_A" --timeout 2
+	assert_status 8
+	((ELAPSED <= 8))
+	[[ $(state_of "$MTTY2_A") != RUNNING ]]
+}
+
+@test "a destination that answers RUN with garbage: exit 8, the source stays stopped" {
+	migrate_to_peer "hello version=2; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END; loaded; expect RUN; raw 5353482d322e300d0a; close" \
+		"$MTTY2_A" --timeout 2
+	assert_status 8
+	[[ $(state_of "$MTTY2_A") != RUNNING ]]
+}
+
+@test "a version-1-only peer is refused: no common protocol version, the source untouched" {
+	migrate_to_peer "hello version=1; expect HELLO; identity; drain" "$MTTY2_A" --timeout 2
+	assert_status 4
+	assert_output_contains "no common protocol version"
+	assert_untouched "$MTTY2_A"
+}
