@@ -146,6 +146,9 @@ int cli_peer_init(struct cli_peer *peer, enum proto_role role, struct xport_conn
 		cli_peer_finish(peer, true, PROTO_REASON_LOCAL, NULL);
 		return -ENOMEM;
 	}
+	/* The handshake, up to READY, has the idle timeout in all: a peer that trickles
+	 * bytes does not hold a device (or a listener) for ever before it is used. */
+	cli_peer_set_deadline(peer, xport_conn_idle(conn));
 	return 0;
 }
 

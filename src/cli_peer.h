@@ -37,7 +37,8 @@ struct cli_peer {
 
 /* Takes ownership of conn (also on failure), and starts the keepalive thread when
  * conn has an idle timeout: after keepalive_ms (a third of it, at most 0.5 s) without
- * sending, a side that is not waiting for the peer sends PING. */
+ * sending, a side that is not waiting for the peer sends PING. The handshake gets
+ * that timeout in all (cli_peer_set_deadline): clear it before any device operation. */
 int cli_peer_init(struct cli_peer *peer, enum proto_role role, struct xport_conn *conn,
 		  struct verr *err);
 /* Stops the keepalive; best effort ABORT (unless the conversation is over), then

@@ -245,6 +245,9 @@ static int await_ready(struct migrate_run *run, struct verr *err)
 {
 	struct proto_msg msg;
 
+	/* The handshake is over; the destination may take its time with its devices. */
+	cli_peer_set_deadline(&run->peer, 0);
+
 	if (cli_peer_recv(&run->peer, &msg, err) < 0)
 		return -EIO;
 	if (msg.type != PROTO_READY)

@@ -206,6 +206,8 @@ static int prepare_devices(struct receive_run *run, const struct receive_args *a
 		if (check_start(run, &msg, a, err) < 0)
 			return -EIO;
 	}
+	/* The handshake is over; the devices may take their time. */
+	cli_peer_set_deadline(&run->peer, 0);
 	for (unsigned i = 0; i < run->n; i++) {
 		struct receive_dev *d = &run->dev[i];
 

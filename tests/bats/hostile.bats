@@ -257,12 +257,19 @@ source_stops() { # PHASE ACTION
 	assert_untouched "$MTTY2_B"
 }
 
-@test "a source that trickles its records one byte per 100 ms: receive gives up within --timeout, device reset" {
-	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; trickle 100; $HONEST_TRANSFER; $HONEST_END" \
+@test "a source that trickles its stream header one byte per 100 ms: receive gives up within --timeout, device untouched" {
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict accept; trickle 100; start; expect READY" \
 		"$MTTY2_B" --timeout 2
 	[[ $status != 0 ]]
 	((ELAPSED <= 8))
-	assert_reset "$MTTY2_B"
+	assert_untouched "$MTTY2_B"
+}
+
+@test "a destination that trickles its IDENTITY one byte per 100 ms: migrate gives up within --timeout, source RUNNING" {
+	migrate_to_peer "hello; expect HELLO; trickle 100; identity" "$MTTY2_A" --timeout 2
+	[[ $status != 0 && $status != 8 ]]
+	((ELAPSED <= 8))
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 }
 
 # ---- a destination that vanishes at each phase: the source runs on ----
