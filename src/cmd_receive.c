@@ -148,7 +148,7 @@ static int write_record(void *ctx, unsigned device, const uint8_t *data, size_t 
 static int prepare_devices(struct receive_run *run, unsigned threads, struct verr *err)
 {
 	struct proto_msg ready = { .type = PROTO_READY, .device = PROTO_NO_DEVICE };
-	const struct vpipe_decode_sink sink = { write_record, run };
+	const struct vpipe_decode_sink sink = { write_record, run, &cli_signal };
 	struct vstream_reader *readers[RECEIVE_MAX_DEVICES];
 
 	for (unsigned i = 0; i < run->n; i++) {

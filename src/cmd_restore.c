@@ -142,7 +142,7 @@ static int write_record(void *ctx, unsigned stream, const uint8_t *data, size_t 
  * stream ended complete and verified. */
 static int load_records(struct restore_run *run, struct verr *err)
 {
-	const struct vpipe_decode_sink sink = { write_record, run };
+	const struct vpipe_decode_sink sink = { write_record, run, &cli_signal };
 	struct vpipe_decode *pipe;
 	int ret;
 

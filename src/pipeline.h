@@ -4,6 +4,7 @@
 #ifndef VFIOMIG_PIPELINE_H
 #define VFIOMIG_PIPELINE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -98,6 +99,10 @@ struct vpipe_decode_sink {
 	int (*record)(void *ctx, unsigned stream, const uint8_t *data, size_t len,
 		      struct verr *err);
 	void *ctx;
+	/* NULL, or a signal handler's flag: once it is non-zero the sink gets no
+	 * further record, and feed, drain and end fail (VERR_INTERRUPTED) within
+	 * VQUEUE_STOP_POLL_MS, or once the record in the sink's hands is done. */
+	volatile sig_atomic_t *stop;
 };
 
 struct vpipe_decode;
