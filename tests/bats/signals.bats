@@ -109,3 +109,48 @@ restore_interrupted() { # THREADS
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
 	[[ ! -e $SYSROOT/double/$MTTY2_B/restored ]]
 }
+
+
+# save -T THREADS of the 8 MiB state into a pipe that no one reads: the pipe fills,
+# the writer blocks in write(2), the pipeline's buffers fill behind it.
+save_blocked() { # THREADS
+	big_state
+	local fifo=$BATS_TEST_TMPDIR/fifo
+	mkfifo "$fifo"
+	exec 5<>"$fifo"         # a reader that never reads
+	vfiomig_io_bg /dev/null "$fifo" save "$MTTY2_A" -T "$1"
+	# 4 MiB out of the device: far more than the pipe holds
+	wait_for_state "$MTTY2_A" save_pos 4194304 "$VFIOMIG_PID"
+	signal_and_wait TERM "$VFIOMIG_PID" 10
+	exec 5>&-
+	assert_equal "$status" 7
+	((ms < 2000))
+	grep -q "interrupted by signal 15" "$OUT"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "SIGTERM while save -T 2 is blocked on a full output pipe: exit 7 at once, device RUNNING" {
+	save_blocked 2
+}
+
+@test "SIGTERM while save -T 1 is blocked on a full output pipe: exit 7 at once, device RUNNING" {
+	save_blocked 1
+}
+
+@test "SIGTERM while save writes to a slow reader stops writing queued records" {
+	big_state
+	local fifo=$BATS_TEST_TMPDIR/fifo got=$BATS_TEST_TMPDIR/got reader
+	mkfifo "$fifo"
+	# a reader that takes 64 KiB every 0.2 s: 8 MiB would take 25 s
+	(while dd bs=65536 count=1 iflag=fullblock status=none; do sleep 0.2; done) <"$fifo" >"$got" &
+	reader=$!
+	vfiomig_io_bg /dev/null "$fifo" save "$MTTY2_A" -T 2
+	wait_for_state "$MTTY2_A" save_pos 4194304 "$VFIOMIG_PID"
+	signal_and_wait TERM "$VFIOMIG_PID" 10
+	kill "$reader" 2>/dev/null || true
+	wait "$reader" || true
+	assert_equal "$status" 7
+	((ms < 2000))
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+	(($(stat -c %s "$got") < 4194304))
+}
