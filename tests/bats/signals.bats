@@ -154,3 +154,23 @@ save_blocked() { # THREADS
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 	(($(stat -c %s "$got") < 4194304))
 }
+
+@test "SIGTERM to receive while its records wait for a slow device: exit 7 at once, both devices RUNNING" {
+	big_state
+	knob "$MTTY2_A" precopy_bytes=0
+	knob "$MTTY2_B" delay_ms=1000
+	start_receive "$MTTY2_B" --insecure -T 4
+	vfiomig_bg "$OUT" migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure
+	local mig=$VFIOMIG_PID recv_ms
+	wait_for_state "$MTTY2_B" resume_len 1048576 "$RECV_PID"
+	OUT=$BATS_TEST_TMPDIR/recv.out signal_and_wait TERM "$RECV_PID" 12
+	recv_ms=$ms
+	RECV_STATUS=$status
+	wait "$mig" || true
+	cat "$OUT"
+	assert_equal "$RECV_STATUS" 7
+	((recv_ms < 3000))
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+	[[ ! -e $SYSROOT/double/$MTTY2_B/restored ]]
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
