@@ -437,8 +437,12 @@ int vpipe_save_read(struct vpipe_save *p, unsigned stream, struct vdev *dev, uin
 		return -EIO;
 	while (fill < cap) {
 		bool end;
-		ssize_t n = vdev_read_data(dev, buf + fill, cap - fill, &end, err);
+		ssize_t n;
 
+		/* A driver may hand out a page a read: a buffer can take many. */
+		if (stopped(p))
+			return interrupted(p, err);
+		n = vdev_read_data(dev, buf + fill, cap - fill, &end, err);
 		if (n < 0)
 			return (int)n;
 		if (n == 0) {

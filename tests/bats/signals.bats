@@ -174,3 +174,17 @@ save_blocked() { # THREADS
 	[[ ! -e $SYSROOT/double/$MTTY2_B/restored ]]
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 }
+
+@test "SIGTERM while save fills a buffer from a device that gives 64 KiB a read: exit 7 at once" {
+	big_state
+	knob "$MTTY2_A" read_max=65536
+	knob "$MTTY2_A" delay_ms=200
+	vfiomig_bg "$OUT" save "$MTTY2_A" -T 2 --no-precopy -o "$S"
+	# two reads into the first 1 MiB buffer, fourteen to go (2.8 s)
+	wait_for_state "$MTTY2_A" save_pos 131072 "$VFIOMIG_PID"
+	signal_and_wait TERM "$VFIOMIG_PID" 10
+	assert_equal "$status" 7
+	((ms < 1500))
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+	[[ ! -e $S ]]
+}
