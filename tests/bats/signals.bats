@@ -188,3 +188,20 @@ save_blocked() { # THREADS
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 	[[ ! -e $S ]]
 }
+
+@test "SIGTERM while the driver loads a restored state: exit 7 once the load returns, device reset" {
+	vfiomig save "$MTTY2_A" -o "$S" --resume
+	knob "$MTTY2_B" "arc_delay_ms=RESUMING>STOP 2000"
+	vfiomig_bg "$OUT" restore "$MTTY2_B" -i "$S"
+	local i
+	# the double changes the state at once and returns 2 s later
+	for ((i = 0; i < 500; i++)); do
+		[[ $(double_state "$MTTY2_B" 2>/dev/null) == STOP ]] && break
+		sleep 0.02
+	done
+	signal_and_wait TERM "$VFIOMIG_PID" 10
+	assert_equal "$status" 7
+	((ms < 4000))
+	grep -q "the device was reset and is RUNNING" "$OUT"
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
