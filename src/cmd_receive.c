@@ -190,7 +190,7 @@ static int prepare_devices(struct receive_run *run, const struct receive_args *a
 			   struct verr *err)
 {
 	struct proto_msg ready = { .type = PROTO_READY, .device = PROTO_NO_DEVICE };
-	const struct vpipe_decode_sink sink = { write_record, run };
+	const struct vpipe_decode_sink sink = { write_record, run, &cli_signal };
 	struct vstream_reader *readers[RECEIVE_MAX_DEVICES];
 	unsigned threads = a->threads;
 

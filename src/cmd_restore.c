@@ -126,7 +126,7 @@ static int write_record(void *ctx, unsigned stream, const uint8_t *data, size_t 
  * stream ended complete and verified. */
 static int load_records(struct restore_run *run, struct verr *err)
 {
-	const struct vpipe_decode_sink sink = { write_record, run };
+	const struct vpipe_decode_sink sink = { write_record, run, &cli_signal };
 	struct vpipe_decode *pipe;
 	int ret;
 
@@ -180,6 +180,11 @@ static int restore_into(struct restore_run *run, const struct restore_args *args
 	/* The driver loads the state on RESUMING -> STOP and may refuse it there. */
 	if (vdev_set_state(run->dev, VMIG_STOP, VMIG_ERROR, err) < 0)
 		return -EIO;
+	/* A load can take seconds; a signal during it aborts like one before: reset. */
+	if (cli_signal)
+		return verr_set(err, VERR_INTERRUPTED, 0, vdev_ident(run->dev)->name, NULL,
+				"interrupted by signal %d while the driver loaded the state",
+				(int)cli_signal);
 	run->resuming = false;
 	if (!args->stop && vdev_set_state(run->dev, VMIG_RUNNING, VMIG_ERROR, err) < 0)
 		return -EIO;

@@ -202,7 +202,7 @@ int cmd_save(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	struct vpipe_save_options opt = {
 		.level = args.level, .compress = !args.no_compress, .threads = args.threads,
-		.chunk = VPIPE_CHUNK_DEFAULT, .key = cli_key_get(&key),
+		.chunk = VPIPE_CHUNK_DEFAULT, .key = cli_key_get(&key), .stop = &cli_signal,
 	};
 	cli_progress_init(&run.progress, "save", 0);
 	if (prepare(&run, &hdr, &err) < 0)

@@ -102,6 +102,10 @@ int write_full(int fd, const void *buf, size_t len)
 		if (n == 0)
 			return -EIO;
 		done += (size_t)n;
+		/* A pipe or socket write cut short by a signal returns what it wrote; the
+		 * next one would block again where the signal was meant to end it. */
+		if (done < len && io_interrupted())
+			return -EINTR;
 	}
 	return 0;
 }

@@ -4,6 +4,7 @@
 #ifndef VFIOMIG_PIPELINE_H
 #define VFIOMIG_PIPELINE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,11 @@
  * bounds memory. While the threads run, SIGINT, SIGTERM and SIGHUP are blocked in
  * the caller's thread and go to the writer, whose output they must interrupt: the
  * caller checks its signal flag between reads.
+ *
+ * With opt->stop, a signal ends the pipeline at once: the writer hands the sink
+ * nothing more, the caller's waits fail (VERR_INTERRUPTED) within
+ * VQUEUE_STOP_POLL_MS, and finish and abort, should the writer be stuck in the
+ * sink's output, send it the signal again until its write gives up.
  */
 enum vpipe_part {
 	VPIPE_HEADER,                   /* a stream's header, from vpipe_save_start */
@@ -46,6 +52,9 @@ struct vpipe_save_options {
 	unsigned threads;               /* encoding workers, 1..VPIPE_THREADS_MAX */
 	size_t chunk;                   /* raw bytes per record */
 	const struct vstream_key *key;  /* NULL: unkeyed */
+	/* NULL, or a flag that a signal handler, installed without SA_RESTART, sets
+	 * to its signal's number (the number is sent again to a stuck writer). */
+	volatile sig_atomic_t *stop;
 };
 
 struct vpipe_stats {
@@ -98,6 +107,10 @@ struct vpipe_decode_sink {
 	int (*record)(void *ctx, unsigned stream, const uint8_t *data, size_t len,
 		      struct verr *err);
 	void *ctx;
+	/* NULL, or a signal handler's flag: once it is non-zero the sink gets no
+	 * further record, and feed, drain and end fail (VERR_INTERRUPTED) within
+	 * VQUEUE_STOP_POLL_MS, or once the record in the sink's hands is done. */
+	volatile sig_atomic_t *stop;
 };
 
 struct vpipe_decode;

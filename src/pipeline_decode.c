@@ -100,6 +100,22 @@ static int fail(struct vpipe_decode *p, int rc, const struct verr *err)
 	return p->failed;
 }
 
+/* A signal ends the work between records: the sink gets nothing more. */
+static int check_stop(struct vpipe_decode *p, struct verr *err)
+{
+	struct verr local = { 0 };
+
+	if (p->failed)
+		return pipe_failed(p, err);
+	if (!p->sink.stop || !*p->sink.stop)
+		return 0;
+	verr_set(&local, VERR_INTERRUPTED, 0, NULL, NULL,
+		 "pipeline: interrupted by signal %d; %llu queued records dropped",
+		 (int)*p->sink.stop, (unsigned long long)(p->njobs - p->nfree));
+	fail(p, -EINTR, &local);
+	return pipe_failed(p, err);
+}
+
 /* Checks the oldest job in order and hands its payload to the sink. */
 static int deliver(struct vpipe_decode *p, struct decode_job *job, struct verr *err)
 {
@@ -129,8 +145,13 @@ static int take_one(struct vpipe_decode *p, struct verr *err)
 	void *item;
 	int rc;
 
+	if ((rc = check_stop(p, err)) < 0)
+		return rc;
 	while (!(job = vpipe_window_take(&p->window))) {
-		if (vqueue_pop(&p->done_q, &item) < 0) {
+		rc = vqueue_pop(&p->done_q, &item);
+		if (rc == -EINTR)
+			return check_stop(p, err);
+		if (rc < 0) {
 			verr_set(&local, VERR_FAILED, EPIPE, NULL, NULL, "pipeline: workers stopped");
 			return fail(p, -EPIPE, &local), pipe_failed(p, err);
 		}
@@ -175,7 +196,10 @@ static int submit(struct vpipe_decode *p, unsigned stream, const struct vstream_
 	snprintf(job->where, sizeof(job->where), "%s", ev->where);
 	job->rc = 0;
 	memset(&job->err, 0, sizeof(job->err));
-	if (vqueue_push(&p->work_q, job) < 0) {
+	rc = vqueue_push(&p->work_q, job);
+	if (rc == -EINTR)
+		return check_stop(p, err);
+	if (rc < 0) {
 		struct verr local = { 0 };
 
 		verr_set(&local, VERR_FAILED, EPIPE, NULL, NULL, "pipeline: workers stopped");
@@ -186,10 +210,8 @@ static int submit(struct vpipe_decode *p, unsigned stream, const struct vstream_
 
 int vpipe_decode_drain(struct vpipe_decode *p, struct verr *err)
 {
-	int rc = 0;
+	int rc = check_stop(p, err);
 
-	if (p->failed)
-		return pipe_failed(p, err);
 	while (rc == 0 && in_flight(p))
 		rc = take_one(p, err);
 	return rc;
@@ -199,16 +221,15 @@ int vpipe_decode_feed(struct vpipe_decode *p, unsigned stream, const uint8_t *bu
 		      struct verr *err)
 {
 	size_t pos = 0;
+	int rc;
 
-	if (p->failed)
-		return pipe_failed(p, err);
-	while (pos < len) {
+	while ((rc = check_stop(p, err)) == 0 && pos < len) {
 		struct vstream_event ev;
 		struct verr framing = { 0 };
 		size_t used = 0;
-		int rc = vstream_reader_feed(p->readers[stream], buf + pos, len - pos, &used, &ev,
-					     &framing);
 
+		rc = vstream_reader_feed(p->readers[stream], buf + pos, len - pos, &used, &ev,
+					 &framing);
 		if (rc < 0) {
 			/* A record before this point may have failed too: the first wins. */
 			if (vpipe_decode_drain(p, err) < 0)
@@ -220,7 +241,7 @@ int vpipe_decode_feed(struct vpipe_decode *p, unsigned stream, const uint8_t *bu
 		if (ev.kind == VSTREAM_EV_SPLIT && (rc = submit(p, stream, &ev, err)) < 0)
 			return rc;
 	}
-	return 0;
+	return rc;
 }
 
 int vpipe_decode_end(struct vpipe_decode *p, unsigned stream, struct verr *err)
@@ -274,6 +295,9 @@ int vpipe_decode_start(struct vstream_reader *const *readers, unsigned nstreams,
 	p->sink = *sink;
 	for (unsigned i = 0; i < nstreams; i++)
 		vstream_reader_split(p->readers[i]);
+	/* Workers stop at once too; the caller's wait for them ends on the flag. */
+	vqueue_set_stop(&p->work_q, sink->stop);
+	vqueue_set_stop(&p->done_q, sink->stop);
 	if (vpipe_spawn(p->workers, threads, &p->nworkers, worker_main, p) < 0) {
 		vpipe_decode_stop(p);
 		return verr_set(err, VERR_FAILED, EAGAIN, NULL, NULL, "pipeline: start a worker");

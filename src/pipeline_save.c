@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -46,7 +47,7 @@ struct vpipe_save {
 	uint64_t written;               /* jobs the sink has had; under lock */
 	pthread_t workers[VPIPE_THREADS_MAX], writer_thread;
 	unsigned nworkers;
-	bool writer_started, masked;
+	bool writer_started, writer_done, masked;
 	sigset_t caller_mask;
 	pthread_mutex_t lock;
 	pthread_cond_t drained;
@@ -55,13 +56,29 @@ struct vpipe_save {
 	struct vpipe_stats stats;
 };
 
-/* The first failure of any thread wins; everyone else stops. */
+static bool stopped(const struct vpipe_save *p)
+{
+	return p->opt.stop && *p->opt.stop;
+}
+
+static int interrupted(const struct vpipe_save *p, struct verr *err)
+{
+	return verr_set(err, VERR_INTERRUPTED, 0, NULL, NULL, "pipeline: interrupted by signal %d",
+			(int)*p->opt.stop);
+}
+
+/* The first failure of any thread wins; everyone else stops. After a signal,
+ * whatever failed, the signal is the cause. */
 static void fail(struct vpipe_save *p, const struct verr *err)
 {
 	pthread_mutex_lock(&p->lock);
 	if (!p->failed) {
 		p->failed = true;
 		p->err = *err;
+		if (stopped(p)) {
+			verr_clear(&p->err);
+			interrupted(p, &p->err);
+		}
 	}
 	pthread_cond_broadcast(&p->drained);
 	pthread_mutex_unlock(&p->lock);
@@ -128,21 +145,21 @@ static int write_job(struct vpipe_save *p, struct job *job, struct verr *err)
 }
 
 /* Workers finish out of order; at most njobs jobs are in flight, which is what
- * the window holds. */
-static void *writer_main(void *arg)
+ * the window holds. A signal ends the writing between any two jobs. */
+static void write_jobs(struct vpipe_save *p)
 {
-	struct vpipe_save *p = arg;
 	struct vpipe_window window;
 	struct verr err = { 0 };
 	struct job *job;
 	void *item;
+	int rc;
 
 	if (vpipe_window_init(&window, p->njobs) < 0) {
 		verr_set(&err, VERR_FAILED, ENOMEM, NULL, NULL, "pipeline: reorder window");
 		fail(p, &err);
-		return NULL;
+		return;
 	}
-	while (vqueue_pop(&p->done_q, &item) == 0) {
+	while ((rc = vqueue_pop(&p->done_q, &item)) == 0) {
 		job = item;
 		if (vpipe_window_put(&window, job->order, job) < 0) {
 			verr_set(&err, VERR_FAILED, ERANGE, NULL, NULL, "pipeline: job %llu out of order",
@@ -151,11 +168,12 @@ static void *writer_main(void *arg)
 			break;
 		}
 		while ((job = vpipe_window_take(&window))) {
-			if (write_job(p, job, &err) < 0 || vqueue_push(&p->free_q, job) < 0) {
-				if (err.set)
+			if (stopped(p) || write_job(p, job, &err) < 0 ||
+			    vqueue_push(&p->free_q, job) < 0) {
+				if (err.set || stopped(p))
 					fail(p, &err);
 				vpipe_window_free(&window);
-				return NULL;
+				return;
 			}
 			pthread_mutex_lock(&p->lock);
 			p->written = window.next;
@@ -163,7 +181,20 @@ static void *writer_main(void *arg)
 			pthread_mutex_unlock(&p->lock);
 		}
 	}
+	if (rc == -EINTR)
+		fail(p, &err);
 	vpipe_window_free(&window);
+}
+
+static void *writer_main(void *arg)
+{
+	struct vpipe_save *p = arg;
+
+	write_jobs(p);
+	pthread_mutex_lock(&p->lock);
+	p->writer_done = true;
+	pthread_cond_broadcast(&p->drained);
+	pthread_mutex_unlock(&p->lock);
 	return NULL;
 }
 
@@ -199,13 +230,49 @@ static int start_threads(struct vpipe_save *p, struct verr *err)
 	return 0;
 }
 
+/* One wait for the writer's news, under p->lock; in slices when a signal may end
+ * it, since a handler cannot wake anyone. */
+static void wait_writer(struct vpipe_save *p)
+{
+	struct timespec ts;
+
+	if (!p->opt.stop) {
+		pthread_cond_wait(&p->drained, &p->lock);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += VQUEUE_STOP_POLL_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&p->drained, &p->lock, &ts);
+}
+
+/* After a signal the writer may be blocked in the sink's output (a pipe no one
+ * reads): the signal may have come just before its write began, or gone to
+ * another thread. It gets the signal again until its write gives up. */
+static void join_writer(struct vpipe_save *p)
+{
+	pthread_mutex_lock(&p->lock);
+	while (!p->writer_done) {
+		int sig = stopped(p) ? (int)*p->opt.stop : 0;
+
+		if (sig > 0 && sig < NSIG)
+			pthread_kill(p->writer_thread, sig);
+		wait_writer(p);
+	}
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->writer_thread, NULL);
+}
+
 static void stop_threads(struct vpipe_save *p)
 {
 	for (unsigned i = 0; i < p->nworkers; i++)
 		pthread_join(p->workers[i], NULL);
 	p->nworkers = 0;
 	if (p->writer_started)
-		pthread_join(p->writer_thread, NULL);
+		join_writer(p);
 	p->writer_started = false;
 	if (p->masked)
 		pthread_sigmask(SIG_SETMASK, &p->caller_mask, NULL);
@@ -259,6 +326,7 @@ int vpipe_save_start(const struct vstream_header *hdrs, unsigned nstreams,
 {
 	struct vpipe_save *p = calloc(1, sizeof(*p));
 	size_t queue = 2 * opt->threads + 2;
+	pthread_condattr_t attr;
 
 	*pipe = NULL;
 	if (!p)
@@ -270,13 +338,19 @@ int vpipe_save_start(const struct vstream_header *hdrs, unsigned nstreams,
 	if (p->rec_cap < VSTREAM_TRAILER_MAX)
 		p->rec_cap = VSTREAM_TRAILER_MAX;
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->drained, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->drained, &attr);
+	pthread_condattr_destroy(&attr);
 	p->streams = calloc(nstreams ? nstreams : 1, sizeof(*p->streams));
 	if (!p->streams || vqueue_init(&p->free_q, queue) < 0 || vqueue_init(&p->work_q, queue) < 0 ||
 	    vqueue_init(&p->done_q, queue) < 0 || alloc_jobs(p) < 0) {
 		destroy(p);
 		return verr_set(err, VERR_FAILED, ENOMEM, NULL, NULL, "pipeline: buffers");
 	}
+	vqueue_set_stop(&p->free_q, opt->stop);
+	vqueue_set_stop(&p->work_q, opt->stop);
+	vqueue_set_stop(&p->done_q, opt->stop);
 	if (!nstreams || start_streams(p, hdrs, err) < 0 || start_threads(p, err) < 0) {
 		if (!nstreams)
 			verr_set(err, VERR_FAILED, EINVAL, NULL, NULL, "pipeline: no stream");
@@ -296,6 +370,8 @@ static int pipe_error(struct vpipe_save *p, struct verr *err, const char *what)
 		return -EIO;
 	}
 	pthread_mutex_unlock(&p->lock);
+	if (stopped(p))
+		return interrupted(p, err);
 	return verr_set(err, VERR_FAILED, EPIPE, NULL, NULL, "pipeline: %s", what);
 }
 
@@ -361,8 +437,12 @@ int vpipe_save_read(struct vpipe_save *p, unsigned stream, struct vdev *dev, uin
 		return -EIO;
 	while (fill < cap) {
 		bool end;
-		ssize_t n = vdev_read_data(dev, buf + fill, cap - fill, &end, err);
+		ssize_t n;
 
+		/* A driver may hand out a page a read: a buffer can take many. */
+		if (stopped(p))
+			return interrupted(p, err);
+		n = vdev_read_data(dev, buf + fill, cap - fill, &end, err);
 		if (n < 0)
 			return (int)n;
 		if (n == 0) {
@@ -401,9 +481,9 @@ int vpipe_save_flush(struct vpipe_save *p, struct verr *err)
 	bool failed;
 
 	pthread_mutex_lock(&p->lock);
-	while (!p->failed && p->written < p->next_order)
-		pthread_cond_wait(&p->drained, &p->lock);
-	failed = p->failed;
+	while (!p->failed && !stopped(p) && p->written < p->next_order)
+		wait_writer(p);
+	failed = p->failed || stopped(p);
 	pthread_mutex_unlock(&p->lock);
 	return failed ? pipe_error(p, err, "flush") : 0;
 }

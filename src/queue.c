@@ -1,20 +1,28 @@
 /* Bounded blocking queue. */
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "queue.h"
 
 int vqueue_init(struct vqueue *q, size_t capacity)
 {
+	pthread_condattr_t attr;
+
 	q->items = calloc(capacity, sizeof(*q->items));
 	if (!q->items)
 		return -ENOMEM;
 	q->capacity = capacity;
 	q->head = q->count = 0;
 	q->closed = q->cancelled = false;
+	q->stop = NULL;
 	pthread_mutex_init(&q->lock, NULL);
-	pthread_cond_init(&q->not_full, NULL);
-	pthread_cond_init(&q->not_empty, NULL);
+	/* Timed waits count on the monotonic clock, which no one sets back. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->not_full, &attr);
+	pthread_cond_init(&q->not_empty, &attr);
+	pthread_condattr_destroy(&attr);
 	return 0;
 }
 
@@ -27,15 +35,47 @@ void vqueue_destroy(struct vqueue *q)
 	q->items = NULL;
 }
 
+void vqueue_set_stop(struct vqueue *q, volatile sig_atomic_t *stop)
+{
+	pthread_mutex_lock(&q->lock);
+	q->stop = stop;
+	pthread_mutex_unlock(&q->lock);
+}
+
+static bool stopped(const struct vqueue *q)
+{
+	return q->stop && *q->stop;
+}
+
+/* One wait on cond, in slices when a stop flag may end it; the caller looks again. */
+static void wait_on(struct vqueue *q, pthread_cond_t *cond)
+{
+	struct timespec ts;
+
+	if (!q->stop) {
+		pthread_cond_wait(cond, &q->lock);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += VQUEUE_STOP_POLL_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(cond, &q->lock, &ts);
+}
+
 int vqueue_push(struct vqueue *q, void *item)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&q->lock);
-	while (q->count == q->capacity && !q->closed && !q->cancelled)
-		pthread_cond_wait(&q->not_full, &q->lock);
+	while (q->count == q->capacity && !q->closed && !q->cancelled && !stopped(q))
+		wait_on(q, &q->not_full);
 	if (q->closed || q->cancelled) {
 		ret = -EPIPE;
+	} else if (stopped(q)) {
+		ret = -EINTR;
 	} else {
 		q->items[(q->head + q->count) % q->capacity] = item;
 		q->count++;
@@ -50,10 +90,12 @@ int vqueue_pop(struct vqueue *q, void **item)
 	int ret = 0;
 
 	pthread_mutex_lock(&q->lock);
-	while (q->count == 0 && !q->closed && !q->cancelled)
-		pthread_cond_wait(&q->not_empty, &q->lock);
+	while (q->count == 0 && !q->closed && !q->cancelled && !stopped(q))
+		wait_on(q, &q->not_empty);
 	if (q->cancelled) {
 		ret = -ECANCELED;
+	} else if (stopped(q)) {
+		ret = -EINTR;
 	} else if (q->count == 0) {
 		ret = -ENODATA;
 	} else {

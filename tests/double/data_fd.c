@@ -58,7 +58,7 @@ static ssize_t save_read(struct dfd *e, void *buf, size_t len)
 {
 	struct devcfg c;
 	struct devstate s;
-	long long limit = 0, n;
+	long long limit = 0, n, max;
 	int lk, err;
 	ssize_t ret;
 	unsigned char *blob;
@@ -78,6 +78,10 @@ static ssize_t save_read(struct dfd *e, void *buf, size_t len)
 	n = s.save_filled - s.save_pos;
 	if ((long long)len < n)
 		n = (long long)len;
+	/* a driver that hands out at most so many bytes a read (a page, a buffer) */
+	max = knob_int(e->dev, "read_max", 0);
+	if (max > 0 && n > max)
+		n = max;
 	err = fail_after(e->dev, "read_fail_after", &limit);
 	if (err) {
 		if (s.save_pos >= limit) {

@@ -2,9 +2,15 @@
  * gets headers, records, marks and trailers in the order they were queued, each
  * stream reads back complete and verified, and a sink failure stops everything. */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "io.h"
 #include "pipeline.h"
 #include "unit.h"
 
@@ -184,10 +190,87 @@ static void check_sink_failure(void)
 	free(log.bytes[1]);
 }
 
+static volatile sig_atomic_t test_stop;
+
+static void on_usr1(int sig)
+{
+	test_stop = sig;
+}
+
+/* Sets the stop flag after 200 ms without sending a signal: the signal that set it
+ * went to another thread, or came just before the writer's write began. */
+static void *stop_later(void *arg)
+{
+	(void)arg;
+	usleep(200 * 1000);
+	test_stop = SIGUSR1;
+	return NULL;
+}
+
+static int to_pipe(void *ctx, unsigned stream, enum vpipe_part part, const uint8_t *buf,
+		   size_t len, struct verr *err)
+{
+	int ret = write_full(*(int *)ctx, buf, len);
+
+	(void)stream;
+	(void)part;
+	return ret < 0 ? verr_set(err, VERR_FAILED, -ret, "test pipe", NULL, "write") : 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A writer blocked in a pipe no one reads, and a stop flag that no signal to it
+ * set: the submitter's wait ends, and abort gets the writer out of its write. */
+static void check_stop_with_blocked_writer(void)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };      /* no SA_RESTART */
+	struct vpipe_save_options opt = {
+		.compress = false, .threads = 2, .chunk = CHUNK, .stop = &test_stop,
+	};
+	struct vstream_header hdr;
+	struct vpipe_save *pipe = NULL;
+	struct verr err = { 0 };
+	pthread_t t;
+	int fds[2], ret = 0;
+	unsigned k = 0;
+	double t0;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	io_set_interrupt_flag(&test_stop);
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return;
+	fcntl(fds[1], F_SETPIPE_SZ, 4096);
+	vstream_header_init(&hdr, &err);
+	hdr.id.kind = VSTREAM_KIND_MDEV;
+	test_stop = 0;
+	vpipe_save_start(&hdr, 1, &opt, &(struct vpipe_sink){ to_pipe, &fds[1] }, &pipe, &err);
+	pthread_create(&t, NULL, stop_later, NULL);
+	while (pipe && k < 10000 && (ret = submit(pipe, 0, k, &err)) == 0)
+		k++;
+	pthread_join(t, NULL);
+	CHECK(ret < 0 && err.class == VERR_INTERRUPTED,
+	      "a submitter waiting on a stuck writer stops on the flag (%u records in)", k);
+	t0 = now_s();
+	vpipe_save_abort(pipe);
+	CHECK(now_s() - t0 < 2, "abort gets the writer out of its blocked write (%.3f s)",
+	      now_s() - t0);
+	io_set_interrupt_flag(NULL);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int main(void)
 {
 	check_order_and_content(1);
 	check_order_and_content(4);
 	check_sink_failure();
+	check_stop_with_blocked_writer();
 	return unit_done();
 }

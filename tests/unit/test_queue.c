@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "queue.h"
 #include "unit.h"
@@ -17,6 +19,54 @@ static void *producer(void *arg)
 			break;
 	vqueue_close(q);
 	return NULL;
+}
+
+static volatile sig_atomic_t stop_flag;
+
+/* Sets the stop flag after 100 ms, as a signal handler would: without waking anyone. */
+static void *raise_stop(void *arg)
+{
+	(void)arg;
+	usleep(100 * 1000);
+	stop_flag = SIGTERM;
+	return NULL;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A wait that nothing else ends gives -EINTR soon after the stop flag is set. */
+static void check_stop(void)
+{
+	struct vqueue q;
+	pthread_t t;
+	void *item;
+	double t0;
+	int ret;
+
+	vqueue_init(&q, 1);
+	vqueue_set_stop(&q, &stop_flag);
+	stop_flag = 0;
+	t0 = now_s();
+	pthread_create(&t, NULL, raise_stop, NULL);
+	ret = vqueue_pop(&q, &item);
+	pthread_join(t, NULL);
+	CHECK(ret == -EINTR && now_s() - t0 < 2, "a pop waiting on an empty queue ends with EINTR "
+	      "once the stop flag is set (%d)", ret);
+
+	stop_flag = 0;
+	CHECK(vqueue_push(&q, &q) == 0, "a stoppable queue takes an item while not stopped");
+	pthread_create(&t, NULL, raise_stop, NULL);
+	ret = vqueue_push(&q, &q);
+	pthread_join(t, NULL);
+	CHECK(ret == -EINTR, "a push waiting on a full queue ends with EINTR once stopped (%d)", ret);
+	CHECK(vqueue_pop(&q, &item) == -EINTR, "a stopped queue refuses pops even when not empty");
+	vqueue_destroy(&q);
 }
 
 int main(void)
@@ -46,5 +96,6 @@ int main(void)
 	vqueue_cancel(&q);
 	CHECK(vqueue_pop(&q, &item) == -ECANCELED, "a cancelled queue refuses pops even when not empty");
 	vqueue_destroy(&q);
+	check_stop();
 	return unit_done();
 }

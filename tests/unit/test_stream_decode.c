@@ -23,6 +23,11 @@ struct sink_state {
 	unsigned calls;
 };
 
+/* The pipeline's stop flag, which the sink raises after its stop_after-th record
+ * (0: never), as a signal arriving during that device write would. */
+static volatile sig_atomic_t test_stop;
+static unsigned stop_after;
+
 static int log_record(void *ctx, unsigned stream, const uint8_t *data, size_t len,
 		      struct verr *err)
 {
@@ -33,6 +38,8 @@ static int log_record(void *ctx, unsigned stream, const uint8_t *data, size_t le
 	if (++s->calls == s->fail_at)
 		return verr_set(err, VERR_FAILED, EIO, "test device", NULL, "write");
 	log_event(s->log, &ev);
+	if (s->calls == stop_after)
+		test_stop = SIGTERM;
 	return 0;
 }
 
@@ -42,7 +49,7 @@ static int decode_all(const struct vstream_key *key, const uint8_t *buf, size_t 
 		      size_t slice, unsigned threads, unsigned fail_at, struct event_log *log)
 {
 	struct sink_state state = { log, fail_at, 0 };
-	const struct vpipe_decode_sink sink = { log_record, &state };
+	const struct vpipe_decode_sink sink = { log_record, &state, &test_stop };
 	struct vpipe_decode *pipe = NULL;
 	struct vstream_reader *r;
 	struct verr err = { 0 };
@@ -50,6 +57,7 @@ static int decode_all(const struct vstream_key *key, const uint8_t *buf, size_t 
 	int rc;
 
 	memset(log, 0, sizeof(*log));
+	test_stop = 0;
 	rc = vstream_reader_new(key, "test", &r, &err);
 	/* The header first, as restore reads it, then the rest through the pipeline. */
 	while (rc == 0 && pos < len && !vstream_reader_header(r)) {
@@ -210,6 +218,30 @@ static void test_first_error_wins(void)
 	built_free(&b);
 }
 
+/* A signal during a record's write: the sink gets no record after it, whatever is
+ * queued or still to be fed, and the pipeline says it was interrupted. */
+static void test_stop_flag(void)
+{
+	static const unsigned threads[] = { 1, 4 };
+	struct event_log log;
+	struct built b;
+
+	build(&b, NULL, NULL, mixed, NMIXED, 3);
+	for (unsigned t = 0; t < 2; t++) {
+		stop_after = 2;
+		decode_all(NULL, b.buf, b.len, 0, threads[t], 0, &log);
+		EXPECT(log.rc == -EINTR && log.n == 1 + 2 && has_msg(&log, "interrupted by signal"),
+		       "%u threads, all fed at once: stopped after the record in the sink's hands",
+		       threads[t]);
+		decode_all(NULL, b.buf, b.len, 300, threads[t], 0, &log);
+		EXPECT(log.rc == -EINTR && log.n == 1 + 2,
+		       "%u threads, fed in slices: stopped after the record in the sink's hands",
+		       threads[t]);
+	}
+	stop_after = 0;
+	built_free(&b);
+}
+
 static void test_window(void)
 {
 	struct vpipe_window w;
@@ -237,5 +269,6 @@ int main(void)
 	test_damage(NULL, "unkeyed");
 	test_damage(&key_a, "keyed");
 	test_first_error_wins();
+	test_stop_flag();
 	return unit_done();
 }
