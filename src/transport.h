@@ -1,6 +1,7 @@
-/* The transport layer: where stream bytes go and come from — stdio, or a file that
- * is written atomically (temporary file, fsync, rename) so a failed save leaves
- * nothing that looks valid. TCP and exec transports join later. */
+/* The transport layer: where stream bytes go and come from — stdio, or a file. A
+ * regular file (or a new name) is written atomically (temporary file, fsync, rename,
+ * fsync of the directory) so a failed save leaves nothing that looks valid; an
+ * existing device node or FIFO is written in place, never replaced. */
 #ifndef VFIOMIG_TRANSPORT_H
 #define VFIOMIG_TRANSPORT_H
 
@@ -13,12 +14,13 @@
 struct xport_out;
 struct xport_in;
 
-/* path NULL or "-" is stdout, refused when it is a terminal unless allow_tty. */
+/* path NULL or "-" is stdout, refused when it is a terminal unless allow_tty, as is
+ * a path that is one; a directory is refused (VERR_USAGE). */
 int xport_out_open(const char *path, bool allow_tty, struct xport_out **out, struct verr *err);
 int xport_out_write(struct xport_out *out, const void *buf, size_t len, struct verr *err);
 /* Makes the output durable and visible under its name; the object is freed. */
 int xport_out_commit(struct xport_out *out, struct verr *err);
-/* Removes a partial file; the object is freed. Safe on NULL. */
+/* Removes a partial file (not a device node or FIFO); the object is freed. Safe on NULL. */
 void xport_out_abort(struct xport_out *out);
 const char *xport_out_name(const struct xport_out *out);
 

@@ -248,7 +248,7 @@ refused() { # STATUS FILE DEV [ARGS...]
 	run vfiomig save "$NOMIG" -o "$S"
 	assert_status 4
 	[[ ! -e $S ]]
-	[[ -z $(ls -A "$BATS_TEST_TMPDIR" | grep '^\.state') ]]
+	[[ -z $(ls -A "$BATS_TEST_TMPDIR" | grep '^\.vfiomig-') ]]
 }
 
 @test "save refuses a device in STOP_COPY and leaves it there" {
