@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "verr.h"
@@ -31,5 +32,15 @@ ssize_t xport_in_read(struct xport_in *in, void *buf, size_t len, struct verr *e
 void xport_in_close(struct xport_in *in);
 int xport_in_fd(const struct xport_in *in);       /* for poll(2) */
 const char *xport_in_name(const struct xport_in *in);
+
+/*
+ * Key files (stream and TLS keys, X.509 private keys) as OpenSSH treats private
+ * keys: refused (VERR_USAGE) when not owned by the user or root, when the group or
+ * others may read or write them, or when they are directories. Symbolic links are
+ * followed. check looks at the file only; read also reads up to size bytes into buf.
+ */
+int xport_key_file_check(const char *path, struct verr *err);
+int xport_key_file_read(const char *path, uint8_t *buf, size_t size, size_t *len,
+			struct verr *err);
 
 #endif

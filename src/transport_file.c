@@ -290,3 +290,61 @@ int xport_in_fd(const struct xport_in *in)
 {
 	return in->fd;
 }
+
+/* A key file is treated as OpenSSH treats a private key: it must belong to us or
+ * root, and nobody else may read or write it. Symbolic links are followed: what
+ * counts is the file the key is read from. */
+static int key_file_refused(const char *path, const struct stat *st, struct verr *err)
+{
+	char hint[PATH_MAX + 32];
+
+	if (S_ISDIR(st->st_mode))
+		return verr_set(err, VERR_USAGE, EISDIR, path, "give the key file itself",
+				"open key file");
+	if (st->st_uid != getuid() && st->st_uid != geteuid() && st->st_uid != 0)
+		return verr_set(err, VERR_USAGE, 0, path, "use a key file that you or root own",
+				"key file is owned by uid %u, not by you (uid %u) or root",
+				(unsigned)st->st_uid, (unsigned)geteuid());
+	if (st->st_mode & 077) {
+		snprintf(hint, sizeof(hint), "chmod 600 %s", path);
+		return verr_set(err, VERR_USAGE, 0, path, hint, "key file has mode %04o: its "
+				"group or others can %s it", (unsigned)(st->st_mode & 07777),
+				st->st_mode & 044 ? "read" : "write");
+	}
+	return 0;
+}
+
+int xport_key_file_check(const char *path, struct verr *err)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return verr_set(err, VERR_USAGE, errno, path, NULL, "open key file");
+	return key_file_refused(path, &st, err);
+}
+
+int xport_key_file_read(const char *path, uint8_t *buf, size_t size, size_t *len,
+			struct verr *err)
+{
+	struct stat st;
+	ssize_t n;
+	int fd, ret;
+
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return verr_set(err, VERR_USAGE, errno, path, NULL, "open key file");
+	if (fstat(fd, &st) < 0)
+		ret = verr_set(err, VERR_USAGE, errno, path, NULL, "stat key file");
+	else
+		ret = key_file_refused(path, &st, err);
+	if (ret == 0) {
+		n = read_full(fd, buf, size);
+		if (n < 0)
+			ret = verr_set(err, VERR_USAGE, (int)-n, path, NULL, "read key file");
+		else
+			*len = (size_t)n;
+	}
+	close(fd);
+	return ret;
+}

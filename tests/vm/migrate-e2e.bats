@@ -35,7 +35,7 @@ setup() {
 }
 
 @test "FIFO bytes cross through a keyed stream saved over the group path" {
-	head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/key"
+	(umask 077; head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/key")
 	"$MTTY_UART" write "$MTTY2_A" keyed
 	run vfiomig --open-via=group save "$MTTY2_A" -o "$S" --resume --key-file "$BATS_TEST_TMPDIR/key"
 	assert_status 0
