@@ -113,7 +113,7 @@ key() { # NAME
 		'.precopy_rounds >= 1' true \
 		'.resume_ms <= .total_ms' true \
 		'(.pings_sent | type) + (.pings_received | type)' numbernumber \
-		'keys' '["devices","pings_received","pings_sent","precopy_rounds","raw_bytes","resume_ms","throughput_bytes_per_s","total_ms","wire_bytes"]'
+		'keys' '["devices","pings_received","pings_sent","precopy_rounds","raw_bytes","resume_ms","throughput_bytes_per_s","total_ms","turned_away","wire_bytes"]'
 }
 
 @test "receive's summary line names devices, bytes, rounds and the resume time" {
