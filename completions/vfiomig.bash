@@ -125,8 +125,8 @@ _vfiomig()
 		case $w in
 		--open-via | -o | --output | -i | --input | --key-file | -l | --level | \
 			-T | --threads | --to | --exec | --listen | --psk-file | --cert | --key | \
-			--ca | --timeout | --max-downtime | --max-rounds | --only | --skip | \
-			--repeat) ((i++)) ;;
+			--ca | --timeout | --accept-timeout | --max-downtime | --max-rounds | \
+			--only | --skip | --repeat) ((i++)) ;;
 		--peer)
 			((i++))
 			((i < n - 1)) && peer=${_vfiomig_words[i]}
@@ -171,8 +171,8 @@ _vfiomig()
 		_vfiomig_check_names "$cur" ''
 		return 0
 		;;
-	-l | --level | -T | --threads | --timeout | --max-downtime | --max-rounds | --to | \
-		--exec | --listen | --repeat)
+	-l | --level | -T | --threads | --timeout | --accept-timeout | --max-downtime | \
+		--max-rounds | --to | --exec | --listen | --repeat)
 		return 0
 		;;
 	esac
@@ -189,8 +189,8 @@ _vfiomig()
 		_vfiomig_check_names "$cur" "${cur%%=*}="
 		return 0
 		;;
-	--level=* | --threads=* | --timeout=* | --max-downtime=* | --max-rounds=* | --to=* | \
-		--exec=* | --listen=* | --repeat=*)
+	--level=* | --threads=* | --timeout=* | --accept-timeout=* | --max-downtime=* | \
+		--max-rounds=* | --to=* | --exec=* | --listen=* | --repeat=*)
 		return 0
 		;;
 	esac
@@ -219,7 +219,7 @@ _vfiomig()
 			;;
 		receive)
 			opts+=' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure'
-			opts+=' --timeout= --stop --force --json -T --threads= --progress --no-progress'
+			opts+=' --timeout= --accept-timeout= --stop --force --json -T --threads= --progress --no-progress'
 			;;
 		inspect) opts+=' --json --no-records --key-file=' ;;
 		verify) opts+=' --key-file=' ;;

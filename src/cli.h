@@ -44,6 +44,10 @@ struct timespec;
 /* Seconds from a to b (CLOCK_MONOTONIC readings); b NULL means now. */
 double cli_seconds(const struct timespec *a, const struct timespec *b);
 
+/* Keeps this process out of core dumps (also from ptrace by other processes of the
+ * user; its /proc/PID files become root's): main() calls it before any command runs,
+ * since keys and device state, which may hold a guest's data, live in its memory. */
+void cli_protect_memory(void);
 /* Identifies and opens a device by the user's name; prints and returns the exit code on failure. */
 int cli_open_device(const char *name, struct vdev **dev);
 

@@ -1,5 +1,6 @@
 /* Options, messages, exit codes and signals shared by all subcommands. */
 #include <errno.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -122,6 +123,15 @@ void cli_debug(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+void cli_protect_memory(void)
+{
+	/* Keys and device state may be anywhere in memory (OpenSSL's copies, pipeline
+	 * buffers, the stack); one switch for the whole process covers them all. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		cli_debug("prctl(PR_SET_DUMPABLE, 0): %s; a core dump may hold keys or "
+			  "device state", strerror(errno));
 }
 
 int cli_open_device(const char *name, struct vdev **dev)

@@ -9,6 +9,7 @@
 
 #include "cli_peer.h"
 #include "json.h"
+#include "transport.h"
 #include "sysfs.h"
 
 _Static_assert(VDEV_COMPAT_MAX == PROTO_COMPAT_MAX,
@@ -417,8 +418,12 @@ int cli_tls_setup(const struct cli_tls_args *args, bool listener, struct cli_key
 		tls->psk = psk->key.data;
 		tls->psk_len = psk->key.len;
 	} else if (args->cert || args->key || args->ca) {
+		struct verr err = { 0 };
+
 		if (!args->cert || !args->key || !args->ca)
 			return cli_usage_error("X.509 needs all of --cert, --key and --ca");
+		if (xport_key_file_check(args->key, &err) < 0)
+			return cli_fail(&err);
 		tls->mode = XPORT_TLS_X509;
 		tls->cert = args->cert;
 		tls->key = args->key;

@@ -11,6 +11,7 @@
 
 #include "cli_stream.h"
 #include "io.h"
+#include "transport.h"
 #include "pipeline.h"
 
 unsigned cli_parse_threads(const char *arg, struct argp_state *state)
@@ -24,39 +25,27 @@ unsigned cli_parse_threads(const char *arg, struct argp_state *state)
 
 int cli_key_load(const char *path, struct cli_key *key)
 {
-	struct stat st;
-	ssize_t n;
-	int fd;
+	struct verr err = { 0 };
+	size_t n;
 
 	memset(key, 0, sizeof(*key));
 	if (!path)
 		return EXIT_OK;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "vfiomig: %s: open key file: %s\n", path, strerror(errno));
-		return EXIT_USAGE;
-	}
-	if (fstat(fd, &st) == 0 && (st.st_mode & 0044))
-		cli_note("%s: warning: the key file can be read by others (chmod 600 it)", path);
-	n = read_full(fd, key->bytes, sizeof(key->bytes));
-	close(fd);
-	if (n < 0) {
-		fprintf(stderr, "vfiomig: %s: read key file: %s\n", path, strerror((int)-n));
-		return EXIT_USAGE;
-	}
-	if ((size_t)n == sizeof(key->bytes)) {
+	if (xport_key_file_read(path, key->bytes, sizeof(key->bytes), &n, &err) < 0)
+		return cli_fail(&err);
+	if (n == sizeof(key->bytes)) {
 		fprintf(stderr, "vfiomig: %s: key file is longer than %d bytes\n", path,
 			VSTREAM_KEY_MAX);
 		return EXIT_USAGE;
 	}
 	if (n < VSTREAM_KEY_MIN) {
-		fprintf(stderr, "vfiomig: %s: key file holds %zd bytes; a key needs at least %d "
-			"(make one with 'head -c 32 /dev/urandom > %s')\n", path, n, VSTREAM_KEY_MIN,
-			path);
+		fprintf(stderr, "vfiomig: %s: key file holds %zu bytes; a key needs at least %d "
+			"(make one with '(umask 077; head -c 32 /dev/urandom > %s)')\n", path, n,
+			VSTREAM_KEY_MIN, path);
 		return EXIT_USAGE;
 	}
 	key->key.data = key->bytes;
-	key->key.len = (size_t)n;
+	key->key.len = n;
 	key->present = true;
 	return EXIT_OK;
 }

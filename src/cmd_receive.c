@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli_listen.h"
 #include "cli_peer.h"
 #include "cli_progress.h"
 #include "json.h"
@@ -56,6 +57,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "which DEVICE? (see 'vfiomig list')");
 		if (!!a->listen == a->stdio)
 			argp_error(state, "give exactly one of --listen and --stdio");
+		if (a->stdio && cli_listen.accept_timeout_s >= 0)
+			argp_error(state, "--accept-timeout is for --listen");
 		if (a->stdio && cli.json)
 			argp_error(state, "--json prints on standard output, which --stdio uses for "
 				   "the protocol");
@@ -67,6 +70,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = {
 	{ &cli_tls_argp, 0, "Security and timeouts:", 0 },
+	{ &cli_listen_argp, 0, NULL, 0 },
 	{ &cli_progress_argp, 0, NULL, 0 },
 	{ &cli_common_argp, 0, NULL, 0 },
 	{ 0 }
@@ -101,6 +105,7 @@ struct receive_run {
 	uint64_t estimate;              /* the devices' stop-copy sizes, summed */
 	uint64_t raw;
 	uint32_t precopy_rounds;        /* as SWITCHOVER said */
+	unsigned turned_away;           /* connections the listener dropped before this one */
 	struct timespec t0, switchover, running;
 	struct cli_progress progress;
 };
@@ -353,6 +358,7 @@ static void summary(const struct receive_run *run)
 		json_uint(&j, "resume_ms", (uint64_t)resume_ms);
 		json_uint(&j, "total_ms", (uint64_t)(total * 1000));
 		cli_peer_json_pings(&run->peer, &j);
+		json_uint(&j, "turned_away", run->turned_away);
 		json_object_end(&j);
 		json_finish(&j);
 		return;
@@ -407,22 +413,13 @@ static int converse(struct receive_run *run, const struct receive_args *a, struc
 static int connect_peer(struct receive_run *run, const struct receive_args *a,
 			const struct xport_tls *tls, const struct xport_timeouts *t, struct verr *err)
 {
-	struct xport_listener *l = NULL;
 	struct xport_conn *conn = NULL;
 	int ret;
 
-	if (a->stdio) {
+	if (a->stdio)
 		ret = xport_stdio(t, &conn, err);
-	} else {
-		ret = xport_listen(a->listen, tls, &l, err);
-		if (ret == 0) {
-			/* Scripts and tests read the port from this line. */
-			fprintf(stderr, "vfiomig: listening on %s\n", xport_listener_name(l));
-			fflush(stderr);
-			ret = xport_accept(l, t, t->connect_ms, &conn, err);
-			xport_listener_close(l);
-		}
-	}
+	else
+		ret = cli_listen_accept(a->listen, tls, t, &conn, &run->turned_away, err);
 	if (ret < 0) {
 		if (err->class == VERR_INTERRUPTED)
 			verr_hint(err, "no device was touched");

@@ -92,6 +92,7 @@ int main(int argc, char **argv)
 		snprintf(program, sizeof(program), "vfiomig %s", commands[i].name);
 		argv[command_index] = program;
 		cli_install_signals();
+		cli_protect_memory();
 		ret = commands[i].run(argc - command_index, argv + command_index);
 		pci_names_release();
 		return ret;

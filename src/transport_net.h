@@ -55,11 +55,31 @@ int xport_listen(const char *spec, const struct xport_tls *tls, struct xport_lis
 		 struct verr *err);
 uint16_t xport_listener_port(const struct xport_listener *l);
 const char *xport_listener_name(const struct xport_listener *l);   /* "127.0.0.1:4444" */
-/* Waits up to timeout_ms (<= 0: forever, but a signal with *t->stop set ends it)
- * for one peer, stops listening, and runs the TLS handshake within t->connect_ms. A
- * failed handshake is an error; the listener does not accept another peer. */
+/*
+ * How a listener tells a peer worth handing over from junk (a port scan, a client of
+ * another protocol, a wrong key). A TLS listener admits a peer once the handshake
+ * authenticated it. A plain TCP (XPORT_INSECURE) one shows check the first bytes the
+ * peer sent, peeked (they stay to be read): check returns 0 to admit the peer, the
+ * number of bytes it needs to decide (more than len, at most XPORT_ADMIT_MAX), or -1
+ * with a reason in why to turn it away. Without check any peer is admitted.
+ */
+#define XPORT_ADMIT_MAX 1024
+struct xport_admit {
+	int (*check)(void *ctx, const uint8_t *head, size_t len, char *why, size_t why_size);
+	void *ctx;
+	/* Each connection turned away is counted here and, if set, reported as it happens. */
+	void (*rejected)(void *ctx, const struct verr *why);
+	unsigned turned_away;
+};
+/*
+ * Accepts peers one at a time until one is admitted, then stops listening. Each
+ * peer gets t->connect_ms for its TLS handshake (or its check) and is turned away
+ * (closed, counted in admit) if it fails; the whole wait ends after timeout_ms
+ * (<= 0: no limit) with -ETIMEDOUT, which says how many were turned away and why the
+ * last one was. A signal that sets *t->stop ends it with -EINTR. admit may be NULL.
+ */
 int xport_accept(struct xport_listener *l, const struct xport_timeouts *t, int timeout_ms,
-		 struct xport_conn **out, struct verr *err);
+		 struct xport_admit *admit, struct xport_conn **out, struct verr *err);
 void xport_listener_close(struct xport_listener *l);
 
 /* TCP client to HOST:PORT ("dst:4444", "[fe80::1%eth0]:4444"), every address tried

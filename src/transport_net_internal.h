@@ -50,8 +50,11 @@ void xport_sockaddr_name(const void *sa, unsigned len, char *buf, size_t size);
 /* transport_tls.c */
 int xport_tls_ctx_new(const struct xport_tls *tls, bool server, struct xport_tls_ctx **out,
 		      struct verr *err);
+/* Another reference to t (a listener hands one to each connection it tries). */
+struct xport_tls_ctx *xport_tls_ctx_ref(struct xport_tls_ctx *t);
+/* Drops a reference; the last one frees t. */
 void xport_tls_ctx_free(struct xport_tls_ctx *t);
-/* Takes ownership of t; runs the handshake on c->rfd within timeout_ms. */
+/* Takes ownership of a reference to t; runs the handshake on c->rfd within timeout_ms. */
 int xport_tls_start(struct xport_conn *c, struct xport_tls_ctx *t, bool server, int timeout_ms,
 		    struct verr *err);
 ssize_t xport_tls_read(struct xport_conn *c, void *buf, size_t len, struct verr *err);

@@ -1,5 +1,6 @@
-/* TCP: [ADDR:]PORT parsing, a listener that accepts one peer, a client with a
- * deadline; either hands the socket to TLS unless the caller chose insecure. */
+/* TCP: [ADDR:]PORT parsing, a listener that accepts peers until one authenticates
+ * (junk is turned away), a client with a deadline; either hands the socket to TLS
+ * unless the caller chose insecure. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -196,12 +197,12 @@ void xport_listener_close(struct xport_listener *l)
 	free(l);
 }
 
-/* A connected socket becomes a connection, TLS or plain. */
-static int conn_from_socket(int fd, const char *peer, struct xport_tls_ctx **tls, bool server,
+/* A connected socket becomes a connection, TLS (with a reference to tls) or plain. */
+static int conn_from_socket(int fd, const char *peer, struct xport_tls_ctx *tls, bool server,
 			    int timeout_ms, const struct xport_timeouts *t,
 			    struct xport_conn **out, struct verr *err)
 {
-	struct xport_conn *c = xport_conn_new(*tls ? XPORT_TLS : XPORT_TCP);
+	struct xport_conn *c = xport_conn_new(tls ? XPORT_TLS : XPORT_TCP);
 	int one = 1, rc = 0;
 
 	if (!c) {
@@ -214,11 +215,9 @@ static int conn_from_socket(int fd, const char *peer, struct xport_tls_ctx **tls
 	c->idle_ms = t && t->idle_ms > 0 ? t->idle_ms : 0;
 	c->stop = t ? t->stop : NULL;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	snprintf(c->name, sizeof(c->name), "%s %s", *tls ? "tls" : "tcp", peer);
-	if (*tls) {
-		rc = xport_tls_start(c, *tls, server, timeout_ms, err);
-		*tls = NULL;
-	}
+	snprintf(c->name, sizeof(c->name), "%s %s", tls ? "tls" : "tcp", peer);
+	if (tls)
+		rc = xport_tls_start(c, xport_tls_ctx_ref(tls), server, timeout_ms, err);
 	if (rc < 0) {
 		xport_conn_abort(c);
 		return rc;
@@ -227,35 +226,168 @@ static int conn_from_socket(int fd, const char *peer, struct xport_tls_ctx **tls
 	return 0;
 }
 
-int xport_accept(struct xport_listener *l, const struct xport_timeouts *t, int timeout_ms,
-		 struct xport_conn **out, struct verr *err)
+/* Waits for more bytes than the peer sent so far (want), or its end: 0, 1 when the
+ * peer closed its side, or -errno. SO_RCVLOWAT makes poll(2) wait for want bytes. */
+static int wait_for_bytes(int fd, size_t want, int64_t deadline, volatile sig_atomic_t *stop)
 {
-	volatile sig_atomic_t *stop = t ? t->stop : NULL;
-	struct sockaddr_storage sa;
-	socklen_t len = sizeof(sa);
-	char peer[128];
-	int rc, fd;
+	int lowat = (int)want, left = (int)(deadline - xport_now_ms()), rc;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
 
-	*out = NULL;
+	if (left <= 0)
+		return -ETIMEDOUT;
+	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat));
+	rc = xport_wait(fd, POLLIN | POLLRDHUP, left, stop);
+	if (rc < 0)
+		return rc;
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+		return 1;
+	return 0;
+}
+
+/* Plain TCP: shows admit->check what the peer sent first until it decides. */
+static int check_plain_peer(int fd, const char *name, const struct xport_admit *admit,
+			    int64_t deadline, volatile sig_atomic_t *stop, struct verr *err)
+{
+	uint8_t head[XPORT_ADMIT_MAX];
+	size_t need = 1;
+	char why[256];
+	int one = 1;
+
 	for (;;) {
-		rc = xport_wait(l->fd, POLLIN, timeout_ms, stop);
+		int ended = wait_for_bytes(fd, need, deadline, stop), verdict;
+		ssize_t n;
+
+		if (ended == -EINTR)
+			return xport_interrupted(stop, name, "wait for the peer's first message", err);
+		if (ended < 0)
+			return verr_set(err, VERR_PEER, -ended, name, ended == -ETIMEDOUT ?
+					"a vfiomig peer sends HELLO at once; raise --timeout if "
+					"the network is that slow" : NULL,
+					"wait for the peer's first message (%zu bytes in)", need - 1);
+		n = recv(fd, head, sizeof(head), MSG_PEEK);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			return verr_set(err, VERR_PEER, errno, name, NULL, "read the peer's first bytes");
+		if ((size_t)n < need) {
+			if (!ended)
+				continue;
+			return verr_set(err, VERR_PEER, ECONNRESET, name, NULL,
+					"the peer closed the connection after %zd bytes", n);
+		}
+		verdict = admit->check(admit->ctx, head, (size_t)n, why, sizeof(why));
+		if (verdict < 0)
+			return verr_set(err, VERR_PEER, EPROTO, name, NULL, "%s", why);
+		if (verdict == 0) {
+			setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+			return 0;
+		}
+		if ((size_t)verdict <= (size_t)n || (size_t)verdict > sizeof(head))
+			return verr_set(err, VERR_PEER, EPROTO, name, NULL,
+					"the peer's first message does not fit %zu bytes", sizeof(head));
+		need = (size_t)verdict;
+	}
+}
+
+/* One accepted socket: its TLS handshake or its first bytes, within timeout_ms. */
+static int try_peer(struct xport_listener *l, int fd, const char *peer,
+		    const struct xport_timeouts *t, int timeout_ms, const struct xport_admit *admit,
+		    struct xport_conn **out, struct verr *err)
+{
+	char name[200];
+
+	if (l->tls || !admit || !admit->check)
+		return conn_from_socket(fd, peer, l->tls, true, timeout_ms, t, out, err);
+	snprintf(name, sizeof(name), "tcp %s", peer);
+	if (check_plain_peer(fd, name, admit, xport_now_ms() + timeout_ms, t ? t->stop : NULL,
+			     err) < 0) {
+		close(fd);
+		return -EPROTO;
+	}
+	return conn_from_socket(fd, peer, NULL, true, timeout_ms, t, out, err);
+}
+
+/* The next connection before the deadline (0: none); fd, or -errno with err set. */
+static int next_peer(struct xport_listener *l, volatile sig_atomic_t *stop, int64_t deadline,
+		     char *peer, size_t size, struct verr *err)
+{
+	for (;;) {
+		struct sockaddr_storage sa;
+		socklen_t len = sizeof(sa);
+		int64_t left = deadline ? deadline - xport_now_ms() : 0;
+		int rc, fd;
+
+		rc = deadline && left <= 0 ? -ETIMEDOUT :
+		     xport_wait(l->fd, POLLIN, deadline ? (int)left : 0, stop);
 		if (rc == -EINTR)
 			return xport_interrupted(stop, l->name, "wait for a peer", err);
 		if (rc < 0)
-			return verr_set(err, VERR_PEER, rc, l->name, rc == -ETIMEDOUT ?
-					"no peer connected in time" : NULL, "wait for a peer");
+			return rc;      /* the caller says what timed out */
 		fd = accept4(l->fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd >= 0)
-			break;
+		if (fd >= 0) {
+			xport_sockaddr_name(&sa, len, peer, size);
+			return fd;
+		}
 		if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
 			return verr_set(err, VERR_FAILED, errno, l->name, NULL, "accept");
 	}
+}
+
+static int accept_timed_out(const struct xport_listener *l, int timeout_ms, unsigned failed,
+			    const struct verr *last, struct verr *err)
+{
+	char why[sizeof(last->what) + 64];
+
+	if (!failed)
+		return verr_set(err, VERR_PEER, ETIMEDOUT, l->name, "no peer connected in time; "
+				"raise --accept-timeout", "wait for a peer");
+	verr_format(last, why, sizeof(why));
+	return verr_set(err, VERR_PEER, ETIMEDOUT, l->name, "check the source's settings; "
+			"-v lists every connection turned away",
+			"no peer authenticated within %g s; %u connection%s turned away, the last: %s",
+			timeout_ms / 1000.0, failed, failed == 1 ? "" : "s", why);
+}
+
+int xport_accept(struct xport_listener *l, const struct xport_timeouts *t, int timeout_ms,
+		 struct xport_admit *admit, struct xport_conn **out, struct verr *err)
+{
+	volatile sig_atomic_t *stop = t ? t->stop : NULL;
+	int64_t deadline = timeout_ms > 0 ? xport_now_ms() + timeout_ms : 0;
+	int handshake_ms = t && t->connect_ms > 0 ? t->connect_ms : DEFAULT_CONNECT_MS;
+	struct verr last = { 0 };
+	unsigned failed = 0;
+
+	*out = NULL;
+	for (;;) {
+		struct verr why = { 0 };
+		char peer[128];
+		int fd = next_peer(l, stop, deadline, peer, sizeof(peer), err), rc, budget;
+
+		if (fd == -ETIMEDOUT)
+			return accept_timed_out(l, timeout_ms, failed, &last, err);
+		if (fd < 0)
+			return fd;
+		budget = handshake_ms;
+		if (deadline && deadline - xport_now_ms() < budget)
+			budget = (int)(deadline - xport_now_ms()) > 0 ? (int)(deadline - xport_now_ms()) : 1;
+		rc = try_peer(l, fd, peer, t, budget, admit, out, &why);
+		if (rc == 0)
+			break;
+		if (why.class != VERR_PEER) {   /* a signal, or a failure of ours */
+			*err = why;
+			return rc;
+		}
+		failed++;
+		last = why;
+		if (admit) {
+			admit->turned_away++;
+			if (admit->rejected)
+				admit->rejected(admit->ctx, &why);
+		}
+	}
 	close(l->fd);           /* one peer per listener */
 	l->fd = -1;
-	xport_sockaddr_name(&sa, len, peer, sizeof(peer));
-	return conn_from_socket(fd, peer, &l->tls, true,
-				t && t->connect_ms > 0 ? t->connect_ms : DEFAULT_CONNECT_MS,
-				t, out, err);
+	return 0;
 }
 
 /* Connects to one address before the deadline; fd or -errno. */
@@ -433,5 +565,7 @@ int xport_connect(const char *spec, const struct xport_tls *tls, const struct xp
 				"is 'vfiomig receive' listening there?" : NULL, "connect to %s", peer);
 	}
 	total = (int)(deadline - xport_now_ms());
-	return conn_from_socket(fd, peer, &ctx, false, total > 0 ? total : 1, t, out, err);
+	gai = conn_from_socket(fd, peer, ctx, false, total > 0 ? total : 1, t, out, err);
+	xport_tls_ctx_free(ctx);        /* the connection holds its own reference */
+	return gai;
 }

@@ -22,6 +22,7 @@
 #define CLOSE_NOTIFY_MS 2000
 
 struct xport_tls_ctx {
+	unsigned refs;                  /* a listener's and its connection's; one thread */
 	SSL_CTX *ctx;
 	BIO_METHOD *bio;
 	enum xport_security mode;
@@ -180,6 +181,7 @@ int xport_tls_ctx_new(const struct xport_tls *tls, bool server, struct xport_tls
 	*out = NULL;
 	if (!t)
 		return verr_set(err, VERR_FAILED, ENOMEM, "TLS", NULL, "set up TLS");
+	t->refs = 1;
 	t->mode = tls->mode;
 	t->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	t->bio = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "vfiomig socket");
@@ -203,9 +205,15 @@ int xport_tls_ctx_new(const struct xport_tls *tls, bool server, struct xport_tls
 	return 0;
 }
 
+struct xport_tls_ctx *xport_tls_ctx_ref(struct xport_tls_ctx *t)
+{
+	t->refs++;
+	return t;
+}
+
 void xport_tls_ctx_free(struct xport_tls_ctx *t)
 {
-	if (!t)
+	if (!t || --t->refs > 0)
 		return;
 	SSL_CTX_free(t->ctx);
 	BIO_meth_free(t->bio);

@@ -74,16 +74,20 @@ wait_for_tcp() { # PORT STATE
 	return 1
 }
 
-# Waits (up to 10 s) until nothing listens on 127.0.0.1:PORT (receive accepted a peer).
-wait_for_no_listener() { # PORT
+# Waits (up to 10 s) until the listener on 127.0.0.1:PORT has taken every connection
+# from its accept queue (a LISTEN socket's rx_queue counts them): receive is busy with
+# the connection. A listener stays open until a peer authenticated.
+wait_for_accepted() { # PORT
 	local hex i text
-	printf -v hex '0100007F:%04X 00000000:0000 0A ' "$1"
+	wait_for_tcp "$1" 01 || return 1
+	printf -v hex '0100007F:%04X 00000000:0000 0A 00000000:00000000 ' "$1"
 	for ((i = 0; i < 500; i++)); do
 		IFS= read -r -d '' text </proc/net/tcp || true
-		[[ $text == *" $hex"* ]] || return 0
+		[[ $text == *" $hex"* ]] && return 0
 		sleep 0.02
 	done
-	echo "still listening on port $1" >&2
+	echo "the listener on port $1 did not accept" >&2
+	cat /proc/net/tcp >&2
 	return 1
 }
 
@@ -159,7 +163,7 @@ key() { # NAME
 	key psk
 	start_receive "$MTTY2_B" --psk-file "$OUT/psk" --timeout 600
 	silent_client "$PORT"
-	wait_for_no_listener "$PORT"
+	wait_for_accepted "$PORT"
 	kill -HUP "$RECV_PID"
 	wait_exit "$RECV_PID"
 	cat "$OUT/recv.out"

@@ -37,12 +37,15 @@ key() { # NAME
 @test "a wrong pre-shared key is refused in the handshake, the source untouched" {
 	key psk
 	key other
-	start_receive "$MTTY2_B" --psk-file "$OUT/psk"
+	# the listener turns the wrong key away and waits on for a peer until then
+	start_receive "$MTTY2_B" --psk-file "$OUT/psk" --accept-timeout 2
 	run vfiomig migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --psk-file "$OUT/other"
-	finish_receive
 	assert_status 6
-	assert_equal "$RECV_STATUS" 6
 	assert_output_contains "pre-shared key"
+	finish_receive >/dev/null
+	assert_equal "$RECV_STATUS" 6
+	output=$(<"$OUT/recv.out")
+	assert_output_contains "1 connection turned away"
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
 }
@@ -110,7 +113,7 @@ key() { # NAME
 		'.precopy_rounds >= 1' true \
 		'.resume_ms <= .total_ms' true \
 		'(.pings_sent | type) + (.pings_received | type)' numbernumber \
-		'keys' '["devices","pings_received","pings_sent","precopy_rounds","raw_bytes","resume_ms","throughput_bytes_per_s","total_ms","wire_bytes"]'
+		'keys' '["devices","pings_received","pings_sent","precopy_rounds","raw_bytes","resume_ms","throughput_bytes_per_s","total_ms","turned_away","wire_bytes"]'
 }
 
 @test "receive's summary line names devices, bytes, rounds and the resume time" {

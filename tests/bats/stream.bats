@@ -213,8 +213,8 @@ refused() { # STATUS FILE DEV [ARGS...]
 }
 
 @test "a keyed stream restores with its key and is refused without it or with another" {
-	head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/key"
-	head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/other"
+	(umask 077; head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/key")
+	(umask 077; head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/other")
 	vfiomig save "$MTTY2_A" -o "$S" --resume --key-file "$BATS_TEST_TMPDIR/key"
 	refused 2 "$S" "$MTTY2_B"
 	assert_output_contains "key"
@@ -224,15 +224,16 @@ refused() { # STATUS FILE DEV [ARGS...]
 }
 
 @test "a restore with a key refuses an unkeyed stream" {
-	head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/key"
+	(umask 077; head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/key")
 	vfiomig save "$MTTY2_A" -o "$S" --resume
 	refused 2 "$S" "$MTTY2_B" --key-file "$BATS_TEST_TMPDIR/key"
 }
 
 @test "a key file shorter than 16 bytes is refused before anything happens" {
-	printf short >"$BATS_TEST_TMPDIR/key"
+	(umask 077; printf short >"$BATS_TEST_TMPDIR/key")
 	run vfiomig save "$MTTY2_A" -o "$S" --key-file "$BATS_TEST_TMPDIR/key"
 	assert_status 2
+	assert_output_contains "at least 16"
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 	[[ ! -e $S ]]
 }
@@ -248,7 +249,7 @@ refused() { # STATUS FILE DEV [ARGS...]
 	run vfiomig save "$NOMIG" -o "$S"
 	assert_status 4
 	[[ ! -e $S ]]
-	[[ -z $(ls -A "$BATS_TEST_TMPDIR" | grep '^\.state') ]]
+	[[ -z $(ls -A "$BATS_TEST_TMPDIR" | grep '^\.vfiomig-') ]]
 }
 
 @test "save refuses a device in STOP_COPY and leaves it there" {

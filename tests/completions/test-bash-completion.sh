@@ -246,7 +246,7 @@ expect 'migrate options' \
 	--progress --no-progress --quiet --verbose --open-via= --help --version --usage
 expect 'receive options' \
 	'vfiomig receive --' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure \
-	--timeout= --stop --json --threads= --progress --no-progress --quiet --verbose \
+	--timeout= --accept-timeout= --stop --json --threads= --progress --no-progress --quiet --verbose \
 	--open-via= --help --version --usage
 expect 'migrate option prefix --max' \
 	'vfiomig migrate 0000:00:03.0 --max' --max-downtime= --max-rounds=
@@ -278,6 +278,8 @@ expect 'nothing after --listen=' \
 	'vfiomig receive --listen=127.0.0.1:'
 expect 'nothing after --timeout (a number)' \
 	'vfiomig receive --timeout '
+expect 'nothing after --accept-timeout (a number)' \
+	'vfiomig receive --accept-timeout '
 expect 'nothing after --max-downtime= (a number)' \
 	'vfiomig migrate --max-downtime='
 expect 'nothing after --max-rounds (a number)' \

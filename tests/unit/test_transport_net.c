@@ -30,7 +30,11 @@ struct server {
 	int rc;
 	struct verr err;
 	bool secure;
+	struct xport_admit *admit;      /* NULL: none */
 };
+
+/* How long serve() accepts in all: a listener turns failed peers away until then. */
+static int serve_accept_ms = 5000;
 
 static ssize_t read_exact(struct xport_conn *c, uint8_t *buf, size_t len, struct verr *err)
 {
@@ -52,7 +56,7 @@ static void *serve(void *arg)
 	struct xport_conn *c;
 	uint8_t *buf;
 
-	s->rc = xport_accept(s->l, &s->t, 5000, &c, &s->err);
+	s->rc = xport_accept(s->l, &s->t, serve_accept_ms, s->admit, &c, &s->err);
 	if (s->rc < 0)
 		return NULL;
 	s->secure = xport_conn_secure(c);
@@ -154,15 +158,17 @@ static void test_psk(void)
 	CHECK(rc == 0 && s.rc == 0 && s.secure, "TLS 1.3 with the same PSK echoes 1 MiB (%s%s)",
 	      err.what, s.err.what);
 	verr_clear(&err);
+	serve_accept_ms = 500;          /* the server turns the wrong peers away until then */
 	rc = echo_pair("127.0.0.1:0", &a, &b, &s, &err);
 	CHECK(rc < 0 && strstr(err.what, "TLS handshake") && err.class == VERR_PEER &&
 	      strstr(err.hint, "key differs"),
 	      "a client with the wrong PSK fails in the handshake: %s (%s)", err.what, err.hint);
-	CHECK(s.rc < 0 && strstr(s.err.what, "TLS handshake") && strstr(s.err.hint, "--psk-file"),
+	CHECK(s.rc < 0 && strstr(s.err.what, "TLS handshake") && strstr(s.err.what, "--psk-file"),
 	      "the server refuses the wrong PSK in the handshake: %s (%s)", s.err.what, s.err.hint);
 	verr_clear(&err);
 	rc = echo_pair("127.0.0.1:0", &a, &plain, &s, &err);
 	CHECK(rc < 0 && s.rc < 0, "a plain client is refused by a PSK listener (%s)", s.err.what);
+	serve_accept_ms = 5000;
 	a.psk_len = 8;
 	verr_clear(&err);
 	CHECK(xport_listen("127.0.0.1:0", &a, &l, &err) == -EINVAL && err.class == VERR_USAGE,
@@ -245,9 +251,11 @@ static void test_timeouts(void)
 
 	xport_listen("127.0.0.1:0", &psk, &s.l, &s.err);
 	snprintf(to, sizeof(to), "%s", xport_listener_name(s.l));
+	serve_accept_ms = 600;          /* one silent peer turned away, then the end */
 	pthread_create(&th, NULL, serve, &s);
 	xport_connect(to, &plain, &quick, &c, &err);
 	pthread_join(th, NULL);
+	serve_accept_ms = 5000;
 	CHECK(s.rc == -ETIMEDOUT && strstr(s.err.what, "TLS handshake"),
 	      "a TLS handshake with a silent peer times out: %s", s.err.what);
 	xport_conn_abort(c);
@@ -267,8 +275,78 @@ static void test_timeouts(void)
 	CHECK(time(NULL) - start < 4, "both timeouts took well under the 5 s fallback");
 
 	CHECK(xport_listen("127.0.0.1:0", &plain, &s.l, &err) == 0 &&
-	      xport_accept(s.l, &quick, 200, &c, &err) == -ETIMEDOUT,
+	      xport_accept(s.l, &quick, 200, NULL, &c, &err) == -ETIMEDOUT,
 	      "accept gives up when no peer comes");
+	xport_listener_close(s.l);
+}
+
+/* A plain listener's check: peers that begin with "OK" are admitted. */
+static int check_ok(void *ctx, const uint8_t *head, size_t len, char *why, size_t size)
+{
+	(void)ctx;
+	if (len < 2)
+		return head[0] == 'O' ? 2 : (snprintf(why, size, "starts with %c", head[0]), -1);
+	if (memcmp(head, "OK", 2) == 0)
+		return 0;
+	snprintf(why, size, "not OK");
+	return -1;
+}
+
+/* Connects to `to` with tls, writes text (may be NULL), and keeps the connection for
+ * hold_ms before it closes it. */
+static void visit(const char *to, const struct xport_tls *tls, const char *text, int hold_ms)
+{
+	struct timespec ts = { hold_ms / 1000, (hold_ms % 1000) * 1000000L };
+	struct xport_conn *c = NULL;
+	struct verr err = { 0 };
+
+	if (xport_connect(to, tls, &quick, &c, &err) < 0)
+		return;
+	if (text)
+		xport_conn_write(c, text, strlen(text), &err);
+	nanosleep(&ts, NULL);
+	xport_conn_abort(c);
+}
+
+static void test_turn_away(void)
+{
+	struct xport_tls a = { .mode = XPORT_TLS_PSK, .psk = key_a, .psk_len = sizeof(key_a) };
+	struct xport_tls b = a, plain = { .mode = XPORT_INSECURE };
+	struct xport_admit admit = { .check = check_ok };
+	struct server s = { .t = quick };
+	pthread_t th;
+	char to[96];
+
+	b.psk = key_b;
+	xport_listen("127.0.0.1:0", &a, &s.l, &s.err);
+	snprintf(to, sizeof(to), "%s", xport_listener_name(s.l));
+	s.admit = &admit;
+	pthread_create(&th, NULL, serve, &s);
+	visit(to, &plain, NULL, 0);             /* a port scan */
+	visit(to, &b, NULL, 0);                 /* a wrong key */
+	visit(to, &plain, "GET / HTTP/1.0\r\n\r\n", 100);
+	visit(to, &a, "hi", 300);
+	pthread_join(th, NULL);
+	CHECK(s.rc == 0 && s.secure && admit.turned_away == 3,
+	      "a PSK listener turns away a scan, a wrong key and text, then admits the key "
+	      "(%u turned away; %s)", admit.turned_away, s.err.what);
+	xport_listener_close(s.l);
+
+	memset(&s, 0, sizeof(s));
+	memset(&admit, 0, sizeof(admit));
+	admit.check = check_ok;
+	s.t = (struct xport_timeouts){ .connect_ms = 300, .idle_ms = 300 };
+	s.admit = &admit;
+	xport_listen("127.0.0.1:0", &plain, &s.l, &s.err);
+	snprintf(to, sizeof(to), "%s", xport_listener_name(s.l));
+	pthread_create(&th, NULL, serve, &s);
+	visit(to, &plain, "junk", 100);
+	visit(to, &plain, "O", 800);            /* one byte, then nothing: cut at 300 ms */
+	visit(to, &plain, "OK", 300);
+	pthread_join(th, NULL);
+	CHECK(s.rc == 0 && admit.turned_away == 2,
+	      "a plain listener turns away junk and a trickling peer, then admits one that "
+	      "begins right (%u turned away; %s)", admit.turned_away, s.err.what);
 	xport_listener_close(s.l);
 }
 
@@ -341,7 +419,7 @@ static void *busy_serve(void *arg)
 	uint8_t *buf = malloc(BIG);
 	ssize_t n;
 
-	if (xport_accept(b->l, &quick, 5000, &c, &err) < 0) {
+	if (xport_accept(b->l, &quick, 5000, NULL, &c, &err) < 0) {
 		free(buf);
 		return NULL;
 	}
@@ -403,6 +481,7 @@ int main(void)
 	make_certs();
 	test_plain();
 	test_psk();
+	test_turn_away();
 	test_x509();
 	test_timeouts();
 	test_stop_flag();

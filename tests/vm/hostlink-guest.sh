@@ -37,10 +37,13 @@ say "$ifname ($mac) is 10.0.2.15/24"
 
 # receive_one N DEVICE: one receiver, reported with markers.
 receive_one() {
-	local n=$1 dev=$2 out=/tmp/recv-$1.out status state fifo
+	local n=$1 dev=$2 out=/tmp/recv-$1.out status state fifo accept=120
+	# the second receiver only sees a wrong key, turns it away and waits on: not for long
+	[[ $n == 2 ]] && accept=20
 	vfiomig state "$dev" --reset >/dev/null 2>&1
 	"$MTTY_UART" read "$dev" >/dev/null 2>&1
 	timeout 300 vfiomig receive "$dev" --listen "0.0.0.0:$PORT" --psk-file "$PSK" --timeout 120 \
+		--accept-timeout "$accept" \
 		>"$out" 2>&1 &
 	local pid=$!
 	for _ in $(seq 300); do

@@ -35,7 +35,7 @@ setup() {
 }
 
 @test "FIFO bytes cross through a keyed stream saved over the group path" {
-	head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/key"
+	(umask 077; head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/key")
 	"$MTTY_UART" write "$MTTY2_A" keyed
 	run vfiomig --open-via=group save "$MTTY2_A" -o "$S" --resume --key-file "$BATS_TEST_TMPDIR/key"
 	assert_status 0
@@ -104,7 +104,8 @@ setup() {
 	(umask 077; head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/psk")
 	(umask 077; head -c 32 /dev/urandom >"$BATS_TEST_TMPDIR/other")
 	"$MTTY_UART" write "$MTTY2_A" intact
-	start_receive "$MTTY2_B" --psk-file "$BATS_TEST_TMPDIR/psk"
+	# the listener turns the wrong key away and waits on until --accept-timeout
+	start_receive "$MTTY2_B" --psk-file "$BATS_TEST_TMPDIR/psk" --accept-timeout 3
 	run vfiomig migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --psk-file "$BATS_TEST_TMPDIR/other"
 	local recv=0
 	wait "$RECV_PID" || recv=$?
