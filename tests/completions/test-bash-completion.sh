@@ -246,7 +246,7 @@ expect 'migrate options' \
 	--progress --no-progress --quiet --verbose --open-via= --help --version --usage
 expect 'receive options' \
 	'vfiomig receive --' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure \
-	--timeout= --accept-timeout= --stop --json --threads= --progress --no-progress --quiet --verbose \
+	--timeout= --accept-timeout= --stop --force --json --threads= --progress --no-progress --quiet --verbose \
 	--open-via= --help --version --usage
 expect 'migrate option prefix --max' \
 	'vfiomig migrate 0000:00:03.0 --max' --max-downtime= --max-rounds=
