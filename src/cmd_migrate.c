@@ -279,6 +279,7 @@ static int start_pipeline(struct migrate_run *run, struct verr *err)
 {
 	struct vpipe_save_options opt = {
 		.level = 1, .compress = true, .chunk = VPIPE_CHUNK_DEFAULT, .key = run->record_key,
+		.stop = &cli_signal,
 		.threads = run->threads ? run->threads
 					: vpipe_threads(run->estimate, VPIPE_CHUNK_DEFAULT),
 	};
