@@ -38,8 +38,16 @@ endif
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
-ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(HARDEN) $(CFLAGS) $(FEATURE_CFLAGS) $(PKG_CFLAGS) \
-	     -DVFIOMIG_VERSION='"$(VERSION)"' -Isrc
+# The layers of docs/architecture.md, bottom up: one folder each under src/. A layer
+# includes only the layers below it (tests/check-layers.sh, run by make check).
+LAYERS     = base device stream transport protocol pipeline check cli
+LIB_LAYERS = $(filter-out cli,$(LAYERS))
+LAYER_INCLUDES = $(foreach l,$(LAYERS),-Isrc/$(l))
+
+COMMON_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(FEATURE_CFLAGS) $(PKG_CFLAGS) \
+		-DVFIOMIG_VERSION='"$(VERSION)"' -Isrc $(LAYER_INCLUDES)
+ALL_CFLAGS  = $(COMMON_CFLAGS) $(HARDEN) $(CFLAGS)
+ASAN_CFLAGS = $(COMMON_CFLAGS) -fstack-protector-strong $(SANITIZER_FLAGS)
 ALL_LDFLAGS = $(LDFLAGS)
 
 ifeq ($(V),1)
@@ -48,12 +56,14 @@ else
 Q = @
 endif
 
-# Subcommands and the front end are src/main.c, src/cli_*.c and src/cmd_*.c; every
-# other source is a lower layer, linked into the unit tests too.
-CLI_SRCS  = src/main.c $(wildcard src/cli_*.c) $(wildcard src/cmd_*.c)
-CORE_SRCS = $(filter-out $(CLI_SRCS),$(wildcard src/*.c))
-CORE_OBJS = $(CORE_SRCS:.c=.o)
-CLI_OBJS  = $(CLI_SRCS:.c=.o)
+# Everything but src/cli is a library layer, linked into the unit tests too. Objects
+# go under build/ (build/asan/ for the ASan+UBSan program), each with the list of the
+# headers it read, so that a header change rebuilds only the files that include it.
+CORE_SRCS = $(foreach l,$(LIB_LAYERS),$(wildcard src/$(l)/*.c))
+CLI_SRCS  = $(wildcard src/cli/*.c)
+CORE_OBJS = $(CORE_SRCS:%.c=build/%.o)
+CLI_OBJS  = $(CLI_SRCS:%.c=build/%.o)
+ASAN_OBJS = $(CORE_SRCS:%.c=build/asan/%.o) $(CLI_SRCS:%.c=build/asan/%.o)
 
 UNIT_TESTS = $(basename $(wildcard tests/unit/test_*.c))
 
@@ -65,20 +75,26 @@ vfiomig: $(CORE_OBJS) $(CLI_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) -lpthread
 
-src/%.o: src/%.c src/*.h
+build/src/%.o: src/%.c
 	@echo "  CC      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+build/asan/src/%.o: src/%.c
+	@echo "  CC      $@"
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ASAN_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(CORE_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
 
 tests/unit/%: tests/unit/%.c tests/unit/unit.h $(CORE_OBJS)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(CORE_OBJS) $(ALL_LDFLAGS) $(PKG_LIBS) -lpthread
 
 # The same program under ASan+UBSan, built beside the normal one for the checks.
-vfiomig-asan: $(CORE_SRCS) $(CLI_SRCS) src/*.h
+vfiomig-asan: $(ASAN_OBJS)
 	@echo "  LD      $@"
-	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -fstack-protector-strong $(SANITIZER_FLAGS) \
-		$(FEATURE_CFLAGS) $(PKG_CFLAGS) -DVFIOMIG_VERSION='"$(VERSION)"' -Isrc \
-		-o $@ $(CORE_SRCS) $(CLI_SRCS) -fsanitize=address,undefined $(PKG_LIBS) -lpthread
+	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ -fsanitize=address,undefined $(PKG_LIBS) -lpthread
 
 # The test double is never built with sanitizers: it is preloaded into the binary.
 DOUBLE_SRCS = $(filter-out tests/double/selftest.c,$(wildcard tests/double/*.c))
@@ -126,9 +142,9 @@ uninstall:
 	cd man && for m in *.1; do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
 
 clean:
-	rm -f vfiomig vfiomig-asan src/*.o $(UNIT_TESTS) $(DOUBLE) tests/double/selftest \
+	rm -f vfiomig vfiomig-asan $(UNIT_TESTS) $(DOUBLE) tests/double/selftest \
 		tests/tools/mtty-uart
-	rm -rf tests/out
+	rm -rf build tests/out
 
 .PHONY: all double check check-unit check-host check-vm demo install uninstall clean
 

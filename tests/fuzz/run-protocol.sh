@@ -21,13 +21,14 @@ fi
 
 mkdir -p "$out/corpus"
 pkgs=$(pkg-config --cflags --libs libzstd libcrypto)
-srcs=("$here/fuzz_protocol.c" "$top"/src/protocol*.c "$top"/src/stream*.c "$top/src/verr.c")
+srcs=("$here/fuzz_protocol.c" "$top"/src/protocol/*.c "$top"/src/stream/*.c "$top/src/base/verr.c")
+incs=(-I"$top/src" -I"$top/src/base" -I"$top/src/stream" -I"$top/src/protocol")
 # shellcheck disable=SC2086
 if ! "$clang" -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -I"$top/src" -o "$out/fuzz_protocol" \
+	-fno-sanitize-recover=undefined "${incs[@]}" -o "$out/fuzz_protocol" \
 	"${srcs[@]}" $pkgs 2>"$out/build.log" ||
    ! "$clang" -std=gnu11 -g -O1 -DFUZZ_MAKE_CORPUS -fsanitize=fuzzer-no-link \
-	-I"$top/src" -o "$out/make_corpus" "${srcs[@]}" $pkgs 2>>"$out/build.log" ||
+	"${incs[@]}" -o "$out/make_corpus" "${srcs[@]}" $pkgs 2>>"$out/build.log" ||
    ! "$out/make_corpus" "$out/corpus" 2>>"$out/build.log"; then
 	cat "$out/build.log" >&2
 	echo "not ok 1 - protocol fuzz target did not build"
