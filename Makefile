@@ -42,10 +42,9 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 # includes only the layers below it (tests/check-layers.sh, run by make check).
 LAYERS     = base device stream transport protocol pipeline check cli
 LIB_LAYERS = $(filter-out cli,$(LAYERS))
-LAYER_INCLUDES = $(foreach l,$(LAYERS),-Isrc/$(l))
 
 COMMON_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(FEATURE_CFLAGS) $(PKG_CFLAGS) \
-		-DVFIOMIG_VERSION='"$(VERSION)"' -Isrc $(LAYER_INCLUDES)
+		-DVFIOMIG_VERSION='"$(VERSION)"' -Isrc
 ALL_CFLAGS  = $(COMMON_CFLAGS) $(HARDEN) $(CFLAGS)
 ASAN_CFLAGS = $(COMMON_CFLAGS) -fstack-protector-strong $(SANITIZER_FLAGS)
 ALL_LDFLAGS = $(LDFLAGS)

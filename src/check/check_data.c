@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "device_probe.h"
+#include "device/device_probe.h"
 
 #define READ_CHUNK (64 * 1024)
 /* PRE_COPY may never reach its temporary end on a device that keeps dirtying. */

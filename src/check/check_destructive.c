@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "device_probe.h"
+#include "device/device_probe.h"
 
 /* The round trip holds a whole state in memory. */
 #define STATE_LIMIT (1ull << 30)

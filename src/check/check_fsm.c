@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "device_probe.h"
+#include "device/device_probe.h"
 
 /* The states the survey walks between; RESUMING is the destructive checks' business. */
 static const enum vmig_state walk_states[] = {

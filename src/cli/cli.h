@@ -7,8 +7,8 @@
 #include <signal.h>
 #include <stdbool.h>
 
-#include "device.h"
-#include "verr.h"
+#include "device/device.h"
+#include "base/verr.h"
 
 /* Exit codes: stable, documented in vfiomig(1). */
 enum cli_exit {

@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "io.h"
+#include "base/io.h"
 
 struct cli_options cli = { .verbose = 0, .open_via = VDEV_VIA_AUTO };
 volatile sig_atomic_t cli_signal;

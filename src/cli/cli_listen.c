@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli_listen.h"
-#include "protocol.h"
+#include "protocol/protocol.h"
 
 struct cli_listen_args cli_listen = { .accept_timeout_s = -1 };
 

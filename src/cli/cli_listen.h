@@ -5,7 +5,7 @@
 #define VFIOMIG_CLI_LISTEN_H
 
 #include "cli.h"
-#include "transport_net.h"
+#include "transport/transport_net.h"
 
 /* --accept-timeout SECONDS; -1 when not given (then --timeout's value applies). */
 struct cli_listen_args {

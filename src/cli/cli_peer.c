@@ -8,9 +8,9 @@
 #include <time.h>
 
 #include "cli_peer.h"
-#include "json.h"
-#include "transport.h"
-#include "sysfs.h"
+#include "base/json.h"
+#include "transport/transport.h"
+#include "base/sysfs.h"
 
 _Static_assert(VDEV_COMPAT_MAX == PROTO_COMPAT_MAX,
 	       "a device's compatibility string must fit the IDENTITY field");

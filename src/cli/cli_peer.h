@@ -7,8 +7,8 @@
 
 #include "cli.h"
 #include "cli_stream.h"
-#include "protocol.h"
-#include "transport_net.h"
+#include "protocol/protocol.h"
+#include "transport/transport_net.h"
 
 struct cli_peer {
 	struct xport_conn *conn;

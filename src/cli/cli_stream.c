@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "cli_stream.h"
-#include "io.h"
-#include "transport.h"
-#include "pipeline.h"
+#include "base/io.h"
+#include "transport/transport.h"
+#include "pipeline/pipeline.h"
 
 unsigned cli_parse_threads(const char *arg, struct argp_state *state)
 {

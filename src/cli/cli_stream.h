@@ -3,7 +3,7 @@
 #define VFIOMIG_CLI_STREAM_H
 
 #include "cli.h"
-#include "stream.h"
+#include "stream/stream.h"
 
 struct cli_key {
 	bool present;

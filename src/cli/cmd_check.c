@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "check.h"
+#include "check/check.h"
 #include "cli.h"
-#include "json.h"
+#include "base/json.h"
 
 struct check_args {
 	const char *device, *peer;

@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "json.h"
-#include "sysfs.h"
+#include "base/json.h"
+#include "base/sysfs.h"
 
 struct info_args {
 	const char *device;

@@ -7,8 +7,8 @@
 #include <time.h>
 
 #include "cli_stream.h"
-#include "json.h"
-#include "transport.h"
+#include "base/json.h"
+#include "transport/transport.h"
 
 struct inspect_args {
 	const char *input, *key_file;

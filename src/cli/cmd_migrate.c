@@ -9,8 +9,8 @@
 
 #include "cli_peer.h"
 #include "cli_progress.h"
-#include "json.h"
-#include "pipeline.h"
+#include "base/json.h"
+#include "pipeline/pipeline.h"
 
 #define MIGRATE_MAX_DEVICES PROTO_MAX_DEVICES
 

@@ -10,8 +10,8 @@
 #include "cli_listen.h"
 #include "cli_peer.h"
 #include "cli_progress.h"
-#include "json.h"
-#include "pipeline.h"
+#include "base/json.h"
+#include "pipeline/pipeline.h"
 
 #define RECEIVE_MAX_DEVICES PROTO_MAX_DEVICES
 

@@ -9,8 +9,8 @@
 
 #include "cli_progress.h"
 #include "cli_stream.h"
-#include "pipeline.h"
-#include "transport.h"
+#include "pipeline/pipeline.h"
+#include "transport/transport.h"
 
 struct restore_args {
 	const char *device, *input, *key_file;

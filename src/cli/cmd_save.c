@@ -10,7 +10,7 @@
 
 #include "cli_progress.h"
 #include "cli_stream.h"
-#include "pipeline.h"
+#include "pipeline/pipeline.h"
 
 struct save_args {
 	const char *device, *output, *key_file;

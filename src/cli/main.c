@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "pci_names.h"
+#include "device/pci_names.h"
 
 const char *argp_program_version = "vfiomig " VFIOMIG_VERSION;
 const char *argp_program_bug_address = "the vfiomig issue tracker";

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "device.h"
-#include "sysfs.h"
+#include "base/sysfs.h"
 #include "device_internal.h"
 #include "vfio_uapi.h"
 

@@ -10,7 +10,7 @@
 #include <sys/types.h>
 
 #include "migstate.h"
-#include "verr.h"
+#include "base/verr.h"
 
 enum vdev_kind { VDEV_KIND_PCI, VDEV_KIND_MDEV, VDEV_KIND_FD };
 enum vdev_open_via { VDEV_VIA_AUTO, VDEV_VIA_CDEV, VDEV_VIA_GROUP, VDEV_VIA_FD };

@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "device_internal.h"
-#include "io.h"
+#include "base/io.h"
 
 ssize_t vdev_read_data(struct vdev *dev, void *buf, size_t len, bool *end, struct verr *err)
 {

@@ -10,7 +10,7 @@
 
 #include "device.h"
 #include "pci_names.h"
-#include "sysfs.h"
+#include "base/sysfs.h"
 
 static const char bind_hint[] =
 	"bind it to vfio-pci: echo vfio-pci > /sys/bus/pci/devices/%s/driver_override; "

@@ -6,7 +6,7 @@
 
 #include "device_internal.h"
 #include "device_probe.h"
-#include "io.h"
+#include "base/io.h"
 #include "vfio_uapi.h"
 
 /* True when the kernel answers this SET without its never-ending skip loop. */

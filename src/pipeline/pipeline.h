@@ -9,10 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "device.h"
-#include "stream.h"
-#include "transport.h"
-#include "verr.h"
+#include "device/device.h"
+#include "stream/stream.h"
+#include "transport/transport.h"
+#include "base/verr.h"
 
 #define VPIPE_CHUNK_DEFAULT (1u << 20)
 #define VPIPE_THREADS_MAX   64

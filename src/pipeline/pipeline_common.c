@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "io.h"
+#include "base/io.h"
 #include "pipeline.h"
 #include "pipeline_internal.h"
 

@@ -8,7 +8,7 @@
 
 #include "pipeline.h"
 #include "pipeline_internal.h"
-#include "queue.h"
+#include "base/queue.h"
 
 struct decode_job {
 	uint8_t *rec, *out;             /* the encoded record; a decompressed payload */

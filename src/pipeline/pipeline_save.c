@@ -10,10 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io.h"
+#include "base/io.h"
 #include "pipeline.h"
 #include "pipeline_internal.h"
-#include "queue.h"
+#include "base/queue.h"
 
 enum job_kind { JOB_RECORD, JOB_END, JOB_MARK };
 

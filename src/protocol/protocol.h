@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "stream.h"
-#include "verr.h"
+#include "stream/stream.h"
+#include "base/verr.h"
 
 #define PROTO_MAGIC              "\x89VMP"
 #define PROTO_MAGIC_LEN          4

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "verr.h"
+#include "base/verr.h"
 
 #define VSTREAM_MAGIC            "\x89VFMIG\r\n"
 #define VSTREAM_MAGIC_LEN        8

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "verr.h"
+#include "base/verr.h"
 
 struct xport_out;
 struct xport_in;

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "verr.h"
+#include "base/verr.h"
 
 struct xport_conn;
 struct xport_listener;

@@ -22,7 +22,7 @@ fi
 mkdir -p "$out/corpus"
 pkgs=$(pkg-config --cflags --libs libzstd libcrypto)
 srcs=("$here/fuzz_protocol.c" "$top"/src/protocol/*.c "$top"/src/stream/*.c "$top/src/base/verr.c")
-incs=(-I"$top/src" -I"$top/src/base" -I"$top/src/stream" -I"$top/src/protocol")
+incs=(-I"$top/src")
 # shellcheck disable=SC2086
 if ! "$clang" -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined "${incs[@]}" -o "$out/fuzz_protocol" \

@@ -31,7 +31,7 @@ fuzz() {
 	local n=$1 name=$2 extra=$3 status execs
 	# shellcheck disable=SC2086
 	if ! "$clang" -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=undefined $extra -I"$top/src" -I"$top/src/base" -I"$top/src/stream" -o "$out/$name" \
+		-fno-sanitize-recover=undefined $extra -I"$top/src" -o "$out/$name" \
 		"$here/fuzz_stream.c" "$top"/src/stream/*.c "$top/src/base/verr.c" $pkgs \
 		2>"$out/$name.build.log"; then
 		cat "$out/$name.build.log" >&2

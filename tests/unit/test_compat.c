@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "device.h"
-#include "protocol.h"
+#include "device/device.h"
+#include "protocol/protocol.h"
 #include "unit.h"
 
 static void parses(const char *raw, size_t len, const char *want, const char *label)

@@ -1,7 +1,7 @@
 /* Parsing of device names: every accepted form and the refusals. */
 #include <string.h>
 
-#include "device.h"
+#include "device/device.h"
 #include "unit.h"
 
 static void accepts(const char *text, enum vdev_name_form form, enum vdev_kind kind,

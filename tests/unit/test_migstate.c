@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "migstate.h"
+#include "device/migstate.h"
 #include "unit.h"
 
 /* Shortest walk in which only the last arc may open a data fd. */

@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io.h"
-#include "pipeline.h"
+#include "base/io.h"
+#include "pipeline/pipeline.h"
 #include "unit.h"
 
 #define CHUNK 4096

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol.h"
+#include "protocol/protocol.h"
 #include "unit.h"
 
 #define MAX_MSGS 16

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "protocol.h"
+#include "protocol/protocol.h"
 #include "unit.h"
 
 static struct proto_msg msg(uint16_t type, uint16_t device)

@@ -5,7 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "queue.h"
+#include "base/queue.h"
 #include "unit.h"
 
 #define ITEMS 100000

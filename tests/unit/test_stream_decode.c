@@ -5,8 +5,8 @@
 #define TEST_STREAM_LIB_INCLUDED
 #include "test_stream_lib.c"
 
-#include "pipeline.h"
-#include "pipeline_internal.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/pipeline_internal.h"
 
 static const struct spec mixed[] = {
 	{ VSTREAM_REC_PRECOPY, 700, false }, { VSTREAM_REC_PRECOPY, 300, true },

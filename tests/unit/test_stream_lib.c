@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stream.h"
+#include "stream/stream.h"
 #include "unit.h"
 
 /* unit.h's CHECK evaluates its condition twice; these tests' conditions build and

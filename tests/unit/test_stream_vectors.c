@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stream.h"
+#include "stream/stream.h"
 #include "unit.h"
 
 /* unit.h's CHECK evaluates its condition twice: evaluate once here. */

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "transport_net.h"
+#include "transport/transport_net.h"
 #include "unit.h"
 
 #define BIG (1u << 20)

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "transport_net.h"
+#include "transport/transport_net.h"
 #include "unit.h"
 
 static const struct xport_timeouts quick = { .connect_ms = 5000, .idle_ms = 5000 };
