@@ -78,28 +78,6 @@ const char *proto_type_name(uint16_t type)
 	return k ? k->name : NULL;
 }
 
-int proto_bad(struct verr *err, const char *fmt, ...)
-{
-	char what[160];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	verr_set(err, VERR_DATA, 0, NULL, NULL, "%s", what);
-	return -EBADMSG;
-}
-
-/* Copies a string field of n bytes; refuses NUL bytes and overlong strings. */
-int proto_get_string(char *dst, size_t size, const uint8_t *src, size_t n)
-{
-	if (n >= size || memchr(src, 0, n))
-		return -1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-	return 0;
-}
-
 /* Payload codecs, in the order of the table. */
 
 static int hello_decode(const uint8_t *p, size_t len, struct proto_msg *m,

@@ -31,6 +31,8 @@ static void child_exec(int fd, const char *command)
 	_exit(127);
 }
 
+static const struct xport_conn_ops exec_ops;
+
 int xport_exec(const char *command, const struct xport_timeouts *t, struct xport_conn **out,
 	       struct verr *err)
 {
@@ -40,6 +42,7 @@ int xport_exec(const char *command, const struct xport_timeouts *t, struct xport
 	*out = NULL;
 	if (!c)
 		return verr_set(err, VERR_FAILED, ENOMEM, command, NULL, "start command");
+	c->ops = &exec_ops;
 	snprintf(c->name, sizeof(c->name), "exec '%.280s'", command);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		xport_conn_abort(c);
@@ -98,14 +101,17 @@ static int child_wait(pid_t pid, int timeout_ms, int *status)
 	return 0;
 }
 
-int xport_exec_reap(struct xport_conn *c, int timeout_ms, struct verr *err)
+static void exec_kill(struct xport_conn *c);
+
+/* Waits up to timeout_ms for the child, then kills it; 0 if it exited 0. */
+static int exec_reap(struct xport_conn *c, int timeout_ms, struct verr *err)
 {
 	int status = 0;
 
 	if (c->child <= 0)
 		return 0;
 	if (child_wait(c->child, timeout_ms, &status) < 0) {
-		xport_exec_kill(c);
+		exec_kill(c);
 		return verr_set(err, VERR_PEER, ETIMEDOUT, c->name, NULL,
 				"the command did not exit after the end of the migration; killed it");
 	}
@@ -121,7 +127,7 @@ int xport_exec_reap(struct xport_conn *c, int timeout_ms, struct verr *err)
 			"the command exited with status %d", WEXITSTATUS(status));
 }
 
-void xport_exec_kill(struct xport_conn *c)
+static void exec_kill(struct xport_conn *c)
 {
 	int status;
 
@@ -136,3 +142,12 @@ void xport_exec_kill(struct xport_conn *c)
 	c->child = -1;
 	c->child_status = status;
 }
+
+/* An orderly close lets the child finish (reap waits for it); an abort kills it. */
+static void exec_end(struct xport_conn *c, bool orderly)
+{
+	if (!orderly)
+		exec_kill(c);
+}
+
+static const struct xport_conn_ops exec_ops = { .end = exec_end, .reap = exec_reap };

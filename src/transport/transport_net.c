@@ -185,8 +185,8 @@ ssize_t xport_conn_read(struct xport_conn *c, void *buf, size_t len, struct verr
 {
 	if (c->stop && *c->stop)
 		return xport_conn_fail(c, -EINTR, "read", err);
-	if (c->ssl)
-		return xport_tls_read(c, buf, len, err);
+	if (c->ops && c->ops->read)
+		return c->ops->read(c, buf, len, err);
 	return fd_read(c, buf, len, err);
 }
 
@@ -194,8 +194,8 @@ int xport_conn_write(struct xport_conn *c, const void *buf, size_t len, struct v
 {
 	if (c->stop && *c->stop)
 		return xport_conn_fail(c, -EINTR, "write", err);
-	if (c->ssl)
-		return xport_tls_write(c, buf, len, err);
+	if (c->ops && c->ops->write)
+		return c->ops->write(c, buf, len, err);
 	return fd_write(c, buf, len, err);
 }
 
@@ -290,16 +290,17 @@ static void conn_release(struct xport_conn *c)
 
 int xport_conn_close(struct xport_conn *c, struct verr *err)
 {
+	const struct xport_conn_ops *ops = c ? c->ops : NULL;   /* TLS's end clears c->ops */
 	int rc = 0;
 
 	if (!c)
 		return 0;
-	if (c->ssl)
-		xport_tls_end(c, true);
+	if (ops && ops->end)
+		ops->end(c, true);
 	if (c->is_socket && c->kind != XPORT_STDIO)
 		shutdown(c->wfd, SHUT_WR);
-	if (c->kind == XPORT_EXEC)
-		rc = xport_exec_reap(c, c->idle_ms > 0 ? c->idle_ms : 10000, err);
+	if (ops && ops->reap)
+		rc = ops->reap(c, c->idle_ms > 0 ? c->idle_ms : 10000, err);
 	conn_release(c);
 	return rc;
 }
@@ -308,9 +309,7 @@ void xport_conn_abort(struct xport_conn *c)
 {
 	if (!c)
 		return;
-	if (c->ssl)
-		xport_tls_end(c, false);
-	if (c->kind == XPORT_EXEC)
-		xport_exec_kill(c);
+	if (c->ops && c->ops->end)
+		c->ops->end(c, false);
 	conn_release(c);
 }

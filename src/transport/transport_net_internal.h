@@ -12,8 +12,22 @@ typedef struct ssl_st SSL;
 
 enum xport_kind { XPORT_TCP, XPORT_TLS, XPORT_EXEC, XPORT_STDIO };
 
+struct xport_conn;
+
+/* What a kind of connection does beyond plain fd I/O, so that the connection core
+ * (transport_net.c) knows no TLS and no child process. Any member may be NULL. */
+struct xport_conn_ops {
+	ssize_t (*read)(struct xport_conn *c, void *buf, size_t len, struct verr *err);
+	int (*write)(struct xport_conn *c, const void *buf, size_t len, struct verr *err);
+	/* Before the fds close: orderly from xport_conn_close, at once from abort. */
+	void (*end)(struct xport_conn *c, bool orderly);
+	/* xport_conn_close, after our end of data: waits for what c started; 0 or -errno. */
+	int (*reap)(struct xport_conn *c, int timeout_ms, struct verr *err);
+};
+
 struct xport_conn {
 	enum xport_kind kind;
+	const struct xport_conn_ops *ops;   /* NULL: plain fd I/O */
 	int rfd, wfd;                   /* the same socket except for stdio */
 	bool is_socket;                 /* send(MSG_NOSIGNAL) and shutdown work */
 	bool write_shut;
@@ -54,17 +68,9 @@ int xport_tls_ctx_new(const struct xport_tls *tls, bool server, struct xport_tls
 struct xport_tls_ctx *xport_tls_ctx_ref(struct xport_tls_ctx *t);
 /* Drops a reference; the last one frees t. */
 void xport_tls_ctx_free(struct xport_tls_ctx *t);
-/* Takes ownership of a reference to t; runs the handshake on c->rfd within timeout_ms. */
+/* Takes ownership of a reference to t; runs the handshake on c->rfd within timeout_ms.
+ * From then on c's I/O goes through TLS (c->ops). */
 int xport_tls_start(struct xport_conn *c, struct xport_tls_ctx *t, bool server, int timeout_ms,
 		    struct verr *err);
-ssize_t xport_tls_read(struct xport_conn *c, void *buf, size_t len, struct verr *err);
-int xport_tls_write(struct xport_conn *c, const void *buf, size_t len, struct verr *err);
-/* orderly: send close_notify (bounded by idle_ms); frees the SSL and context. */
-void xport_tls_end(struct xport_conn *c, bool orderly);
-
-/* transport_exec.c */
-/* Waits up to timeout_ms for the child, then kills it; 0 if it exited 0. */
-int xport_exec_reap(struct xport_conn *c, int timeout_ms, struct verr *err);
-void xport_exec_kill(struct xport_conn *c);
 
 #endif

@@ -257,6 +257,8 @@ static int handshake_fail(struct xport_conn *c, int ret, struct verr *err)
 			"TLS handshake failed: %s", reason);
 }
 
+static const struct xport_conn_ops tls_ops;
+
 int xport_tls_start(struct xport_conn *c, struct xport_tls_ctx *t, bool server, int timeout_ms,
 		    struct verr *err)
 {
@@ -264,6 +266,7 @@ int xport_tls_start(struct xport_conn *c, struct xport_tls_ctx *t, bool server, 
 	BIO *bio;
 
 	c->tls = t;
+	c->ops = &tls_ops;
 	c->ssl = SSL_new(t->ctx);
 	bio = c->ssl ? BIO_new(t->bio) : NULL;
 	if (!bio)
@@ -318,7 +321,7 @@ static int io_retry(struct xport_conn *c, const char *op, struct verr *err)
 	return verr_set(err, VERR_PEER, EPROTO, c->name, NULL, "%s: TLS: %s", op, reason);
 }
 
-ssize_t xport_tls_read(struct xport_conn *c, void *buf, size_t len, struct verr *err)
+static ssize_t tls_read(struct xport_conn *c, void *buf, size_t len, struct verr *err)
 {
 	for (;;) {
 		size_t n;
@@ -336,7 +339,7 @@ ssize_t xport_tls_read(struct xport_conn *c, void *buf, size_t len, struct verr 
 	}
 }
 
-int xport_tls_write(struct xport_conn *c, const void *buf, size_t len, struct verr *err)
+static int tls_write(struct xport_conn *c, const void *buf, size_t len, struct verr *err)
 {
 	const char *p = buf;
 
@@ -358,7 +361,8 @@ int xport_tls_write(struct xport_conn *c, const void *buf, size_t len, struct ve
 	return 0;
 }
 
-void xport_tls_end(struct xport_conn *c, bool orderly)
+/* orderly: send close_notify (bounded); frees the SSL and context. */
+static void tls_end(struct xport_conn *c, bool orderly)
 {
 	if (orderly) {
 		int64_t deadline = xport_now_ms() + CLOSE_NOTIFY_MS;
@@ -381,4 +385,9 @@ void xport_tls_end(struct xport_conn *c, bool orderly)
 	c->ssl = NULL;
 	xport_tls_ctx_free(c->tls);
 	c->tls = NULL;
+	c->ops = NULL;
 }
+
+static const struct xport_conn_ops tls_ops = {
+	.read = tls_read, .write = tls_write, .end = tls_end,
+};
