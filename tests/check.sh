@@ -39,11 +39,13 @@ run() {
 }
 
 if [ "$mode" = host ] || [ "$mode" = all ]; then
-	expected+=(unit old-headers double-selftest completions fuzz-stream fuzz-protocol harness
+	expected+=(unit layers old-headers double-selftest completions fuzz-stream fuzz-protocol harness
 		bats-host bats-host-asan)
 	units=()
 	for src in tests/unit/test_*.c; do units+=("${src%.c}"); done
 	run unit tests/run-unit.sh "${units[@]}"
+	# the layers bottom up, as the Makefile lists them
+	run layers tests/check-layers $(sed -n 's/^LAYERS *= *//p' Makefile)
 	run old-headers tests/check-old-headers.sh
 	run double-selftest tests/double/run-selftest.sh
 	run completions tests/completions/test-bash-completion.sh
