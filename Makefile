@@ -40,7 +40,7 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
 # The layers of docs/architecture.md, bottom up: one folder each under src/. A layer
 # includes only the layers below it (tests/check-layers.sh, run by make check).
-LAYERS     = base device stream transport protocol pipeline check cli
+LAYERS     = base device stream transport protocol pipeline check engine cli
 LIB_LAYERS = $(filter-out cli,$(LAYERS))
 
 COMMON_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(FEATURE_CFLAGS) $(PKG_CFLAGS) \

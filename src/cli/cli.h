@@ -34,6 +34,8 @@ extern const struct argp cli_common_argp;     /* -q -v --open-via, as an argp ch
 extern volatile sig_atomic_t cli_signal;      /* the last INT/TERM/HUP received, or 0 */
 
 void cli_install_signals(void);
+/* The engine's notes and debug lines go where cli_note and cli_debug write. */
+void cli_route_engine_log(void);
 /* Prints "vfiomig: <error>" and returns the exit code for its class. */
 int cli_fail(const struct verr *err);
 /* Prints "vfiomig: <fmt>" and returns EXIT_USAGE. */

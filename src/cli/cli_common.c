@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "base/io.h"
+#include "engine/engine.h"
 
 struct cli_options cli = { .verbose = 0, .open_via = VDEV_VIA_AUTO };
 volatile sig_atomic_t cli_signal;
@@ -123,6 +124,23 @@ void cli_debug(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+static void note_line(const char *msg)
+{
+	cli_note("%s", msg);
+}
+
+static void debug_line(const char *msg)
+{
+	cli_debug("%s", msg);
+}
+
+void cli_route_engine_log(void)
+{
+	static const struct eng_log to_stderr = { note_line, debug_line };
+
+	eng_set_log(&to_stderr);
 }
 
 void cli_protect_memory(void)

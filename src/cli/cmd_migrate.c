@@ -143,7 +143,7 @@ static int open_devices(struct migrate_run *run, const struct migrate_args *a, s
 		run->estimate += estimate;
 		if (vstream_header_init(&run->hdrs[i], err) < 0)
 			return -EXIT_FAILED;
-		cli_identity_from_device(vdev_ident(d->dev), d->flags, estimate, &run->hdrs[i].id);
+		eng_identity_from_device(vdev_ident(d->dev), d->flags, estimate, &run->hdrs[i].id);
 		if (!(d->flags & VMIG_FLAG_PRE_COPY))
 			run->precopy = false;
 	}
@@ -192,9 +192,9 @@ static int pair_mismatch(struct migrate_run *run, unsigned i, char *why, size_t 
 	struct verr quiet = { 0 };
 
 	vdev_stop_copy_size(run->dev[i].dev, &estimate, &quiet);
-	cli_identity_from_device(vdev_ident(run->dev[i].dev), run->dev[i].flags, estimate, &mine);
+	eng_identity_from_device(vdev_ident(run->dev[i].dev), run->dev[i].flags, estimate, &mine);
 	*hint = "pair devices of the same kind, or use --force";
-	if (cli_identity_compare(&mine, &dst->id, why, size))
+	if (eng_identity_compare(&mine, &dst->id, why, size))
 		return 1;
 	return compat_mismatch(vdev_ident(run->dev[i].dev), dst, why, size, hint);
 }

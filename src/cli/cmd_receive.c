@@ -136,7 +136,7 @@ static int open_devices(struct receive_run *run, const struct receive_args *a,
 		vdev_stop_copy_size(d->dev, &estimate, &quiet);
 		run->estimate += estimate;
 		memset(&ids->dev[i], 0, sizeof(ids->dev[i]));
-		cli_identity_from_device(vdev_ident(d->dev), flags, estimate, &ids->dev[i].id);
+		eng_identity_from_device(vdev_ident(d->dev), flags, estimate, &ids->dev[i].id);
 		snprintf(ids->dev[i].compat, sizeof(ids->dev[i].compat), "%s",
 			 vdev_ident(d->dev)->compat.value);
 	}
@@ -179,7 +179,7 @@ static int check_start(struct receive_run *run, const struct proto_msg *msg,
 		return verr_set(err, VERR_PEER, EPROTO, name, NULL, "START for device %u carries "
 				"%zu bytes after its stream header; records come in DATA",
 				msg->device, msg->len - len);
-	if (cli_check_stream_identity(&hdr, vdev_ident(d->dev), a->force, "receive", err) < 0)
+	if (eng_check_stream_identity(&hdr, vdev_ident(d->dev), a->force, "receive", err) < 0)
 		return -EPERM;
 	d->start_msg = malloc(msg->len);
 	if (!d->start_msg)

@@ -224,7 +224,7 @@ int cmd_restore(int argc, char **argv)
 	run->threads = args.threads ? args.threads
 				    : vpipe_threads(ev.header->id.stop_copy_estimate,
 						    VPIPE_CHUNK_DEFAULT);
-	if (cli_check_stream_identity(ev.header, &id, args.force, "restore", &err) < 0 ||
+	if (eng_check_stream_identity(ev.header, &id, args.force, "restore", &err) < 0 ||
 	    vdev_open(&id, cli.open_via, &run->dev, &err) < 0)
 		goto fail;
 	if (restore_into(run, &args, &err) < 0)

@@ -152,7 +152,7 @@ static int prepare(struct save_run *run, struct vstream_header *hdr, struct verr
 	run->progress.total = estimate;
 	if (vstream_header_init(hdr, err) < 0)
 		return -EIO;
-	cli_identity_from_device(id, run->flags, estimate, &hdr->id);
+	eng_identity_from_device(id, run->flags, estimate, &hdr->id);
 	return 0;
 }
 

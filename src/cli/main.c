@@ -93,6 +93,7 @@ int main(int argc, char **argv)
 		argv[command_index] = program;
 		cli_install_signals();
 		cli_protect_memory();
+		cli_route_engine_log();
 		ret = commands[i].run(argc - command_index, argv + command_index);
 		pci_names_release();
 		return ret;

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The engine layer: what save, restore, a migration source and a migration
+ * destination do, written once over the layers below (docs/architecture.md). It
+ * prints nothing and never exits: functions return 0 or -errno and record a verr
+ * whose class the CLI maps to an exit code; notes go through eng_set_log. */
+#ifndef VFIOMIG_ENGINE_H
+#define VFIOMIG_ENGINE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/verr.h"
+#include "device/device.h"
+#include "pipeline/pipeline.h"
+#include "stream/stream.h"
+
+/* log.c: where the engine's words go. note: warnings and facts the user sees
+ * (unless -q); debug: details for -v. Both NULL by default: silent. */
+struct eng_log {
+	void (*note)(const char *msg);
+	void (*debug)(const char *msg);
+};
+void eng_set_log(const struct eng_log *log);
+void eng_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void eng_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The one "interrupted by signal N" failure: VERR_INTERRUPTED on object. Returns
+ * -EINTR when *stop is set, 0 otherwise (stop may be NULL). */
+int eng_stopped(volatile sig_atomic_t *stop, const char *object, struct verr *err);
+
+/* identity.c */
+/* The stream identity a device's header carries: kind, names, PCI ids, driver,
+ * migration flags, stop-copy estimate, this host and now. */
+void eng_identity_from_device(const struct vdev_ident *id, uint64_t flags, uint64_t estimate,
+			      struct vstream_identity *out);
+/* 1 with a reason in why when the saved state cannot belong on this device. */
+int eng_identity_mismatch(const struct vstream_identity *saved, const struct vdev_ident *id,
+			  char *why, size_t size);
+/* The check restore and receive make of a stream header against their device:
+ * VERR_PEER on a mismatch, a note instead with force. command names the action
+ * in the note ("restore" gives "restoring anyway"). */
+int eng_check_stream_identity(const struct vstream_header *hdr, const struct vdev_ident *id,
+			      bool force, const char *command, struct verr *err);
+/* 1 with a reason when dst cannot take src's state (migrate's pairing rule). */
+int eng_identity_compare(const struct vstream_identity *src, const struct vstream_identity *dst,
+			 char *why, size_t size);
+
+/* read.c: device data into a save pipeline, for save and a migration source. */
+struct eng_reader {
+	struct vpipe_save *pipe;
+	volatile sig_atomic_t *stop;    /* checked before every read; NULL: never */
+	/* After every chunk (got may be 0): progress displays, byte counts. */
+	void (*progress)(void *ctx, unsigned stream, size_t got);
+	void *ctx;
+};
+/* One chunk of dev into stream; *drained when the device has nothing more (for now
+ * in PRE_COPY, for good in STOP_COPY). */
+int eng_read_chunk(const struct eng_reader *r, unsigned stream, struct vdev *dev,
+		   uint16_t type, size_t *got, bool *drained, struct verr *err);
+/* Chunks until the device is drained; *bytes grows by what was read. */
+int eng_read_phase(const struct eng_reader *r, unsigned stream, struct vdev *dev,
+		   uint16_t type, uint64_t *bytes, struct verr *err);
+
+#endif
