@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "base/clock.h"
 #include "base/io.h"
 #include "engine/engine.h"
 
@@ -214,11 +215,5 @@ int cli_recover_abandoned(struct vdev *dev, enum vmig_state *state, struct verr 
 
 double cli_seconds(const struct timespec *a, const struct timespec *b)
 {
-	struct timespec now;
-
-	if (!b) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		b = &now;
-	}
-	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+	return vclock_seconds(a, b);
 }

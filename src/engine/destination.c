@@ -1,91 +1,18 @@
-/* vfiomig receive: the destination of a live migration. It offers its devices'
- * identities, resumes what the source sends once every record verified, and
- * commits; on any failure before COMMIT it resets its devices. */
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The destination of a live migration (docs/protocol.md): it offers its devices'
+ * identities, checks every stream header before a device changes state, verifies
+ * every record before its bytes reach a device, loads, and runs the devices only
+ * once the source handed the state over (RUN). Before that, any failure resets them. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "cli_listen.h"
-#include "cli_peer.h"
-#include "cli_progress.h"
-#include "base/json.h"
-#include "pipeline/pipeline.h"
+#include "peer.h"
+#include "base/clock.h"
 
-#define RECEIVE_MAX_DEVICES PROTO_MAX_DEVICES
-
-struct receive_args {
-	const char *devices[RECEIVE_MAX_DEVICES];
-	unsigned ndevices;
-	const char *listen;
-	bool stdio, stop, force;
-	unsigned threads;               /* 0: vpipe_threads() */
-};
-
-enum { OPT_LISTEN = 0x600, OPT_STDIO, OPT_STOP, OPT_JSON, OPT_FORCE };
-
-static const struct argp_option options[] = {
-	{ "listen", OPT_LISTEN, "[ADDR:]PORT", 0, "Accept one migration over TCP (port 0: any)", 0 },
-	{ "stdio", OPT_STDIO, NULL, 0, "Speak the protocol on stdin/stdout (for ssh)", 0 },
-	{ "stop", OPT_STOP, NULL, 0, "Leave the devices in STOP after resuming", 0 },
-	{ "force", OPT_FORCE, NULL, 0, "Load a stream whose device identity does not match "
-	  "(dangerous)", 0 },
-	{ "json", OPT_JSON, NULL, 0, "Print the summary as JSON on stdout", 0 },
-	CLI_DECODE_THREADS_OPTION,
-	{ 0 }
-};
-
-static error_t parse_opt(int key, char *arg, struct argp_state *state)
-{
-	struct receive_args *a = state->input;
-
-	switch (key) {
-	case OPT_LISTEN: a->listen = arg; return 0;
-	case OPT_STDIO: a->stdio = true; return 0;
-	case OPT_STOP: a->stop = true; return 0;
-	case OPT_FORCE: a->force = true; return 0;
-	case OPT_JSON: cli.json = true; return 0;
-	case 'T': a->threads = cli_parse_threads(arg, state); return 0;
-	case ARGP_KEY_ARG:
-		if (a->ndevices == RECEIVE_MAX_DEVICES)
-			argp_error(state, "at most %d devices", RECEIVE_MAX_DEVICES);
-		a->devices[a->ndevices++] = arg;
-		return 0;
-	case ARGP_KEY_END:
-		if (!a->ndevices)
-			argp_error(state, "which DEVICE? (see 'vfiomig list')");
-		if (!!a->listen == a->stdio)
-			argp_error(state, "give exactly one of --listen and --stdio");
-		if (a->stdio && cli_listen.accept_timeout_s >= 0)
-			argp_error(state, "--accept-timeout is for --listen");
-		if (a->stdio && cli.json)
-			argp_error(state, "--json prints on standard output, which --stdio uses for "
-				   "the protocol");
-		return 0;
-	default:
-		return ARGP_ERR_UNKNOWN;
-	}
-}
-
-static const struct argp_child children[] = {
-	{ &cli_tls_argp, 0, "Security and timeouts:", 0 },
-	{ &cli_listen_argp, 0, NULL, 0 },
-	{ &cli_progress_argp, 0, NULL, 0 },
-	{ &cli_common_argp, 0, NULL, 0 },
-	{ 0 }
-};
-static const struct argp receive_argp = {
-	options, parse_opt, "DEVICE...",
-	"Receive a live migration from 'vfiomig migrate' into DEVICE... (paired in order).\v"
-	"The devices are only touched after the source accepted their identities; every "
-	"record is verified before its bytes reach a device; COMMIT is sent once every device "
-	"runs. On any failure before that the devices are reset. A listener accepts one "
-	"migration and exits.",
-	children, NULL, NULL
-};
-
-struct receive_dev {
+struct eng_destination_dev {
 	struct vdev *dev;
 	struct vstream_reader *reader;
 	enum vmig_state start;
@@ -94,45 +21,50 @@ struct receive_dev {
 	size_t start_len;
 };
 
-struct receive_run {
-	struct receive_dev dev[RECEIVE_MAX_DEVICES];
+struct eng_destination {
+	struct eng_destination_options opt;
+	struct eng_destination_dev dev[PROTO_MAX_DEVICES];
 	unsigned n;
-	struct cli_peer peer;
-	bool peer_ready;
+	struct eng_peer peer;
+	bool peer_ready, failed;
 	bool handed_over;               /* RUN received: the state is ours */
-	const struct vstream_key *record_key;
+	const struct vstream_key *key;  /* records keyed: opt.record_key */
 	struct vpipe_decode *pipe;      /* verifies every device's records */
 	uint64_t estimate;              /* the devices' stop-copy sizes, summed */
 	uint64_t raw;
 	uint32_t precopy_rounds;        /* as SWITCHOVER said */
-	unsigned turned_away;           /* connections the listener dropped before this one */
 	struct timespec t0, switchover, running;
-	struct cli_progress progress;
+	struct verr failure;            /* what ended a failed run, for the ABORT */
+	struct eng_migration_stats stats;
 };
 
-static int open_devices(struct receive_run *run, const struct receive_args *a,
-			struct proto_identity *ids, struct verr *err)
+static void show_progress(struct eng_destination *run, const char *phase)
 {
-	ids->count = a->ndevices;
-	for (unsigned i = 0; i < a->ndevices; i++) {
-		struct receive_dev *d = &run->dev[i];
+	if (run->opt.progress)
+		run->opt.progress(run->opt.progress_ctx, phase, run->raw, run->peer.received);
+}
+
+static int open_devices(struct eng_destination *run, struct proto_identity *ids,
+			struct verr *err)
+{
+	ids->count = run->opt.n;
+	for (unsigned i = 0; i < run->opt.n; i++) {
+		struct eng_destination_dev *d = &run->dev[i];
 		uint64_t flags, estimate = 0;
 		struct verr quiet = { 0 };
-		int ret = cli_open_device(a->devices[i], &d->dev);
 
-		if (ret)
-			return -ret;
+		if (eng_open_device(run->opt.devices[i], run->opt.open_via, &d->dev, err) < 0)
+			return -ENODEV;
 		run->n = i + 1;
-		if (cli_compat_usable(vdev_ident(d->dev), err) < 0)
-			return -EXIT_PEER;
-		if (vdev_migration_flags(d->dev, &flags, err) < 0 ||
-		    cli_recover_abandoned(d->dev, &d->start, err) < 0)
-			return -EXIT_FAILED;
+		if (eng_compat_usable(vdev_ident(d->dev), err) < 0 ||
+		    vdev_migration_flags(d->dev, &flags, err) < 0 ||
+		    eng_recover_abandoned(d->dev, &d->start, err) < 0)
+			return -EIO;
 		if (d->start != VMIG_RUNNING && d->start != VMIG_STOP)
 			return verr_set(err, VERR_FAILED, 0, vdev_ident(d->dev)->name,
 					"run 'vfiomig state DEVICE running' first",
 					"receive needs the device RUNNING or STOP, not %s",
-					vmig_state_name(d->start)), -EXIT_FAILED;
+					vmig_state_name(d->start));
 		vdev_stop_copy_size(d->dev, &estimate, &quiet);
 		run->estimate += estimate;
 		memset(&ids->dev[i], 0, sizeof(ids->dev[i]));
@@ -147,7 +79,7 @@ static int open_devices(struct receive_run *run, const struct receive_args *a,
 static int write_record(void *ctx, unsigned device, const uint8_t *data, size_t len,
 			struct verr *err)
 {
-	struct receive_run *run = ctx;
+	struct eng_destination *run = ctx;
 
 	if (len && vdev_write_data(run->dev[device].dev, data, len, err) < 0)
 		return -EIO;
@@ -158,15 +90,15 @@ static int write_record(void *ctx, unsigned device, const uint8_t *data, size_t 
 /* START carries one stream header and nothing else, keyed as agreed, for a device of
  * this one's kind: checked as restore checks a saved stream, before any device
  * changes state. */
-static int check_start(struct receive_run *run, const struct proto_msg *msg,
-		       const struct receive_args *a, struct verr *err)
+static int check_start(struct eng_destination *run, const struct proto_msg *msg,
+		       struct verr *err)
 {
-	struct receive_dev *d = &run->dev[msg->device];
+	struct eng_destination_dev *d = &run->dev[msg->device];
 	const char *name = vdev_ident(d->dev)->name;
 	struct vstream_header hdr;
 	struct verr why = { 0 };
 	size_t len = 0;
-	int rc = vstream_header_decode(msg->payload, msg->len, run->record_key, &hdr, &len, &why);
+	int rc = vstream_header_decode(msg->payload, msg->len, run->key, &hdr, &len, &why);
 
 	if (rc == -EAGAIN)
 		return verr_set(err, VERR_DATA, EBADMSG, name, NULL, "START for device %u holds "
@@ -179,7 +111,7 @@ static int check_start(struct receive_run *run, const struct proto_msg *msg,
 		return verr_set(err, VERR_PEER, EPROTO, name, NULL, "START for device %u carries "
 				"%zu bytes after its stream header; records come in DATA",
 				msg->device, msg->len - len);
-	if (eng_check_stream_identity(&hdr, vdev_ident(d->dev), a->force, "receive", err) < 0)
+	if (eng_check_stream_identity(&hdr, vdev_ident(d->dev), run->opt.force, "receive", err) < 0)
 		return -EPERM;
 	d->start_msg = malloc(msg->len);
 	if (!d->start_msg)
@@ -191,56 +123,56 @@ static int check_start(struct receive_run *run, const struct proto_msg *msg,
 
 /* After an accepting VERDICT: every device's stream header, checked; then every
  * device into RESUMING, and READY. */
-static int prepare_devices(struct receive_run *run, const struct receive_args *a,
+static int prepare_devices(struct eng_destination *run,
 			   struct verr *err)
 {
 	struct proto_msg ready = { .type = PROTO_READY, .device = PROTO_NO_DEVICE };
-	const struct vpipe_decode_sink sink = { write_record, run, &cli_signal };
-	struct vstream_reader *readers[RECEIVE_MAX_DEVICES];
-	unsigned threads = a->threads;
+	const struct vpipe_decode_sink sink = { write_record, run, run->opt.stop };
+	struct vstream_reader *readers[PROTO_MAX_DEVICES];
+	unsigned threads = run->opt.threads;
 
 	for (unsigned i = 0; i < run->n; i++) {
 		struct proto_msg msg;
 
-		if (cli_peer_recv(&run->peer, &msg, err) < 0)
+		if (eng_peer_recv(&run->peer, &msg, err) < 0)
 			return -EIO;
 		if (msg.type != PROTO_START || msg.device >= run->n)
 			return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn),
 					NULL, "expected START, got %s",
 					proto_type_name(msg.type));
-		if (check_start(run, &msg, a, err) < 0)
+		if (check_start(run, &msg, err) < 0)
 			return -EIO;
 	}
 	/* The handshake is over; the devices may take their time. */
-	cli_peer_set_deadline(&run->peer, 0);
+	eng_peer_set_deadline(&run->peer, 0);
 	for (unsigned i = 0; i < run->n; i++) {
-		struct receive_dev *d = &run->dev[i];
+		struct eng_destination_dev *d = &run->dev[i];
 
 		d->touched = true;
 		if (vdev_set_state(d->dev, VMIG_RESUMING, d->start, err) < 0 ||
-		    vstream_reader_new(run->record_key, vdev_ident(d->dev)->name, &d->reader,
+		    vstream_reader_new(run->key, vdev_ident(d->dev)->name, &d->reader,
 				       err) < 0)
 			return -EIO;
 		readers[i] = d->reader;
 	}
 	if (!threads)
 		threads = vpipe_threads(run->estimate, VPIPE_CHUNK_DEFAULT);
-	if (vpipe_decode_start(readers, run->n, run->record_key, threads, &sink, &run->pipe,
+	if (vpipe_decode_start(readers, run->n, run->key, threads, &sink, &run->pipe,
 			       err) < 0)
 		return -EIO;
-	cli_debug("%u decoding thread%s", threads, threads == 1 ? "" : "s");
+	eng_debug("%u decoding thread%s", threads, threads == 1 ? "" : "s");
 	for (unsigned i = 0; i < run->n; i++)
 		if (vpipe_decode_feed(run->pipe, i, run->dev[i].start_msg, run->dev[i].start_len,
 				      err) < 0)
 			return -EBADMSG;
-	return cli_peer_send(&run->peer, &ready, err);
+	return eng_peer_send(&run->peer, &ready, err);
 }
 
 /* Feeds one message's payload to the device's stream; the pipeline verifies the
  * records and writes them to the device in order. */
-static int take_payload(struct receive_run *run, const struct proto_msg *msg, struct verr *err)
+static int take_payload(struct eng_destination *run, const struct proto_msg *msg, struct verr *err)
 {
-	struct receive_dev *d;
+	struct eng_destination_dev *d;
 
 	if (msg->device >= run->n)
 		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
@@ -256,13 +188,13 @@ static int take_payload(struct receive_run *run, const struct proto_msg *msg, st
 	return 0;
 }
 
-static int transfer(struct receive_run *run, const struct receive_args *a, struct verr *err)
+static int transfer(struct eng_destination *run, struct verr *err)
 {
 	struct proto_msg msg;
 	unsigned ended = 0;
 
 	while (ended < run->n) {
-		if (cli_peer_recv(&run->peer, &msg, err) < 0)
+		if (eng_peer_recv(&run->peer, &msg, err) < 0)
 			return -EIO;
 		if (msg.type == PROTO_SYNC) {
 			/* echoed once every record before it is in the devices */
@@ -270,39 +202,37 @@ static int transfer(struct receive_run *run, const struct receive_args *a, struc
 						  .u.sync = msg.u.sync };
 
 			if (vpipe_decode_drain(run->pipe, err) < 0 ||
-			    cli_peer_send(&run->peer, &echo, err) < 0)
+			    eng_peer_send(&run->peer, &echo, err) < 0)
 				return -EIO;
 			continue;
 		}
 		if (msg.type == PROTO_SWITCHOVER) {
 			clock_gettime(CLOCK_MONOTONIC, &run->switchover);
 			run->precopy_rounds = msg.u.precopy_rounds;
-			cli_progress_phase(&run->progress, "receive stop-copy", run->raw,
-					   run->peer.received);
+			show_progress(run, "stop-copy");
 			continue;
 		}
 		if (take_payload(run, &msg, err) < 0)
 			return -EIO;
 		if (msg.type == PROTO_DEVICE_END)
 			ended++;
-		cli_progress_update(&run->progress, run->raw, run->peer.received);
+		show_progress(run, NULL);
 	}
-	cli_progress_done(&run->progress);
 	return 0;
 }
 
 /* Every trailer verified: the drivers load the state, and the devices wait in STOP
  * for the source's RUN. Until RUN nothing runs here: any failure resets them. */
-static int load(struct receive_run *run, struct verr *err)
+static int load(struct eng_destination *run, struct verr *err)
 {
 	struct proto_msg msg = { .type = PROTO_LOADED, .device = PROTO_NO_DEVICE };
 
-	cli_debug("every trailer verified: loading the devices");
+	eng_debug("every trailer verified: loading the devices");
 	for (unsigned i = 0; i < run->n; i++)
 		if (vdev_set_state(run->dev[i].dev, VMIG_STOP, VMIG_ERROR, err) < 0)
 			return -EIO;
-	msg.u.loaded_us = (uint64_t)(cli_seconds(&run->switchover, NULL) * 1e6);
-	if (cli_peer_send(&run->peer, &msg, err) < 0 || cli_peer_recv(&run->peer, &msg, err) < 0)
+	msg.u.loaded_us = (uint64_t)(vclock_seconds(&run->switchover, NULL) * 1e6);
+	if (eng_peer_send(&run->peer, &msg, err) < 0 || eng_peer_recv(&run->peer, &msg, err) < 0)
 		return -EIO;
 	if (msg.type != PROTO_RUN)
 		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
@@ -316,185 +246,160 @@ static int load(struct receive_run *run, struct verr *err)
  * and COMMIT says so; a device that fails to run has every device reset before the
  * ABORT that lets the source resume.
  */
-static int run_devices(struct receive_run *run, const struct receive_args *a, struct verr *err)
+static int run_devices(struct eng_destination *run, struct verr *err)
 {
 	struct proto_msg commit = { .type = PROTO_COMMIT, .device = PROTO_NO_DEVICE };
 	struct verr lost = { 0 };
 
 	xport_conn_set_stop(run->peer.conn, NULL);
 	run->handed_over = true;
-	cli_debug("RUN received: the state is ours; running the devices");
-	for (unsigned i = 0; i < run->n && !a->stop; i++)
+	eng_debug("RUN received: the state is ours; running the devices");
+	for (unsigned i = 0; i < run->n && !run->opt.leave_stopped; i++)
 		if (vdev_set_state(run->dev[i].dev, VMIG_RUNNING, VMIG_ERROR, err) < 0)
 			return -EIO;
 	clock_gettime(CLOCK_MONOTONIC, &run->running);
-	commit.u.resume_us = (uint64_t)(cli_seconds(&run->switchover, NULL) * 1e6);
-	if (cli_peer_send(&run->peer, &commit, &lost) < 0) {
-		cli_fail(&lost);
-		cli_note("warning: COMMIT not acknowledged: the devices run here, and the source "
+	commit.u.resume_us = (uint64_t)(vclock_seconds(&run->switchover, NULL) * 1e6);
+	if (eng_peer_send(&run->peer, &commit, &lost) < 0) {
+		char msg[1200];
+
+		verr_format(&lost, msg, sizeof(msg));
+		eng_note("%s", msg);
+		eng_note("warning: COMMIT not acknowledged: the devices run here, and the source "
 			 "keeps its own stopped (its migrate exits 8); do not resume them there");
 	}
 	return 0;
 }
 
-/* After COMMIT: what came in, how fast, and how long the devices took to run. */
-static void summary(const struct receive_run *run)
-{
-	double total = cli_seconds(&run->t0, &run->running);
-	double resume_ms = cli_seconds(&run->switchover, &run->running) * 1000;
-	double rate = total > 0 ? run->raw / total : 0;
-	double ratio = run->peer.received ? (double)run->raw / (double)run->peer.received : 0;
-
-	if (cli.json) {
-		struct json j;
-
-		json_init(&j, stdout);
-		json_object_begin(&j, NULL);
-		json_uint(&j, "devices", run->n);
-		json_uint(&j, "raw_bytes", run->raw);
-		json_uint(&j, "wire_bytes", run->peer.received);
-		json_uint(&j, "precopy_rounds", run->precopy_rounds);
-		json_uint(&j, "throughput_bytes_per_s", (uint64_t)rate);
-		json_uint(&j, "resume_ms", (uint64_t)resume_ms);
-		json_uint(&j, "total_ms", (uint64_t)(total * 1000));
-		cli_peer_json_pings(&run->peer, &j);
-		json_uint(&j, "turned_away", run->turned_away);
-		json_object_end(&j);
-		json_finish(&j);
-		return;
-	}
-	cli_note("received %u device%s: %llu bytes of state, %llu on the wire (ratio %.2f), "
-		 "%.1f MiB/s, %u pre-copy round%s, devices running %.1f ms after the switchover; "
-		 "committed", run->n, run->n == 1 ? "" : "s", (unsigned long long)run->raw,
-		 (unsigned long long)run->peer.received, ratio, rate / (1 << 20),
-		 run->precopy_rounds, run->precopy_rounds == 1 ? "" : "s", resume_ms);
-}
-
-static int converse(struct receive_run *run, const struct receive_args *a, struct verr *err)
+static int converse(struct eng_destination *run, struct verr *err)
 {
 	static struct proto_identity ids;
 	struct proto_msg msg = { .type = PROTO_IDENTITY, .device = PROTO_NO_DEVICE };
 	uint64_t features = PROTO_FEAT_PRECOPY | PROTO_FEAT_SYNC |
-			    (run->record_key ? PROTO_FEAT_KEYED_RECORDS : 0);
+			    (run->key ? PROTO_FEAT_KEYED_RECORDS : 0);
 	uint64_t agreed;
 	int ret;
 
-	if (cli_peer_hello(&run->peer, PROTO_ROLE_DESTINATION, a->ndevices, features, &agreed,
+	if (eng_peer_hello(&run->peer, PROTO_ROLE_DESTINATION, run->opt.n, features, &agreed,
 			   err) < 0)
-		return -EXIT_PEER;
-	if (run->record_key && !(agreed & PROTO_FEAT_KEYED_RECORDS))
+		return -EIO;
+	if (run->key && !(agreed & PROTO_FEAT_KEYED_RECORDS))
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
 				"give the source the same --psk-file; no device was touched",
-				"this side has a key, and the source does not key its records"),
-		       -EXIT_PEER;
-	ret = open_devices(run, a, &ids, err);
+				"this side has a key, and the source does not key its records");
+	ret = open_devices(run, &ids, err);
 	if (ret < 0)
 		return ret;
 	msg.u.identity = &ids;
-	if (cli_peer_send(&run->peer, &msg, err) < 0 || cli_peer_recv(&run->peer, &msg, err) < 0)
-		return -EXIT_PEER;
+	if (eng_peer_send(&run->peer, &msg, err) < 0 || eng_peer_recv(&run->peer, &msg, err) < 0)
+		return -EIO;
 	if (msg.type != PROTO_VERDICT)
 		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
-				"expected VERDICT, got %s", proto_type_name(msg.type)), -EXIT_PEER;
+				"expected VERDICT, got %s", proto_type_name(msg.type));
 	if (msg.u.verdict.kind == PROTO_VERDICT_REFUSE)
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
 				"the devices were not touched", "the source refused: %s",
-				msg.u.verdict.reason.text), -EXIT_PEER;
-	if (prepare_devices(run, a, err) < 0)
-		return -EXIT_FAILED;
-	cli_progress_init(&run->progress, "receive", 0);
+				msg.u.verdict.reason.text);
+	if (prepare_devices(run, err) < 0)
+		return -EIO;
 	if (agreed & PROTO_FEAT_PRECOPY)
-		cli_progress_phase(&run->progress, "receive pre-copy", 0, run->peer.received);
-	if (transfer(run, a, err) < 0 || load(run, err) < 0)
-		return -EXIT_FAILED;
-	return run_devices(run, a, err) < 0 ? -EXIT_FAILED : 0;
+		show_progress(run, "pre-copy");
+	if (transfer(run, err) < 0 || load(run, err) < 0)
+		return -EIO;
+	return run_devices(run, err);
 }
 
-static int connect_peer(struct receive_run *run, const struct receive_args *a,
-			const struct xport_tls *tls, const struct xport_timeouts *t, struct verr *err)
-{
-	struct xport_conn *conn = NULL;
-	int ret;
 
-	if (a->stdio)
-		ret = xport_stdio(t, &conn, err);
-	else
-		ret = cli_listen_accept(a->listen, tls, t, &conn, &run->turned_away, err);
-	if (ret < 0) {
-		if (err->class == VERR_INTERRUPTED)
-			verr_hint(err, "no device was touched");
-		return ret;
-	}
-	if (cli_peer_init(&run->peer, PROTO_ROLE_DESTINATION, conn, err) < 0)
-		return -EIO;
-	run->peer_ready = true;
-	cli_debug("connected: %s", xport_conn_name(conn));
+int eng_destination_new(const struct eng_destination_options *opt,
+			struct eng_destination **out, struct verr *err)
+{
+	struct eng_destination *run = calloc(1, sizeof(*run));
+
+	*out = run;
+	if (!run)
+		return verr_set(err, VERR_FAILED, ENOMEM, NULL, NULL, "receive");
+	run->opt = *opt;
+	run->key = opt->record_key;
 	return 0;
 }
 
-int cmd_receive(int argc, char **argv)
+static void finish(struct eng_destination *run)
 {
-	struct receive_args a = { 0 };
-	struct receive_run *run = calloc(1, sizeof(*run));
-	struct xport_timeouts t;
-	struct xport_tls tls;
-	struct cli_key psk;
-	struct verr err = { 0 };
-	int ret;
+	eng_peer_finish(&run->peer, false, 0, NULL);    /* joins the keepalive thread */
+	run->peer_ready = false;
+	if (run->opt.stop && *run->opt.stop)
+		eng_note("signal %d came after the source handed the state over; the "
+			 "devices run here", (int)*run->opt.stop);
+	run->stats.devices = run->n;
+	run->stats.raw_bytes = run->raw;
+	run->stats.wire_bytes = run->peer.received;
+	run->stats.precopy_rounds = run->precopy_rounds;
+	run->stats.total_ms = vclock_seconds(&run->t0, &run->running) * 1000;
+	run->stats.resume_ms = vclock_seconds(&run->switchover, &run->running) * 1000;
+	run->stats.pings_sent = run->peer.pings;
+	run->stats.pings_received = run->peer.pings_received;
+}
 
-	if (!run)
-		return cli_usage_error("out of memory");
-	argp_parse(&receive_argp, argc, argv, 0, NULL, &a);
-	cli_tls.carried = a.stdio;        /* the carrying channel (ssh) authenticates */
-	ret = cli_tls_setup(&cli_tls, true, &psk, &tls, &t);
-	if (ret)
-		goto out_free;
-	run->record_key = cli_key_get(&psk);
-	/* Names are checked now, not when a source has connected. */
-	for (unsigned i = 0; i < a.ndevices; i++) {
-		struct vdev_ident id;
+int eng_destination_run(struct eng_destination *run, struct xport_conn *conn,
+			struct verr *err)
+{
+	int ret = eng_peer_init(&run->peer, PROTO_ROLE_DESTINATION, conn, run->opt.stop, err);
 
-		if (vdev_identify(a.devices[i], &id, &err) < 0 || cli_compat_usable(&id, &err) < 0) {
-			ret = cli_fail(&err);
-			goto out;
-		}
-	}
-	if (connect_peer(run, &a, &tls, &t, &err) < 0) {
-		ret = cli_fail(&err);
-		goto out;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &run->t0);          /* a source is connected */
-	ret = converse(run, &a, &err);
 	if (ret == 0) {
-		cli_peer_finish(&run->peer, false, 0, NULL);    /* joins the keepalive thread */
-		if (cli_signal)
-			cli_note("signal %d came after the source handed the state over; the "
-				 "devices run here", (int)cli_signal);
-		summary(run);
-		goto out;
+		run->peer_ready = true;
+		eng_debug("connected: %s", xport_conn_name(conn));
+		clock_gettime(CLOCK_MONOTONIC, &run->t0);       /* a source is connected */
+		ret = converse(run, err);
 	}
-	cli_progress_done(&run->progress);
-	ret = err.set ? cli_fail(&err) : -ret;
-	/* Reset first: the ABORT tells the source that nothing here runs its state. */
+	if (ret == 0) {
+		finish(run);
+		return 0;
+	}
+	run->failed = true;
+	run->failure = *err;
+	return ret;
+}
+
+const struct eng_migration_stats *eng_destination_stats(const struct eng_destination *run)
+{
+	return &run->stats;
+}
+
+/* Reset first: the ABORT tells the source that nothing here runs its state. */
+static void reset_devices(struct eng_destination *run)
+{
 	for (unsigned i = 0; i < run->n; i++) {
 		struct verr reset = { 0 };
+		char msg[1200];
 
-		if (run->dev[i].touched && vdev_reset(run->dev[i].dev, &reset) < 0)
-			cli_fail(&reset);
-		else if (run->dev[i].touched)
-			cli_note("%s: reset; it is RUNNING", vdev_ident(run->dev[i].dev)->name);
+		if (!run->dev[i].touched)
+			continue;
+		if (vdev_reset(run->dev[i].dev, &reset) < 0) {
+			verr_format(&reset, msg, sizeof(msg));
+			eng_note("%s", msg);
+		} else {
+			eng_note("%s: reset; it is RUNNING", vdev_ident(run->dev[i].dev)->name);
+		}
 	}
-	cli_peer_finish(&run->peer, true, cli_peer_reason(&err),
-			err.what[0] ? err.what : "the destination failed (see its messages)");
-out:
+}
+
+void eng_destination_close(struct eng_destination *run)
+{
+	if (!run)
+		return;
+	if (run->failed) {
+		vpipe_decode_stop(run->pipe);
+		run->pipe = NULL;
+		reset_devices(run);
+		if (run->peer_ready)
+			eng_peer_finish(&run->peer, true, eng_peer_reason(&run->peer, &run->failure),
+					run->failure.what[0] ? run->failure.what
+						: "the destination failed (see its messages)");
+	}
 	vpipe_decode_stop(run->pipe);
 	for (unsigned i = 0; i < run->n; i++) {
 		vstream_reader_free(run->dev[i].reader);
 		free(run->dev[i].start_msg);
 		vdev_close(run->dev[i].dev);
 	}
-	cli_key_wipe(&psk);
-out_free:
 	free(run);
-	return ret;
 }

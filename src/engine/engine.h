@@ -46,6 +46,16 @@ int eng_check_stream_identity(const struct vstream_header *hdr, const struct vde
 int eng_identity_compare(const struct vstream_identity *src, const struct vstream_identity *dst,
 			 char *why, size_t size);
 
+/* Refuses (VERR_PEER) a device whose driver publishes a compatibility string that
+ * cannot be compared: unreadable, too long or not printable (peer.c). */
+int eng_compat_usable(const struct vdev_ident *id, struct verr *err);
+/* A device found in RESUMING was abandoned by a killed restore or receive (we hold
+ * it alone now): reset it, with a note. *state: the state it is in after that. */
+int eng_recover_abandoned(struct vdev *dev, enum vmig_state *state, struct verr *err);
+/* Identifies and opens a device by the user's name (a BDF, an mdev UUID, a path). */
+int eng_open_device(const char *name, enum vdev_open_via via, struct vdev **dev,
+		    struct verr *err);
+
 /* read.c: device data into a save pipeline, for save and a migration source. */
 struct eng_reader {
 	struct vpipe_save *pipe;
@@ -61,5 +71,77 @@ int eng_read_chunk(const struct eng_reader *r, unsigned stream, struct vdev *dev
 /* Chunks until the device is drained; *bytes grows by what was read. */
 int eng_read_phase(const struct eng_reader *r, unsigned stream, struct vdev *dev,
 		   uint16_t type, uint64_t *bytes, struct verr *err);
+
+/* Live migration (source.c, destination.c; docs/protocol.md). */
+struct xport_conn;
+
+/* Called as data moves: phase names a new phase ("pre-copy round 2", "stop-copy"),
+ * NULL the same one; raw and wire are the bytes of state and on the wire so far. */
+typedef void eng_progress_fn(void *ctx, const char *phase, uint64_t raw, uint64_t wire);
+
+struct eng_migration_stats {
+	unsigned devices;
+	uint64_t raw_bytes, wire_bytes, precopy_bytes;
+	unsigned precopy_rounds;
+	double total_ms;                /* from the start to COMMIT (the device running) */
+	double downtime_ms;             /* source: from the first device stopping to COMMIT */
+	double resume_ms;               /* destination: from SWITCHOVER to every device running */
+	double drain_ms;                /* source: the wait for the echo of SYNC */
+	uint64_t resume_us, loaded_us;  /* source: what COMMIT and LOADED reported */
+	uint64_t pings_sent, pings_received;
+};
+
+struct eng_source_options {
+	const char *const *devices;     /* names, paired in order with the destination's */
+	unsigned n;                     /* 1..PROTO_MAX_DEVICES */
+	enum vdev_open_via open_via;
+	bool force;                     /* pair devices that do not match, with a note each */
+	bool precopy;                   /* pre-copy rounds when every device has PRE_COPY */
+	long max_downtime_ms, max_rounds;
+	unsigned threads;               /* encoders; 0: vpipe_threads() */
+	const struct vstream_key *record_key;
+	volatile sig_atomic_t *stop;    /* a signal's number: roll back, before RUN */
+	eng_progress_fn *progress;
+	void *progress_ctx;
+};
+struct eng_source;
+
+/* Opens and checks the devices (RUNNING, a usable compatibility string); none
+ * changes state. *out is set also on failure, for eng_source_close. */
+int eng_source_open(const struct eng_source_options *opt, struct eng_source **out,
+		    struct verr *err);
+/* The whole migration over conn (owned from now on). 0: the destination ran the
+ * devices (COMMIT); these are in STOP. VERR_UNKNOWN: RUN went out and no answer
+ * came (exit 8). Anything else: the devices run again once eng_source_close has
+ * rolled back (it says so with eng_note), after the caller reported the error. */
+int eng_source_run(struct eng_source *src, struct xport_conn *conn, struct verr *err);
+const struct eng_migration_stats *eng_source_stats(const struct eng_source *src);
+/* Ends a failed run as its outcome requires (ABORT and roll back, or leave the
+ * devices stopped after RUN), closes the devices, frees src. NULL is fine. */
+void eng_source_close(struct eng_source *src);
+
+struct eng_destination_options {
+	const char *const *devices;     /* names; opened once the source said HELLO */
+	unsigned n;
+	enum vdev_open_via open_via;
+	bool force;                     /* load a stream header from another kind of device */
+	bool leave_stopped;             /* devices stay in STOP after RUN (receive --stop) */
+	unsigned threads;               /* decoders; 0: vpipe_threads() */
+	const struct vstream_key *record_key;   /* required of the source when given */
+	volatile sig_atomic_t *stop;    /* a signal's number: reset, before RUN */
+	eng_progress_fn *progress;
+	void *progress_ctx;
+};
+struct eng_destination;
+
+int eng_destination_new(const struct eng_destination_options *opt,
+			struct eng_destination **out, struct verr *err);
+/* The whole migration over conn (owned from now on). 0: RUN came, the devices run
+ * (or wait in STOP) and COMMIT went out (or could not: a note says so). On failure
+ * eng_destination_close resets every device it touched, then sends ABORT. */
+int eng_destination_run(struct eng_destination *dst, struct xport_conn *conn,
+			struct verr *err);
+const struct eng_migration_stats *eng_destination_stats(const struct eng_destination *dst);
+void eng_destination_close(struct eng_destination *dst);
 
 #endif

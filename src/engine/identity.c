@@ -2,6 +2,7 @@
 /* Device identities in streams: what a device's stream header says about it, and the
  * rules that decide whether a state may go into a device (restore and receive) and
  * whether two devices pair up (migrate). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -108,4 +109,31 @@ int eng_identity_compare(const struct vstream_identity *src, const struct vstrea
 			 (unsigned long long)dst->migration_flags,
 			 (unsigned long long)src->migration_flags);
 	return why[0] != '\0';
+}
+
+int eng_open_device(const char *name, enum vdev_open_via via, struct vdev **dev,
+		    struct verr *err)
+{
+	struct vdev_ident id;
+
+	*dev = NULL;
+	if (vdev_identify(name, &id, err) < 0 || vdev_open(&id, via, dev, err) < 0)
+		return -ENODEV;
+	eng_debug("%s: opened via %s", id.name, vdev_open_via_name(vdev_opened_via(*dev)));
+	return 0;
+}
+
+int eng_recover_abandoned(struct vdev *dev, enum vmig_state *state, struct verr *err)
+{
+	if (vdev_get_state(dev, state, err) < 0)
+		return -EIO;
+	if (*state != VMIG_RESUMING)
+		return 0;
+	/* We hold the device alone, so whoever left it resuming is gone (killed while
+	 * restoring): its partial state is worthless, and only a reset leaves RESUMING. */
+	eng_note("%s: found in RESUMING, abandoned by an earlier restore; resetting it",
+		 vdev_ident(dev)->name);
+	if (vdev_reset(dev, err) < 0)
+		return -EIO;
+	return vdev_get_state(dev, state, err);
 }

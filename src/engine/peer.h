@@ -1,17 +1,20 @@
 /* One side of a live migration's conversation: protocol messages over a transport
- * connection, checked against the session's order, for migrate and receive. */
-#ifndef VFIOMIG_CLI_PEER_H
-#define VFIOMIG_CLI_PEER_H
+ * connection, checked against the session's order, for the engine's source and
+ * destination. */
+#ifndef VFIOMIG_ENGINE_PEER_H
+#define VFIOMIG_ENGINE_PEER_H
 
 #include <pthread.h>
 
-#include "cli.h"
-#include "cli_stream.h"
+#include <signal.h>
+
+#include "engine.h"
 #include "protocol/protocol.h"
 #include "transport/transport_net.h"
 
-struct cli_peer {
+struct eng_peer {
 	struct xport_conn *conn;
+	volatile sig_atomic_t *stop;     /* the signal flag: an ABORT's reason */
 	struct proto_parser *parser;
 	struct proto_session session;
 	struct proto_identity ids;       /* the last IDENTITY received */
@@ -38,50 +41,33 @@ struct cli_peer {
 /* Takes ownership of conn (also on failure), and starts the keepalive thread when
  * conn has an idle timeout: after keepalive_ms (a third of it, at most 0.5 s) without
  * sending, a side that is not waiting for the peer sends PING. The handshake gets
- * that timeout in all (cli_peer_set_deadline): clear it before any device operation. */
-int cli_peer_init(struct cli_peer *peer, enum proto_role role, struct xport_conn *conn,
-		  struct verr *err);
+ * that timeout in all (eng_peer_set_deadline): clear it before any device operation. */
+int eng_peer_init(struct eng_peer *peer, enum proto_role role, struct xport_conn *conn,
+		  volatile sig_atomic_t *stop, struct verr *err);
 /* Stops the keepalive; best effort ABORT (unless the conversation is over), then
  * closes everything. */
-void cli_peer_finish(struct cli_peer *peer, bool abort_first, uint16_t code, const char *why);
-int cli_peer_send(struct cli_peer *peer, const struct proto_msg *msg, struct verr *err);
+void eng_peer_finish(struct eng_peer *peer, bool abort_first, uint16_t code, const char *why);
+int eng_peer_send(struct eng_peer *peer, const struct proto_msg *msg, struct verr *err);
 /* The ABORT reason code for a local failure. */
-uint16_t cli_peer_reason(const struct verr *err);
-struct json;
-/* The keep-alive counts of a finished peer (its thread joined) as "pings_sent" and
- * "pings_received", for the JSON summaries of migrate and receive. */
-void cli_peer_json_pings(const struct cli_peer *peer, struct json *j);
+uint16_t eng_peer_reason(const struct eng_peer *peer, const struct verr *err);
 /* START, DATA, DEVICE_END: the header, then the payload from where it lies. */
-int cli_peer_send_payload(struct cli_peer *peer, uint16_t type, uint16_t device,
+int eng_peer_send_payload(struct eng_peer *peer, uint16_t type, uint16_t device,
 			  const uint8_t *payload, size_t len, struct verr *err);
 /* The next message, PINGs skipped; a closed connection or ABORT is an error
  * (VERR_PEER) that says why. */
-int cli_peer_recv(struct cli_peer *peer, struct proto_msg *msg, struct verr *err);
+int eng_peer_recv(struct eng_peer *peer, struct proto_msg *msg, struct verr *err);
 /* From now, reads give up after ms in all, however the peer keeps the line alive
  * (its PINGs restart the idle timer, not this); 0 removes the deadline. */
-void cli_peer_set_deadline(struct cli_peer *peer, int ms);
+void eng_peer_set_deadline(struct eng_peer *peer, int ms);
 /* The peer's ABORT ended the conversation (not ours). */
-bool cli_peer_aborted(const struct cli_peer *peer);
+bool eng_peer_aborted(const struct eng_peer *peer);
 /* HELLO both ways and the negotiated features. */
-int cli_peer_hello(struct cli_peer *peer, enum proto_role role, unsigned devices,
+int eng_peer_hello(struct eng_peer *peer, enum proto_role role, unsigned devices,
 		   uint64_t features, uint64_t *agreed, struct verr *err);
 
-/* Refuses (VERR_PEER) a device whose driver publishes a compatibility string that
- * cannot be compared: unreadable, too long or not printable. */
-int cli_compat_usable(const struct vdev_ident *id, struct verr *err);
-
-/* Reads the TLS options shared by migrate and receive; prints and returns an exit
- * code on failure. psk: loaded key bytes (also used for record keys). */
-struct cli_tls_args {
-	const char *psk_file, *cert, *key, *ca;
-	bool insecure;
-	bool carried;                   /* --exec/--stdio: ssh carries it; a PSK keys records */
-	int timeout_s;
-};
-/* --psk-file, --cert, --key, --ca, --insecure, --timeout for migrate and receive. */
-extern struct cli_tls_args cli_tls;
-extern const struct argp cli_tls_argp;
-int cli_tls_setup(const struct cli_tls_args *args, bool listener, struct cli_key *psk,
-		  struct xport_tls *tls, struct xport_timeouts *timeouts);
+/* pair.c: 1 with why and a hint when dst cannot take the state of dev (flags: its
+ * migration flags), by identity or by the drivers' compatibility strings. */
+int eng_pair_mismatch(struct vdev *dev, uint64_t flags, const struct proto_device_identity *dst,
+		      char *why, size_t size, const char **hint);
 
 #endif

@@ -71,12 +71,12 @@ int xport_exec(const char *command, const struct xport_timeouts *t, struct xport
  * pidfd makes the wait a poll; kernels before 5.3 get a 10 ms check loop. */
 static int child_wait(pid_t pid, int timeout_ms, int *status)
 {
-	int64_t deadline = xport_now_ms() + timeout_ms;
+	int64_t deadline = vclock_now_ms() + timeout_ms;
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 
 	for (;;) {
 		pid_t got = waitpid(pid, status, WNOHANG);
-		int left = (int)(deadline - xport_now_ms());
+		int left = (int)(deadline - vclock_now_ms());
 
 		if (got == pid || (got < 0 && errno != EINTR)) {
 			if (got < 0)

@@ -13,21 +13,13 @@
 
 #include "transport_net_internal.h"
 
-int64_t xport_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A thread that waits with a stop flag looks at it this often: the signal that set
  * it may have gone to another thread and interrupted nothing here. */
 #define XPORT_STOP_POLL_MS 200
 
 int xport_wait(int fd, short events, int timeout_ms, volatile sig_atomic_t *stop)
 {
-	int64_t deadline = xport_now_ms() + timeout_ms;
+	int64_t deadline = vclock_now_ms() + timeout_ms;
 	struct pollfd pfd = { .fd = fd, .events = events };
 
 	for (;;) {
@@ -36,7 +28,7 @@ int xport_wait(int fd, short events, int timeout_ms, volatile sig_atomic_t *stop
 		if (stop && *stop)
 			return -EINTR;
 		if (timeout_ms > 0) {
-			int64_t rest = deadline - xport_now_ms();
+			int64_t rest = deadline - vclock_now_ms();
 
 			if (rest <= 0)
 				return -ETIMEDOUT;
@@ -266,6 +258,31 @@ int xport_stdio(const struct xport_timeouts *t, struct xport_conn **out, struct 
 	if (rc < 0) {
 		xport_conn_abort(c);
 		return verr_set(err, VERR_FAILED, rc, "stdio", NULL, "make stdin/stdout non-blocking");
+	}
+	*out = c;
+	return 0;
+}
+
+int xport_socket(int fd, const char *name, const struct xport_timeouts *t,
+		 struct xport_conn **out, struct verr *err)
+{
+	struct xport_conn *c = xport_conn_new(XPORT_TCP);
+	int rc;
+
+	*out = NULL;
+	if (!c) {
+		close(fd);
+		return verr_set(err, VERR_FAILED, ENOMEM, name, NULL, "open connection");
+	}
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->rfd = c->wfd = fd;
+	c->is_socket = true;
+	c->idle_ms = t && t->idle_ms > 0 ? t->idle_ms : 0;
+	c->stop = t ? t->stop : NULL;
+	rc = xport_set_nonblock(fd, NULL);
+	if (rc < 0) {
+		xport_conn_abort(c);
+		return verr_set(err, VERR_FAILED, rc, name, NULL, "make the socket non-blocking");
 	}
 	*out = c;
 	return 0;

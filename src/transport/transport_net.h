@@ -97,6 +97,11 @@ int xport_exec(const char *command, const struct xport_timeouts *t, struct xport
  * made non-blocking and restored by close/abort; they are not closed. */
 int xport_stdio(const struct xport_timeouts *t, struct xport_conn **out, struct verr *err);
 
+/* A connected stream socket the caller made (a socketpair, in tests) as a
+ * connection named name; takes ownership of fd, also on failure. */
+int xport_socket(int fd, const char *name, const struct xport_timeouts *t,
+		 struct xport_conn **out, struct verr *err);
+
 /*
  * A connection is not thread-safe: callers serialize every call on it (cli_peer
  * lets a keepalive thread write only while nobody else uses the connection).

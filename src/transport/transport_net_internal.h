@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "transport_net.h"
+#include "base/clock.h"
 
 struct xport_tls_ctx;
 typedef struct ssl_st SSL;
@@ -42,8 +43,6 @@ struct xport_conn {
 	char peer[128];
 };
 
-/* Now in milliseconds on the monotonic clock. */
-int64_t xport_now_ms(void);
 /* Waits until fd has events or timeout_ms (<= 0: forever) passes: 0 when ready,
  * -ETIMEDOUT, -EINTR once *stop is set, or -errno. POLLHUP/POLLERR count as ready. */
 int xport_wait(int fd, short events, int timeout_ms, volatile sig_atomic_t *stop);

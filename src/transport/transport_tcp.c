@@ -230,7 +230,7 @@ static int conn_from_socket(int fd, const char *peer, struct xport_tls_ctx *tls,
  * peer closed its side, or -errno. SO_RCVLOWAT makes poll(2) wait for want bytes. */
 static int wait_for_bytes(int fd, size_t want, int64_t deadline, volatile sig_atomic_t *stop)
 {
-	int lowat = (int)want, left = (int)(deadline - xport_now_ms()), rc;
+	int lowat = (int)want, left = (int)(deadline - vclock_now_ms()), rc;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
 
 	if (left <= 0)
@@ -299,7 +299,7 @@ static int try_peer(struct xport_listener *l, int fd, const char *peer,
 	if (l->tls || !admit || !admit->check)
 		return conn_from_socket(fd, peer, l->tls, true, timeout_ms, t, out, err);
 	snprintf(name, sizeof(name), "tcp %s", peer);
-	if (check_plain_peer(fd, name, admit, xport_now_ms() + timeout_ms, t ? t->stop : NULL,
+	if (check_plain_peer(fd, name, admit, vclock_now_ms() + timeout_ms, t ? t->stop : NULL,
 			     err) < 0) {
 		close(fd);
 		return -EPROTO;
@@ -314,7 +314,7 @@ static int next_peer(struct xport_listener *l, volatile sig_atomic_t *stop, int6
 	for (;;) {
 		struct sockaddr_storage sa;
 		socklen_t len = sizeof(sa);
-		int64_t left = deadline ? deadline - xport_now_ms() : 0;
+		int64_t left = deadline ? deadline - vclock_now_ms() : 0;
 		int rc, fd;
 
 		rc = deadline && left <= 0 ? -ETIMEDOUT :
@@ -352,7 +352,7 @@ int xport_accept(struct xport_listener *l, const struct xport_timeouts *t, int t
 		 struct xport_admit *admit, struct xport_conn **out, struct verr *err)
 {
 	volatile sig_atomic_t *stop = t ? t->stop : NULL;
-	int64_t deadline = timeout_ms > 0 ? xport_now_ms() + timeout_ms : 0;
+	int64_t deadline = timeout_ms > 0 ? vclock_now_ms() + timeout_ms : 0;
 	int handshake_ms = t && t->connect_ms > 0 ? t->connect_ms : DEFAULT_CONNECT_MS;
 	struct verr last = { 0 };
 	unsigned failed = 0;
@@ -368,8 +368,8 @@ int xport_accept(struct xport_listener *l, const struct xport_timeouts *t, int t
 		if (fd < 0)
 			return fd;
 		budget = handshake_ms;
-		if (deadline && deadline - xport_now_ms() < budget)
-			budget = (int)(deadline - xport_now_ms()) > 0 ? (int)(deadline - xport_now_ms()) : 1;
+		if (deadline && deadline - vclock_now_ms() < budget)
+			budget = (int)(deadline - vclock_now_ms()) > 0 ? (int)(deadline - vclock_now_ms()) : 1;
 		rc = try_peer(l, fd, peer, t, budget, admit, out, &why);
 		if (rc == 0)
 			break;
@@ -401,8 +401,8 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline, volatile sig
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
 		rc = errno == EINPROGRESS ? 0 : -errno;
 		if (rc == 0)
-			rc = xport_wait(fd, POLLOUT, (int)(deadline - xport_now_ms()) > 0 ?
-					(int)(deadline - xport_now_ms()) : 1, stop);
+			rc = xport_wait(fd, POLLOUT, (int)(deadline - vclock_now_ms()) > 0 ?
+					(int)(deadline - vclock_now_ms()) : 1, stop);
 		if (rc == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &rc, &len) == 0)
 			rc = -rc;
 	}
@@ -522,7 +522,7 @@ int xport_connect(const char *spec, const struct xport_tls *tls, const struct xp
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
 	int total = t && t->connect_ms > 0 ? t->connect_ms : DEFAULT_CONNECT_MS;
-	int64_t deadline = xport_now_ms() + total;
+	int64_t deadline = vclock_now_ms() + total;
 	struct xport_tls_ctx *ctx = NULL;
 	struct endpoint ep;
 	char peer[160] = "";
@@ -564,7 +564,7 @@ int xport_connect(const char *spec, const struct xport_tls *tls, const struct xp
 		return verr_set(err, VERR_PEER, fd, spec, fd == -ECONNREFUSED ?
 				"is 'vfiomig receive' listening there?" : NULL, "connect to %s", peer);
 	}
-	total = (int)(deadline - xport_now_ms());
+	total = (int)(deadline - vclock_now_ms());
 	gai = conn_from_socket(fd, peer, ctx, false, total > 0 ? total : 1, t, out, err);
 	xport_tls_ctx_free(ctx);        /* the connection holds its own reference */
 	return gai;

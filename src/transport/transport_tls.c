@@ -262,7 +262,7 @@ static const struct xport_conn_ops tls_ops;
 int xport_tls_start(struct xport_conn *c, struct xport_tls_ctx *t, bool server, int timeout_ms,
 		    struct verr *err)
 {
-	int64_t deadline = xport_now_ms() + timeout_ms;
+	int64_t deadline = vclock_now_ms() + timeout_ms;
 	BIO *bio;
 
 	c->tls = t;
@@ -278,7 +278,7 @@ int xport_tls_start(struct xport_conn *c, struct xport_tls_ctx *t, bool server, 
 	else
 		SSL_set_connect_state(c->ssl);
 	for (;;) {
-		int ret, e, rc, left = (int)(deadline - xport_now_ms());
+		int ret, e, rc, left = (int)(deadline - vclock_now_ms());
 
 		ERR_clear_error();
 		errno = 0;
@@ -365,7 +365,7 @@ static int tls_write(struct xport_conn *c, const void *buf, size_t len, struct v
 static void tls_end(struct xport_conn *c, bool orderly)
 {
 	if (orderly) {
-		int64_t deadline = xport_now_ms() + CLOSE_NOTIFY_MS;
+		int64_t deadline = vclock_now_ms() + CLOSE_NOTIFY_MS;
 
 		/* Our close_notify only; the peer's answer is not waited for. */
 		for (;;) {
@@ -374,7 +374,7 @@ static void tls_end(struct xport_conn *c, bool orderly)
 			if (ret >= 0)
 				break;
 			e = SSL_get_error(c->ssl, ret);
-			left = (int)(deadline - xport_now_ms());
+			left = (int)(deadline - vclock_now_ms());
 			if (e != SSL_ERROR_WANT_WRITE || left <= 0 ||
 			    xport_wait(c->wfd, POLLOUT, left, c->stop) < 0)
 				break;
