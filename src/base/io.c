@@ -44,7 +44,7 @@ static int wait_fd(int fd, short events)
 	}
 }
 
-ssize_t read_some(int fd, void *buf, size_t len)
+ssize_t io_read_some(int fd, void *buf, size_t len)
 {
 	for (;;) {
 		ssize_t n = read(fd, buf, len);
@@ -64,12 +64,12 @@ ssize_t read_some(int fd, void *buf, size_t len)
 	}
 }
 
-ssize_t read_full(int fd, void *buf, size_t len)
+ssize_t io_read_full(int fd, void *buf, size_t len)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = read_some(fd, (char *)buf + done, len - done);
+		ssize_t n = io_read_some(fd, (char *)buf + done, len - done);
 
 		if (n < 0)
 			return n;
@@ -80,7 +80,7 @@ ssize_t read_full(int fd, void *buf, size_t len)
 	return (ssize_t)done;
 }
 
-int write_full(int fd, const void *buf, size_t len)
+int io_write_full(int fd, const void *buf, size_t len)
 {
 	size_t done = 0;
 
@@ -110,7 +110,7 @@ int write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int read_text_file(const char *path, char *buf, size_t size)
+int io_read_text_file(const char *path, char *buf, size_t size)
 {
 	ssize_t n;
 	int fd, ret = 0;
@@ -120,7 +120,7 @@ int read_text_file(const char *path, char *buf, size_t size)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = read_full(fd, buf, size - 1);
+	n = io_read_full(fd, buf, size - 1);
 	if (n < 0) {
 		ret = (int)n;
 		n = 0;

@@ -16,13 +16,13 @@ bool io_interrupted(void);
  * so that they reach a thread whose blocking I/O they must interrupt. */
 void io_block_interrupts(sigset_t *saved);
 /* Reads until len bytes or end of file; returns bytes read (short only at EOF) or -errno. */
-ssize_t read_full(int fd, void *buf, size_t len);
+ssize_t io_read_full(int fd, void *buf, size_t len);
 /* Reads what one read(2) gives, retrying EINTR and waiting on EAGAIN; 0 at EOF or -errno. */
-ssize_t read_some(int fd, void *buf, size_t len);
+ssize_t io_read_some(int fd, void *buf, size_t len);
 /* Writes all len bytes; returns 0 or -errno (-EINTR: a write cut short once the
  * interrupt flag is set). */
-int write_full(int fd, const void *buf, size_t len);
+int io_write_full(int fd, const void *buf, size_t len);
 /* Reads a small text file (sysfs attribute) into buf, NUL-terminated, trailing newline cut. */
-int read_text_file(const char *path, char *buf, size_t size);
+int io_read_text_file(const char *path, char *buf, size_t size);
 
 #endif

@@ -74,7 +74,7 @@ int sysfs_read_attr(const char *dir, const char *attr, char *buf, size_t size)
 
 	if (entry_path(path, dir, attr) < 0)
 		return -ENAMETOOLONG;
-	return read_text_file(path, buf, size);
+	return io_read_text_file(path, buf, size);
 }
 
 ssize_t sysfs_read_bytes(const char *dir, const char *attr, char *buf, size_t size)
@@ -88,7 +88,7 @@ ssize_t sysfs_read_bytes(const char *dir, const char *attr, char *buf, size_t si
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = read_full(fd, buf, size);
+	n = io_read_full(fd, buf, size);
 	close(fd);
 	return n;
 }

@@ -84,12 +84,15 @@ int vdev_enumerate(int (*fn)(const struct vdev_ident *id, void *arg), void *arg,
  * that is not printable ASCII) with out->problem saying so. Empty is "none". */
 int vdev_compat_parse(const char *raw, size_t len, struct vdev_compat *out);
 
-/* device.c — open, features, state */
+/* device.c — open and close */
 int vdev_open(const struct vdev_ident *id, enum vdev_open_via via, struct vdev **out,
 	      struct verr *err);
 void vdev_close(struct vdev *dev);
 const struct vdev_ident *vdev_ident(const struct vdev *dev);
 enum vdev_open_via vdev_opened_via(const struct vdev *dev);
+int vdev_data_fd(const struct vdev *dev);        /* -1 when none */
+
+/* device_state.c — features, state changes, sizes, reset */
 /* -ENOTTY when the device has no migration support (recorded as VERR_UNSUPPORTED). */
 int vdev_migration_flags(struct vdev *dev, uint64_t *flags, struct verr *err);
 int vdev_get_state(struct vdev *dev, enum vmig_state *state, struct verr *err);
@@ -101,16 +104,15 @@ int vdev_get_state(struct vdev *dev, enum vmig_state *state, struct verr *err);
  */
 int vdev_set_state(struct vdev *dev, enum vmig_state target, enum vmig_state recovery,
 		   struct verr *err);
-int vdev_data_fd(const struct vdev *dev);        /* -1 when none */
-
-/* device_data.c — the data fd. read returns bytes, or 0 with *end set at the end of
- * STOP_COPY data, or 0 with *end clear when PRE_COPY has nothing more for now. */
-ssize_t vdev_read_data(struct vdev *dev, void *buf, size_t len, bool *end, struct verr *err);
-int vdev_write_data(struct vdev *dev, const void *buf, size_t len, struct verr *err);
 int vdev_stop_copy_size(struct vdev *dev, uint64_t *bytes, struct verr *err);
 int vdev_precopy_info(struct vdev *dev, uint64_t *initial, uint64_t *dirty, struct verr *err);
 int vdev_dma_logging_supported(struct vdev *dev, bool *supported);
 int vdev_has_v1_region(struct vdev *dev, bool *present);
 int vdev_reset(struct vdev *dev, struct verr *err);
+
+/* device_data.c — the data fd. read returns bytes, or 0 with *end set at the end of
+ * STOP_COPY data, or 0 with *end clear when PRE_COPY has nothing more for now. */
+ssize_t vdev_read_data(struct vdev *dev, void *buf, size_t len, bool *end, struct verr *err);
+int vdev_write_data(struct vdev *dev, const void *buf, size_t len, struct verr *err);
 
 #endif

@@ -16,7 +16,7 @@ ssize_t vdev_read_data(struct vdev *dev, void *buf, size_t len, bool *end, struc
 	if (dev->data_fd < 0 || !vmig_is_saving(dev->data_fd_state))
 		return verr_set(err, VERR_FAILED, EBADF, dev->id.name,
 				"the device is not in a saving state", "read migration data");
-	n = read_some(dev->data_fd, buf, len);
+	n = io_read_some(dev->data_fd, buf, len);
 	/* PRE_COPY's "nothing more for now" is ENOMSG in the uAPI and 0 in several drivers. */
 	if (precopy && (n == 0 || n == -ENOMSG))
 		return 0;
@@ -41,7 +41,7 @@ int vdev_write_data(struct vdev *dev, const void *buf, size_t len, struct verr *
 	if (dev->data_fd < 0 || dev->data_fd_state != VMIG_RESUMING)
 		return verr_set(err, VERR_FAILED, EBADF, dev->id.name,
 				"the device is not in RESUMING", "write migration data");
-	ret = write_full(dev->data_fd, buf, len);
+	ret = io_write_full(dev->data_fd, buf, len);
 	if (ret < 0)
 		return verr_set(err, VERR_FAILED, ret, dev->id.name,
 				ret == -ENOMEM ? "the stream holds more data than the device accepts"

@@ -73,7 +73,7 @@ ssize_t vdev_probe_read(struct vdev *dev, void *buf, size_t len)
 {
 	if (dev->data_fd < 0)
 		return -EBADF;
-	return read_some(dev->data_fd, buf, len);
+	return io_read_some(dev->data_fd, buf, len);
 }
 
 int vdev_probe_hold_fd(struct vdev *dev)
@@ -88,7 +88,7 @@ int vdev_probe_hold_fd(struct vdev *dev)
 
 ssize_t vdev_probe_held_read(int held, void *buf, size_t len)
 {
-	return read_some(held, buf, len);
+	return io_read_some(held, buf, len);
 }
 
 int vdev_probe_held_precopy_info(int held, uint64_t *initial, uint64_t *dirty)

@@ -235,7 +235,7 @@ static void set_reading(struct eng_peer *peer, bool reading)
 }
 
 /* With a deadline, no read waits past it, whatever the peer sends meanwhile. */
-static ssize_t read_some(struct eng_peer *peer, struct verr *err)
+static ssize_t io_read_some(struct eng_peer *peer, struct verr *err)
 {
 	int idle = xport_conn_idle(peer->conn);
 	int64_t left = peer->deadline_ms - vclock_now_ms();
@@ -258,7 +258,7 @@ static int fill(struct eng_peer *peer, struct verr *err)
 	ssize_t n;
 
 	set_reading(peer, true);
-	n = read_some(peer, err);
+	n = io_read_some(peer, err);
 	set_reading(peer, false);
 	if (n < 0)
 		return (int)n;

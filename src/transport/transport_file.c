@@ -141,7 +141,7 @@ int xport_out_open(const char *path, bool allow_tty, struct xport_out **outp, st
 
 int xport_out_write(struct xport_out *out, const void *buf, size_t len, struct verr *err)
 {
-	int ret = write_full(out->fd, buf, len);
+	int ret = io_write_full(out->fd, buf, len);
 
 	if (ret < 0)
 		return verr_set(err, VERR_FAILED, ret, out->name,
@@ -265,7 +265,7 @@ int xport_in_open(const char *path, struct xport_in **inp, struct verr *err)
 
 ssize_t xport_in_read(struct xport_in *in, void *buf, size_t len, struct verr *err)
 {
-	ssize_t n = read_some(in->fd, buf, len);
+	ssize_t n = io_read_some(in->fd, buf, len);
 
 	if (n < 0)
 		return verr_set(err, VERR_FAILED, (int)n, in->name, NULL, "read");
@@ -339,7 +339,7 @@ int xport_key_file_read(const char *path, uint8_t *buf, size_t size, size_t *len
 	else
 		ret = key_file_refused(path, &st, err);
 	if (ret == 0) {
-		n = read_full(fd, buf, size);
+		n = io_read_full(fd, buf, size);
 		if (n < 0)
 			ret = verr_set(err, VERR_USAGE, (int)-n, path, NULL, "read key file");
 		else

@@ -210,7 +210,7 @@ static void *stop_later(void *arg)
 static int to_pipe(void *ctx, unsigned stream, enum vpipe_part part, const uint8_t *buf,
 		   size_t len, struct verr *err)
 {
-	int ret = write_full(*(int *)ctx, buf, len);
+	int ret = io_write_full(*(int *)ctx, buf, len);
 
 	(void)stream;
 	(void)part;
