@@ -62,4 +62,44 @@ int eng_read_chunk(const struct eng_reader *r, unsigned stream, struct vdev *dev
 int eng_read_phase(const struct eng_reader *r, unsigned stream, struct vdev *dev,
 		   uint16_t type, uint64_t *bytes, struct verr *err);
 
+/* save.c and restore.c: a device's state into a stream and back, for save and
+ * restore. The engine owns the device's states; the caller owns the bytes' ends
+ * (eng_sink, eng_source) and the display (a progress callback). */
+#include <sys/types.h>
+
+struct eng_progress {
+	uint64_t raw;                   /* state bytes so far */
+	uint64_t wire;                  /* stream bytes so far (an estimate while saving) */
+	uint64_t total;                 /* the stop-copy estimate; 0 when unknown */
+};
+typedef void eng_progress_fn(void *ctx, const struct eng_progress *p);
+
+struct eng_sink {
+	int (*write)(void *ctx, const uint8_t *buf, size_t len, struct verr *err);
+	/* After the trailer: makes the stream durable (NULL: nothing to do). */
+	int (*commit)(void *ctx, struct verr *err);
+	void *ctx;
+};
+struct eng_save_options {
+	bool precopy;                   /* PRE_COPY first when the device has it */
+	bool resume;                    /* RUNNING again once the stream is committed */
+	bool compress;
+	int level;                      /* zstd level when compress */
+	unsigned threads;               /* 0: vpipe_threads() on the estimate */
+	const struct vstream_key *key;  /* NULL: unkeyed */
+	volatile sig_atomic_t *stop;    /* a signal handler's flag; NULL: never */
+	eng_progress_fn *progress;      /* NULL: none */
+	void *ctx;
+};
+struct eng_save_result {
+	struct vpipe_stats stats;
+	bool committed;                 /* the sink committed the whole stream */
+	struct verr recovery;           /* set when the return to the start state failed */
+};
+/* dev (RUNNING or STOP) through PRE_COPY and STOP_COPY into sink; ends in STOP, or
+ * RUNNING with resume. On a failure before the commit the device goes back to the
+ * state it was in, since its state is saved nowhere. */
+int eng_save(struct vdev *dev, const struct eng_save_options *opt, const struct eng_sink *sink,
+	     struct eng_save_result *res, struct verr *err);
+
 #endif
