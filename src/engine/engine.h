@@ -102,4 +102,40 @@ struct eng_save_result {
 int eng_save(struct vdev *dev, const struct eng_save_options *opt, const struct eng_sink *sink,
 	     struct eng_save_result *res, struct verr *err);
 
+struct eng_source {
+	/* Bytes read, 0 at the end, or -errno with err set. */
+	ssize_t (*read)(void *ctx, void *buf, size_t len, struct verr *err);
+	void *ctx;
+	const char *name;               /* for messages */
+};
+struct eng_restore_options {
+	const struct vstream_key *key;  /* required of the stream when given */
+	unsigned threads;               /* 0: vpipe_threads() on the header's estimate */
+	bool force;                     /* a foreign identity gets a note, not a refusal */
+	bool leave_stopped;             /* finalize to STOP, not RUNNING */
+	volatile sig_atomic_t *stop;
+	eng_progress_fn *progress;
+	void *ctx;
+};
+struct eng_restore_result {
+	uint64_t bytes, records, wire;
+	bool reset;                     /* a failure after RESUMING reset the device */
+	struct verr recovery;           /* set when that reset failed */
+};
+struct eng_restore;
+/* Reads src's header and checks it against id, before any device is opened.
+ * src and opt are kept by the caller and must outlive *r. */
+int eng_restore_begin(const struct eng_source *src, const struct eng_restore_options *opt,
+		      const struct vdev_ident *id, struct eng_restore **r, struct verr *err);
+const struct vstream_header *eng_restore_header(const struct eng_restore *r);
+/* The rest of the stream into dev: RESUMING, every record verified before it is
+ * written, STOP and RUNNING only after the trailer verified; reset on any failure
+ * after RESUMING, so the device is never left there. */
+int eng_restore_into(struct eng_restore *r, struct vdev *dev, struct eng_restore_result *res,
+		     struct verr *err);
+void eng_restore_free(struct eng_restore *r);       /* safe on NULL */
+/* Gets dev's state; one found in RESUMING was abandoned by a killed restore or
+ * receive (we hold the device alone now) and is reset first. */
+int eng_recover_abandoned(struct vdev *dev, enum vmig_state *state, struct verr *err);
+
 #endif
