@@ -61,7 +61,8 @@ static ssize_t in_read(void *ctx, void *buf, size_t len, struct verr *err)
 }
 
 /* Prints the failure, then what became of the device; the exit code. */
-static int fail(const char *name, const struct eng_restore_result *res, const struct verr *err)
+static int report_failure(const char *name, const struct eng_restore_result *res,
+			  const struct verr *err)
 {
 	int ret = cli_fail(err);
 
@@ -114,7 +115,7 @@ int cmd_restore(int argc, char **argv)
 	goto out;
 fail:
 	cli_progress_done(&progress);
-	ret = fail(id.name, &res, &err);
+	ret = report_failure(id.name, &res, &err);
 out:
 	vdev_close(dev);
 	eng_restore_free(restore);

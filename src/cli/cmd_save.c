@@ -106,8 +106,9 @@ static int save(struct vdev *dev, const struct save_args *args, const struct cli
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	cli_progress_init(&progress, "save", 0);
 	const struct eng_save_options opt = {
-		.precopy = !args->no_precopy, .resume = args->resume, .compress = !args->no_compress,
-		.level = args->level, .threads = args->threads, .key = cli_key_get(key),
+		.precopy = !args->no_precopy, .resume = args->resume,
+		.compress = !args->no_compress, .level = args->level, .threads = args->threads,
+		.key = cli_key_get(key),
 		.stop = &cli_signal, .progress = progress.on ? cli_progress_show : NULL,
 		.ctx = &progress,
 	};
