@@ -147,5 +147,8 @@ clean:
 
 .PHONY: all double check check-unit check-host check-vm demo install uninstall clean
 
+# The engine tests run themselves under the test double.
+$(filter tests/unit/test_engine%,$(UNIT_TESTS)): $(DOUBLE)
+
 # Stream tests share helpers by including them.
 $(filter tests/unit/test_stream%,$(UNIT_TESTS)): tests/unit/test_stream_lib.c

@@ -53,8 +53,7 @@ void cli_protect_memory(void);
 /* Identifies and opens a device by the user's name; prints and returns the exit code on failure. */
 int cli_open_device(const char *name, struct vdev **dev);
 
-/* Gets the device's state; a device found in RESUMING was abandoned by a killed
- * restore or receive (vfiomig holds it alone now) and is reset first. */
+/* eng_recover_abandoned, for cmd_receive.c until receive moves into the engine. */
 int cli_recover_abandoned(struct vdev *dev, enum vmig_state *state, struct verr *err);
 /* The single DEVICE operand of a command, for the end of its argp parser. */
 error_t cli_parse_device_operand(int key, char *arg, struct argp_state *state,

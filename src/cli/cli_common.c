@@ -200,17 +200,7 @@ error_t cli_parse_device_operand(int key, char *arg, struct argp_state *state,
 
 int cli_recover_abandoned(struct vdev *dev, enum vmig_state *state, struct verr *err)
 {
-	if (vdev_get_state(dev, state, err) < 0)
-		return -EIO;
-	if (*state != VMIG_RESUMING)
-		return 0;
-	/* We hold the device alone, so whoever left it resuming is gone (killed while
-	 * restoring): its partial state is worthless, and only a reset leaves RESUMING. */
-	cli_note("%s: found in RESUMING, abandoned by an earlier restore; resetting it",
-		 vdev_ident(dev)->name);
-	if (vdev_reset(dev, err) < 0)
-		return -EIO;
-	return vdev_get_state(dev, state, err);
+	return eng_recover_abandoned(dev, state, err);
 }
 
 double cli_seconds(const struct timespec *a, const struct timespec *b)

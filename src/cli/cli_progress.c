@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "cli_progress.h"
+#include "engine/engine.h"
 
 static int progress_wanted;             /* 1: --progress, -1: --no-progress, 0: auto */
 
@@ -103,4 +104,12 @@ void cli_progress_done(struct cli_progress *p)
 	if (p->on && p->drawn)
 		fputc('\n', stderr);
 	p->drawn = false;
+}
+
+void cli_progress_show(void *ctx, const struct eng_progress *p)
+{
+	struct cli_progress *progress = ctx;
+
+	progress->total = p->total;
+	cli_progress_update(progress, p->raw, p->wire);
 }

@@ -26,5 +26,9 @@ void cli_progress_phase(struct cli_progress *p, const char *label, uint64_t raw,
 /* raw: state bytes so far; wire: stream bytes so far (0 if unknown). Rate-limited. */
 void cli_progress_update(struct cli_progress *p, uint64_t raw, uint64_t wire);
 void cli_progress_done(struct cli_progress *p);
+/* An engine's progress callback (eng_progress_fn) for ctx, a struct cli_progress:
+ * takes the engine's total, then updates. */
+struct eng_progress;
+void cli_progress_show(void *ctx, const struct eng_progress *p);
 
 #endif

@@ -1,16 +1,11 @@
 /* vfiomig save: capture a device's migration state into a stream on stdout or in
  * a file, pre-copy first when the device supports it. */
-#include <errno.h>
-#include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "cli_progress.h"
 #include "cli_stream.h"
-#include "pipeline/pipeline.h"
+#include "engine/engine.h"
+#include "transport/transport.h"
 
 struct save_args {
 	const char *device, *output, *key_file;
@@ -74,92 +69,19 @@ static const struct argp save_argp = {
 	children, NULL, NULL
 };
 
-struct save_run {
-	struct vdev *dev;
-	uint64_t flags;
-	enum vmig_state start;
-	struct vpipe_save *pipe;
-	uint64_t precopy_bytes, stopcopy_bytes;
-	struct cli_progress progress;
-};
-
-static void show_progress(struct save_run *run)
+/* The output as an engine sink. The commit frees it whatever it returns, so nothing
+ * is left to abort after it. */
+static int out_write(void *ctx, const uint8_t *buf, size_t len, struct verr *err)
 {
-	struct vpipe_stats st;
-
-	if (!run->progress.on)
-		return;
-	vpipe_save_progress(run->pipe, &st);
-	cli_progress_update(&run->progress, run->precopy_bytes + run->stopcopy_bytes,
-			    st.raw_bytes ? st.wire_bytes * (run->precopy_bytes + run->stopcopy_bytes) /
-					   st.raw_bytes : 0);
+	return xport_out_write(*(struct xport_out **)ctx, buf, len, err);
 }
 
-/* Moves one phase's data from the device into the pipeline until the device says
- * it has nothing more (for now, in PRE_COPY; for good, in STOP_COPY). */
-static int read_phase(struct save_run *run, uint16_t type, uint64_t *bytes, struct verr *err)
+static int out_commit(void *ctx, struct verr *err)
 {
-	bool drained = false;
+	struct xport_out **out = ctx, *committing = *out;
 
-	while (!drained) {
-		size_t got;
-
-		if (cli_signal)
-			return verr_set(err, VERR_INTERRUPTED, 0, vdev_ident(run->dev)->name, NULL,
-					"interrupted by signal %d", (int)cli_signal);
-		if (vpipe_save_read(run->pipe, 0, run->dev, type, &got, &drained, err) < 0)
-			return -EIO;
-		*bytes += got;
-		show_progress(run);
-	}
-	return 0;
-}
-
-static int run_phases(struct save_run *run, const struct save_args *args, struct verr *err)
-{
-	bool precopy = run->start == VMIG_RUNNING && (run->flags & VMIG_FLAG_PRE_COPY) &&
-		       !args->no_precopy;
-
-	if (precopy) {
-		cli_debug("%s: pre-copy", vdev_ident(run->dev)->name);
-		if (vdev_set_state(run->dev, VMIG_PRE_COPY, run->start, err) < 0 ||
-		    read_phase(run, VSTREAM_REC_PRECOPY, &run->precopy_bytes, err) < 0)
-			return -EIO;
-	}
-	cli_debug("%s: stop-copy", vdev_ident(run->dev)->name);
-	if (vdev_set_state(run->dev, VMIG_STOP_COPY, run->start, err) < 0 ||
-	    read_phase(run, VSTREAM_REC_STOPCOPY, &run->stopcopy_bytes, err) < 0)
-		return -EIO;
-	return vdev_set_state(run->dev, VMIG_STOP, run->start, err);
-}
-
-static int prepare(struct save_run *run, struct vstream_header *hdr, struct verr *err)
-{
-	const struct vdev_ident *id = vdev_ident(run->dev);
-	uint64_t estimate = 0;
-	struct verr quiet = { 0 };
-
-	if (vdev_migration_flags(run->dev, &run->flags, err) < 0 ||
-	    vdev_get_state(run->dev, &run->start, err) < 0)
-		return -EIO;
-	if (run->start != VMIG_RUNNING && run->start != VMIG_STOP)
-		return verr_set(err, VERR_FAILED, 0, id->name,
-				run->start == VMIG_ERROR ? "run 'vfiomig state DEVICE --reset'"
-							 : "run 'vfiomig state DEVICE running' first",
-				"save needs the device RUNNING or STOP, not %s",
-				vmig_state_name(run->start));
-	vdev_stop_copy_size(run->dev, &estimate, &quiet);
-	run->progress.total = estimate;
-	if (vstream_header_init(hdr, err) < 0)
-		return -EIO;
-	eng_identity_from_device(id, run->flags, estimate, &hdr->id);
-	return 0;
-}
-
-static int write_out(void *out, unsigned stream, enum vpipe_part part, const uint8_t *buf,
-		     size_t len, struct verr *err)
-{
-	return xport_out_write(out, buf, len, err);
+	*out = NULL;
+	return xport_out_commit(committing, err);
 }
 
 static void report(const char *name, const struct vpipe_stats *st, double seconds)
@@ -171,16 +93,44 @@ static void report(const char *name, const struct vpipe_stats *st, double second
 		 (unsigned long long)st->records, (unsigned long long)st->wire_bytes, ratio, seconds);
 }
 
+/* Saves the open device into *out and prints the outcome; the exit code. */
+static int save(struct vdev *dev, const struct save_args *args, const struct cli_key *key,
+		struct xport_out **out)
+{
+	struct cli_progress progress;
+	struct eng_save_result res;
+	struct verr err = { 0 };
+	struct timespec t0;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cli_progress_init(&progress, "save", 0);
+	const struct eng_save_options opt = {
+		.precopy = !args->no_precopy, .resume = args->resume,
+		.compress = !args->no_compress, .level = args->level, .threads = args->threads,
+		.key = cli_key_get(key),
+		.stop = &cli_signal, .progress = progress.on ? cli_progress_show : NULL,
+		.ctx = &progress,
+	};
+	ret = eng_save(dev, &opt, &(struct eng_sink){ out_write, out_commit, out }, &res, &err);
+	cli_progress_done(&progress);
+	xport_out_abort(*out);          /* a partial file (NULL once committed) */
+	*out = NULL;
+	if (res.committed)
+		report(vdev_ident(dev)->name, &res.stats, cli_seconds(&t0, NULL));
+	ret = ret < 0 ? cli_fail(&err) : EXIT_OK;
+	if (res.recovery.set)
+		cli_fail(&res.recovery);
+	return ret;
+}
+
 int cmd_save(int argc, char **argv)
 {
 	struct save_args args = { .level = 1 };
-	struct save_run run = { 0 };
-	struct vstream_header hdr;
 	struct cli_key key;
 	struct xport_out *out = NULL;
-	struct vpipe_stats stats = { 0 };
+	struct vdev *dev;
 	struct verr err = { 0 };
-	struct timespec t0;
 	int ret;
 
 	argp_parse(&save_argp, argc, argv, 0, NULL, &args);
@@ -190,59 +140,16 @@ int cmd_save(int argc, char **argv)
 	if (ret)
 		return ret;
 	if (xport_out_open(args.output, false, &out, &err) < 0) {
-		cli_key_wipe(&key);
-		return cli_fail(&err);
-	}
-	ret = cli_open_device(args.device, &run.dev);
-	if (ret) {
-		xport_out_abort(out);
-		cli_key_wipe(&key);
-		return ret;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	struct vpipe_save_options opt = {
-		.level = args.level, .compress = !args.no_compress, .threads = args.threads,
-		.chunk = VPIPE_CHUNK_DEFAULT, .key = cli_key_get(&key), .stop = &cli_signal,
-	};
-	cli_progress_init(&run.progress, "save", 0);
-	if (prepare(&run, &hdr, &err) < 0)
-		goto fail;
-	if (!opt.threads)
-		opt.threads = vpipe_threads(run.progress.total, opt.chunk);
-	if (vpipe_save_start(&hdr, 1, &opt, &(struct vpipe_sink){ write_out, out }, &run.pipe,
-			     &err) < 0)
-		goto fail;
-	if (run_phases(&run, &args, &err) < 0)
-		goto fail;
-	cli_progress_done(&run.progress);
-	ret = vpipe_save_finish(run.pipe, &stats, &err);
-	run.pipe = NULL;
-	if (ret < 0 || xport_out_commit(out, &err) < 0) {
-		out = NULL;
-		goto fail;
-	}
-	out = NULL;
-	report(vdev_ident(run.dev)->name, &stats, cli_seconds(&t0, NULL));
-	ret = EXIT_OK;
-	if (args.resume && vdev_set_state(run.dev, VMIG_RUNNING, VMIG_ERROR, &err) < 0)
 		ret = cli_fail(&err);
-	goto out;
-fail:
-	cli_progress_done(&run.progress);
-	vpipe_save_abort(run.pipe);
-	xport_out_abort(out);
-	ret = cli_fail(&err);
-	/* The state is not saved anywhere: the device goes back to where it was. */
-	if (run.start == VMIG_RUNNING || run.start == VMIG_STOP) {
-		struct verr back = { 0 };
-		enum vmig_state now;
-
-		if (vdev_get_state(run.dev, &now, &back) == 0 && now != run.start &&
-		    vdev_set_state(run.dev, run.start, VMIG_ERROR, &back) < 0)
-			cli_fail(&back);
+		goto out_key;
 	}
-out:
-	vdev_close(run.dev);
+	ret = cli_open_device(args.device, &dev);
+	if (ret == EXIT_OK) {
+		ret = save(dev, &args, &key, &out);
+		vdev_close(dev);
+	}
+	xport_out_abort(out);
+out_key:
 	cli_key_wipe(&key);
 	return ret;
 }

@@ -77,7 +77,7 @@ struct xport_conn;
 
 /* Called as data moves: phase names a new phase ("pre-copy round 2", "stop-copy"),
  * NULL the same one; raw and wire are the bytes of state and on the wire so far. */
-typedef void eng_progress_fn(void *ctx, const char *phase, uint64_t raw, uint64_t wire);
+typedef void eng_phase_fn(void *ctx, const char *phase, uint64_t raw, uint64_t wire);
 
 struct eng_migration_stats {
 	unsigned devices;
@@ -101,7 +101,7 @@ struct eng_source_options {
 	unsigned threads;               /* encoders; 0: vpipe_threads() */
 	const struct vstream_key *record_key;
 	volatile sig_atomic_t *stop;    /* a signal's number: roll back, before RUN */
-	eng_progress_fn *progress;
+	eng_phase_fn *progress;
 	void *progress_ctx;
 };
 struct eng_source;
@@ -129,7 +129,7 @@ struct eng_destination_options {
 	unsigned threads;               /* decoders; 0: vpipe_threads() */
 	const struct vstream_key *record_key;   /* required of the source when given */
 	volatile sig_atomic_t *stop;    /* a signal's number: reset, before RUN */
-	eng_progress_fn *progress;
+	eng_phase_fn *progress;
 	void *progress_ctx;
 };
 struct eng_destination;
@@ -143,5 +143,78 @@ int eng_destination_run(struct eng_destination *dst, struct xport_conn *conn,
 			struct verr *err);
 const struct eng_migration_stats *eng_destination_stats(const struct eng_destination *dst);
 void eng_destination_close(struct eng_destination *dst);
+
+/* save.c and restore.c: a device's state into a stream and back, for save and
+ * restore. The engine owns the device's states; the caller owns the bytes' ends
+ * (eng_sink, eng_source) and the display (a progress callback). */
+#include <sys/types.h>
+
+struct eng_progress {
+	uint64_t raw;                   /* state bytes so far */
+	uint64_t wire;                  /* stream bytes so far (an estimate while saving) */
+	uint64_t total;                 /* the stop-copy estimate; 0 when unknown */
+};
+typedef void eng_progress_fn(void *ctx, const struct eng_progress *p);
+
+struct eng_sink {
+	int (*write)(void *ctx, const uint8_t *buf, size_t len, struct verr *err);
+	/* After the trailer: makes the stream durable (NULL: nothing to do). */
+	int (*commit)(void *ctx, struct verr *err);
+	void *ctx;
+};
+struct eng_save_options {
+	bool precopy;                   /* PRE_COPY first when the device has it */
+	bool resume;                    /* RUNNING again once the stream is committed */
+	bool compress;
+	int level;                      /* zstd level when compress */
+	unsigned threads;               /* 0: vpipe_threads() on the estimate */
+	const struct vstream_key *key;  /* NULL: unkeyed */
+	volatile sig_atomic_t *stop;    /* a signal handler's flag; NULL: never */
+	eng_progress_fn *progress;      /* NULL: none */
+	void *ctx;
+};
+struct eng_save_result {
+	struct vpipe_stats stats;
+	bool committed;                 /* the sink committed the whole stream */
+	struct verr recovery;           /* set when the return to the start state failed */
+};
+/* dev (RUNNING or STOP) through PRE_COPY and STOP_COPY into sink; ends in STOP, or
+ * RUNNING with resume. On a failure before the commit the device goes back to the
+ * state it was in, since its state is saved nowhere. */
+int eng_save(struct vdev *dev, const struct eng_save_options *opt, const struct eng_sink *sink,
+	     struct eng_save_result *res, struct verr *err);
+
+struct eng_input {
+	/* Bytes read, 0 at the end, or -errno with err set. */
+	ssize_t (*read)(void *ctx, void *buf, size_t len, struct verr *err);
+	void *ctx;
+	const char *name;               /* for messages */
+};
+struct eng_restore_options {
+	const struct vstream_key *key;  /* required of the stream when given */
+	unsigned threads;               /* 0: vpipe_threads() on the header's estimate */
+	bool force;                     /* a foreign identity gets a note, not a refusal */
+	bool leave_stopped;             /* finalize to STOP, not RUNNING */
+	volatile sig_atomic_t *stop;
+	eng_progress_fn *progress;
+	void *ctx;
+};
+struct eng_restore_result {
+	uint64_t bytes, records, wire;
+	bool reset;                     /* a failure after RESUMING reset the device */
+	struct verr recovery;           /* set when that reset failed */
+};
+struct eng_restore;
+/* Reads src's header and checks it against id, before any device is opened.
+ * src and opt are kept by the caller and must outlive *r. */
+int eng_restore_begin(const struct eng_input *src, const struct eng_restore_options *opt,
+		      const struct vdev_ident *id, struct eng_restore **r, struct verr *err);
+const struct vstream_header *eng_restore_header(const struct eng_restore *r);
+/* The rest of the stream into dev: RESUMING, every record verified before it is
+ * written, STOP and RUNNING only after the trailer verified; reset on any failure
+ * after RESUMING, so the device is never left there. */
+int eng_restore_into(struct eng_restore *r, struct vdev *dev, struct eng_restore_result *res,
+		     struct verr *err);
+void eng_restore_free(struct eng_restore *r);       /* safe on NULL */
 
 #endif
