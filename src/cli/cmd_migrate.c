@@ -135,6 +135,7 @@ static void summary(const struct eng_migration_stats *st)
 		json_uint(&j, "total_ms", (uint64_t)st->total_ms);
 		json_uint(&j, "pings_sent", st->pings_sent);
 		json_uint(&j, "pings_received", st->pings_received);
+		json_uint(&j, "stop_copy_size_unknown", st->unknown_sizes);
 		json_object_end(&j);
 		json_finish(&j);
 		return;

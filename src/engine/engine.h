@@ -89,6 +89,7 @@ struct eng_migration_stats {
 	double drain_ms;                /* source: the wait for the echo of SYNC */
 	uint64_t resume_us, loaded_us;  /* source: what COMMIT and LOADED reported */
 	uint64_t pings_sent, pings_received;
+	unsigned unknown_sizes;         /* source: devices whose driver gave no stop-copy size */
 };
 
 struct eng_source_options {

@@ -16,7 +16,13 @@ struct eng_source_dev {
 	struct vdev *dev;
 	uint64_t flags;
 	bool left_running, ended;
+	bool size_unknown;              /* MIG_DATA_SIZE failed: counted as UNKNOWN_SIZE */
 };
+
+/* What a device that gives no stop-copy size counts as in the switchover rule: large,
+ * so that pre-copy runs until --max-rounds rather than switching over at once (QEMU
+ * assumes the same 100 GiB). */
+#define UNKNOWN_SIZE (100ull << 30)
 
 /* Device reads happen here; encoding and sending in the pipeline's threads. */
 struct eng_source {
@@ -52,7 +58,13 @@ static int check_device(struct eng_source *run, unsigned i, struct verr *err)
 		return verr_set(err, VERR_FAILED, 0, vdev_ident(d->dev)->name,
 				"run 'vfiomig state DEVICE running' first",
 				"migrate needs the device RUNNING, not %s", vmig_state_name(state));
-	vdev_stop_copy_size(d->dev, &estimate, &quiet);
+	if (vdev_stop_copy_size(d->dev, &estimate, &quiet) < 0) {
+		d->size_unknown = true;
+		run->stats.unknown_sizes++;
+		eng_debug("%s: the driver gives no stop-copy size (%s); counting it as 100 GiB, "
+			  "so pre-copy runs until --max-rounds", vdev_ident(d->dev)->name,
+			  quiet.errnum ? strerror(quiet.errnum) : quiet.what);
+	}
 	run->estimate += estimate;
 	if (vstream_header_init(&run->hdrs[i], err) < 0)
 		return -EIO;
@@ -60,6 +72,36 @@ static int check_device(struct eng_source *run, unsigned i, struct verr *err)
 	if (!(d->flags & VMIG_FLAG_PRE_COPY))
 		run->precopy = false;
 	return 0;
+}
+
+/* Several devices stop one after another: without P2P a device still running could
+ * DMA into one already stopped, so every device must have it (QEMU refuses the mix
+ * too). --force makes it a note. Checked before any device changes state. */
+static int check_p2p(struct eng_source *run, struct verr *err)
+{
+	char names[512] = "";
+	size_t len = 0;
+
+	if (run->n < 2)
+		return 0;
+	for (unsigned i = 0; i < run->n; i++)
+		if (!(run->dev[i].flags & VMIG_FLAG_P2P) && len < sizeof(names))
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+						len ? ", " : "", vdev_ident(run->dev[i].dev)->name);
+	if (!len)
+		return 0;
+	if (run->opt.force) {
+		eng_note("warning: %s %s no P2P state: another device may DMA into it once it has "
+			 "stopped; migrating anyway (--force)", names,
+			 strchr(names, ',') ? "have" : "has");
+		return 0;
+	}
+	return verr_set(err, VERR_UNSUPPORTED, 0, names, "migrate the devices one at a time, "
+			"or use --force if they do no peer-to-peer DMA",
+			"%u devices stop one after another, so each needs P2P (RUNNING_P2P), "
+			"which %s: a device still running could DMA into one already stopped; "
+			"nothing was changed", run->n,
+			strchr(names, ',') ? "these lack" : "this one lacks");
 }
 
 int eng_source_open(const struct eng_source_options *opt, struct eng_source **out,
@@ -80,7 +122,7 @@ int eng_source_open(const struct eng_source_options *opt, struct eng_source **ou
 		if (check_device(run, i, err) < 0)
 			return -EIO;
 	}
-	return 0;
+	return check_p2p(run, err);
 }
 
 /* Compares the destination's identities with ours and says yes or no; with --force
@@ -215,8 +257,10 @@ static uint64_t remaining_bytes(struct eng_source *run)
 		if (vdev_precopy_info(run->dev[i].dev, &initial, &dirty, &quiet) == 0)
 			sum += initial + dirty;
 		verr_clear(&quiet);
-		if (vdev_stop_copy_size(run->dev[i].dev, &estimate, &quiet) == 0)
-			sum += estimate;
+		if (run->dev[i].size_unknown ||
+		    vdev_stop_copy_size(run->dev[i].dev, &estimate, &quiet) < 0)
+			estimate = UNKNOWN_SIZE;
+		sum += estimate;
 	}
 	return sum;
 }
@@ -261,8 +305,10 @@ static int precopy(struct eng_source *run, struct verr *err)
 		projected_ms = rest / (rate + 1) * 1000;
 		eng_debug("pre-copy round %u: %llu bytes, %llu left, %.0f ms projected", run->rounds,
 			  (unsigned long long)round_bytes, (unsigned long long)rest, projected_ms);
+		/* An empty round ends pre-copy, unless a size is unknown: then only the
+		 * round limit does, as more rounds are all that can shrink the unknown. */
 		if (projected_ms <= run->opt.max_downtime_ms || run->rounds >= run->opt.max_rounds ||
-		    round_bytes == 0)
+		    (round_bytes == 0 && !run->stats.unknown_sizes))
 			return 0;
 	}
 }
