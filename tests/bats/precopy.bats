@@ -82,3 +82,49 @@ mixed_pair() {
 	assert_status 0
 	refute_output_contains "P2P"
 }
+
+# Two generated 64 KiB devices whose first 16 KiB are initial pre-copy data, which the
+# source hands out 4 KiB a round.
+batched_pair() {
+	SRC=eeeeeeee-0000-0000-0000-0000000000a1
+	DST=eeeeeeee-0000-0000-0000-0000000000a2
+	local n
+	for n in "$SRC" "$DST"; do
+		"$FAKEDEV" add "$SYSROOT" --kind mdev --name "$n" --type mtty-2 --size 65536 \
+			--precopy-bytes 16384 --knob content=generated
+	done
+	knob "$SRC" "precopy_batch=4096"
+	knob "$SRC" "trace=1"
+}
+
+@test "pre-copy goes on past --max-rounds until the initial data is read, and the destination acknowledges it" {
+	double_only
+	batched_pair
+	start_receive "$DST" --insecure
+	run vfiomig migrate "$SRC" --to "127.0.0.1:$PORT" --insecure --max-rounds 1 --json -v
+	finish_receive
+	assert_status 0
+	assert_output_contains "initial data still to come: pre-copy goes on"
+	assert_output_contains "$SRC: initial data all read in pre-copy round 4"
+	assert_output_contains "$SRC: initial data in the destination's device, acknowledged"
+	local j
+	j=$(sed -n '/^{/,/^}/p' <<<"$output")
+	[[ $(jq .precopy_rounds <<<"$j") -ge 4 ]]
+	[[ $(jq .initial_data_acknowledged_ms <<<"$j") -gt 0 ]]
+	[[ $(jq .precopy_bytes <<<"$j") -ge 16384 ]]
+	assert_equal "$(state_of "$DST")" RUNNING
+}
+
+@test "a destination whose device rejects the initial data aborts before the source stops (exit 6)" {
+	double_only
+	batched_pair
+	knob "$DST" "write_fail_after=10000 EIO"
+	start_receive "$DST" --insecure
+	run vfiomig migrate "$SRC" --to "127.0.0.1:$PORT" --insecure --max-rounds 1
+	finish_receive
+	assert_status 6
+	assert_equal "$(state_of "$SRC")" RUNNING
+	# the source never left pre-copy: no downtime was paid
+	! grep -q "STOP_COPY" "$SYSROOT/double/$SRC/arcs"
+	assert_equal "$(state_of "$DST")" RUNNING
+}
