@@ -135,6 +135,8 @@ static void summary(const struct eng_migration_stats *st)
 		json_uint(&j, "total_ms", (uint64_t)st->total_ms);
 		json_uint(&j, "pings_sent", st->pings_sent);
 		json_uint(&j, "pings_received", st->pings_received);
+		json_uint(&j, "stop_copy_size_unknown", st->unknown_sizes);
+		json_uint(&j, "initial_data_acknowledged_ms", (uint64_t)st->initial_ack_ms);
 		json_object_end(&j);
 		json_finish(&j);
 		return;
@@ -178,7 +180,7 @@ int cmd_migrate(int argc, char **argv)
 	struct eng_source_options opt = {
 		.devices = a.devices, .n = a.ndevices, .open_via = cli.open_via, .force = a.force,
 		.precopy = !a.no_precopy, .max_downtime_ms = a.max_downtime_ms,
-		.max_rounds = a.max_rounds, .threads = a.threads, .record_key = cli_key_get(&psk),
+		.max_rounds = a.max_rounds, .initial_wait_ms = t.idle_ms, .threads = a.threads, .record_key = cli_key_get(&psk),
 		.stop = &cli_signal, .progress = show_progress, .progress_ctx = &progress,
 	};
 	if (eng_source_open(&opt, &src, &err) < 0 || connect_peer(&a, &tls, &t, &conn, &err) < 0 ||

@@ -89,6 +89,9 @@ struct eng_migration_stats {
 	double drain_ms;                /* source: the wait for the echo of SYNC */
 	uint64_t resume_us, loaded_us;  /* source: what COMMIT and LOADED reported */
 	uint64_t pings_sent, pings_received;
+	unsigned unknown_sizes;         /* source: devices whose driver gave no stop-copy size */
+	double initial_ack_ms;          /* source: from the start to the destination's word
+					 * that the initial data is in its devices; 0: none */
 };
 
 struct eng_source_options {
@@ -98,6 +101,7 @@ struct eng_source_options {
 	bool force;                     /* pair devices that do not match, with a note each */
 	bool precopy;                   /* pre-copy rounds when every device has PRE_COPY */
 	long max_downtime_ms, max_rounds;
+	int initial_wait_ms;            /* the longest pre-copy waits for initial data; 0: 60 s */
 	unsigned threads;               /* encoders; 0: vpipe_threads() */
 	const struct vstream_key *record_key;
 	volatile sig_atomic_t *stop;    /* a signal's number: roll back, before RUN */

@@ -16,7 +16,14 @@ struct eng_source_dev {
 	struct vdev *dev;
 	uint64_t flags;
 	bool left_running, ended;
+	bool size_unknown;              /* MIG_DATA_SIZE failed: counted as UNKNOWN_SIZE */
+	bool initial_done;              /* PRECOPY_INFO said initial_bytes 0 */
 };
+
+/* What a device that gives no stop-copy size counts as in the switchover rule: large,
+ * so that pre-copy runs until --max-rounds rather than switching over at once (QEMU
+ * assumes the same 100 GiB). */
+#define UNKNOWN_SIZE (100ull << 30)
 
 /* Device reads happen here; encoding and sending in the pipeline's threads. */
 struct eng_source {
@@ -52,7 +59,13 @@ static int check_device(struct eng_source *run, unsigned i, struct verr *err)
 		return verr_set(err, VERR_FAILED, 0, vdev_ident(d->dev)->name,
 				"run 'vfiomig state DEVICE running' first",
 				"migrate needs the device RUNNING, not %s", vmig_state_name(state));
-	vdev_stop_copy_size(d->dev, &estimate, &quiet);
+	if (vdev_stop_copy_size(d->dev, &estimate, &quiet) < 0) {
+		d->size_unknown = true;
+		run->stats.unknown_sizes++;
+		eng_debug("%s: the driver gives no stop-copy size (%s); counting it as 100 GiB, "
+			  "so pre-copy runs until --max-rounds", vdev_ident(d->dev)->name,
+			  quiet.errnum ? strerror(quiet.errnum) : quiet.what);
+	}
 	run->estimate += estimate;
 	if (vstream_header_init(&run->hdrs[i], err) < 0)
 		return -EIO;
@@ -60,6 +73,36 @@ static int check_device(struct eng_source *run, unsigned i, struct verr *err)
 	if (!(d->flags & VMIG_FLAG_PRE_COPY))
 		run->precopy = false;
 	return 0;
+}
+
+/* Several devices stop one after another: without P2P a device still running could
+ * DMA into one already stopped, so every device must have it (QEMU refuses the mix
+ * too). --force makes it a note. Checked before any device changes state. */
+static int check_p2p(struct eng_source *run, struct verr *err)
+{
+	char names[512] = "";
+	size_t len = 0;
+
+	if (run->n < 2)
+		return 0;
+	for (unsigned i = 0; i < run->n; i++)
+		if (!(run->dev[i].flags & VMIG_FLAG_P2P) && len < sizeof(names))
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
+						len ? ", " : "", vdev_ident(run->dev[i].dev)->name);
+	if (!len)
+		return 0;
+	if (run->opt.force) {
+		eng_note("warning: %s %s no P2P state: another device may DMA into it once it has "
+			 "stopped; migrating anyway (--force)", names,
+			 strchr(names, ',') ? "have" : "has");
+		return 0;
+	}
+	return verr_set(err, VERR_UNSUPPORTED, 0, names, "migrate the devices one at a time, "
+			"or use --force if they do no peer-to-peer DMA",
+			"%u devices stop one after another, so each needs P2P (RUNNING_P2P), "
+			"which %s: a device still running could DMA into one already stopped; "
+			"nothing was changed", run->n,
+			strchr(names, ',') ? "these lack" : "this one lacks");
 }
 
 int eng_source_open(const struct eng_source_options *opt, struct eng_source **out,
@@ -80,7 +123,7 @@ int eng_source_open(const struct eng_source_options *opt, struct eng_source **ou
 		if (check_device(run, i, err) < 0)
 			return -EIO;
 	}
-	return 0;
+	return check_p2p(run, err);
 }
 
 /* Compares the destination's identities with ours and says yes or no; with --force
@@ -203,22 +246,62 @@ static int read_chunk(struct eng_source *run, unsigned i, uint16_t type, size_t 
 	return eng_read_chunk(&reader, i, run->dev[i].dev, type, got, drained, err);
 }
 
-/* Bytes the devices still hold in pre-copy, plus what stop-copy will add. */
-static uint64_t remaining_bytes(struct eng_source *run)
+/* Bytes the devices still hold in pre-copy, plus what stop-copy will add; *initial:
+ * the part of it that is initial data (which must reach the destination first). */
+static uint64_t remaining_bytes(struct eng_source *run, uint64_t *initial_left)
 {
 	uint64_t sum = 0;
 
+	*initial_left = 0;
 	for (unsigned i = 0; i < run->n; i++) {
 		uint64_t initial = 0, dirty = 0, estimate = 0;
 		struct verr quiet = { 0 };
 
-		if (vdev_precopy_info(run->dev[i].dev, &initial, &dirty, &quiet) == 0)
+		if (vdev_precopy_info(run->dev[i].dev, &initial, &dirty, &quiet) == 0) {
 			sum += initial + dirty;
+			*initial_left += initial;
+			if (!initial && !run->dev[i].initial_done) {
+				run->dev[i].initial_done = true;
+				eng_debug("%s: initial data all read in pre-copy round %u",
+					  vdev_ident(run->dev[i].dev)->name, run->rounds);
+			}
+		}
 		verr_clear(&quiet);
-		if (vdev_stop_copy_size(run->dev[i].dev, &estimate, &quiet) == 0)
-			sum += estimate;
+		if (run->dev[i].size_unknown ||
+		    vdev_stop_copy_size(run->dev[i].dev, &estimate, &quiet) < 0)
+			estimate = UNKNOWN_SIZE;
+		sum += estimate;
 	}
 	return sum;
+}
+
+/* Whether pre-copy may end now. Initial data comes first whatever the downtime rule
+ * or --max-rounds says: drivers put in it what the destination must load before the
+ * source stops (mlx5), or what makes an incompatible destination refuse while the
+ * source still runs (hisi_acc). A device that never finishes it fails the migration
+ * after --timeout, the devices still running. */
+static int may_switch(struct eng_source *run, bool rule_met, uint64_t initial_left,
+		      uint64_t round_bytes, const struct timespec *start, struct verr *err)
+{
+	int limit = run->opt.initial_wait_ms > 0 ? run->opt.initial_wait_ms : 60000;
+
+	if (!rule_met)
+		return 0;
+	if (!initial_left)
+		return 1;
+	if (vclock_seconds(start, NULL) * 1000 > limit)
+		return verr_set(err, VERR_FAILED, ETIMEDOUT, NULL, "the driver's initial data "
+				"never ends; migrate with --no-precopy, or fix the driver",
+				"%llu bytes of initial pre-copy data still to come after %d ms",
+				(unsigned long long)initial_left, limit);
+	eng_debug("%llu bytes of initial data still to come: pre-copy goes on",
+		  (unsigned long long)initial_left);
+	if (!round_bytes) {
+		struct timespec pause = { 0, 10 * 1000 * 1000 };
+
+		nanosleep(&pause, NULL);        /* the driver has nothing for now */
+	}
+	return 0;
 }
 
 /* Rounds of pre-copy while the devices run, until the rest fits the downtime
@@ -235,7 +318,8 @@ static int precopy(struct eng_source *run, struct verr *err)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (run->rounds = 1;; run->rounds++) {
-		uint64_t round_bytes = 0, rest;
+		uint64_t round_bytes = 0, rest, initial_left;
+		int ret;
 		double rate, projected_ms;
 		struct vpipe_stats sent;
 		char phase[32];
@@ -257,13 +341,19 @@ static int precopy(struct eng_source *run, struct verr *err)
 		vpipe_save_progress(run->pipe, &sent);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		rate = sent.raw_bytes / (vclock_seconds(&start, &now) + 1e-6);
-		rest = remaining_bytes(run) + (run->stats.precopy_bytes - sent.raw_bytes);
+		rest = remaining_bytes(run, &initial_left) +
+		       (run->stats.precopy_bytes - sent.raw_bytes);
 		projected_ms = rest / (rate + 1) * 1000;
 		eng_debug("pre-copy round %u: %llu bytes, %llu left, %.0f ms projected", run->rounds,
 			  (unsigned long long)round_bytes, (unsigned long long)rest, projected_ms);
-		if (projected_ms <= run->opt.max_downtime_ms || run->rounds >= run->opt.max_rounds ||
-		    round_bytes == 0)
-			return 0;
+		/* An empty round ends pre-copy, unless a size is unknown: then only the
+		 * round limit does, as more rounds are all that can shrink the unknown. */
+		ret = may_switch(run, projected_ms <= run->opt.max_downtime_ms ||
+				 run->rounds >= run->opt.max_rounds ||
+				 (round_bytes == 0 && !run->stats.unknown_sizes),
+				 initial_left, round_bytes, &start, err);
+		if (ret != 0)
+			return ret < 0 ? -EIO : 0;
 	}
 }
 
@@ -283,8 +373,15 @@ static int drain(struct eng_source *run, struct verr *err)
 				"expected the echo of SYNC 1, got %s", proto_type_name(msg.type));
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	run->stats.drain_ms = vclock_seconds(&t0, &t1) * 1000;
+	run->stats.initial_ack_ms = vclock_seconds(&run->t0, &t1) * 1000;
 	eng_debug("the destination took the pre-copy data %.1f ms after it was sent",
 		  run->stats.drain_ms);
+	/* The echo comes once every record before it is verified and written into the
+	 * destination's devices without error: every device's initial data included. */
+	for (unsigned i = 0; i < run->n; i++)
+		eng_debug("%s: initial data in the destination's device, acknowledged %.1f ms "
+			  "after the start", vdev_ident(run->dev[i].dev)->name,
+			  run->stats.initial_ack_ms);
 	return 0;
 }
 
@@ -404,7 +501,9 @@ static int converse(struct eng_source *run, struct verr *err)
 
 	if (eng_peer_hello(&run->peer, PROTO_ROLE_SOURCE, run->n, want, &agreed, err) < 0)
 		return -EIO;
-	run->precopy = run->precopy && (agreed & PROTO_FEAT_PRECOPY);
+	/* Pre-copy needs SYNC: its echo is the destination's word that the initial data
+	 * is in its devices. Without it, everything moves in stop-copy. */
+	run->precopy = run->precopy && (agreed & PROTO_FEAT_PRECOPY) && (agreed & PROTO_FEAT_SYNC);
 	run->sync = agreed & PROTO_FEAT_SYNC;
 	if (run->opt.record_key && !(agreed & PROTO_FEAT_KEYED_RECORDS))
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),

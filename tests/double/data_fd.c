@@ -82,6 +82,17 @@ static ssize_t save_read(struct dfd *e, void *buf, size_t len)
 	max = knob_int(e->dev, "read_max", 0);
 	if (max > 0 && n > max)
 		n = max;
+	/* precopy_batch=N: a driver that hands out its PRE_COPY data N bytes a round,
+	 * saying "nothing more for now" at each N although initial_bytes remain. */
+	max = knob_int(e->dev, "precopy_batch", 0);
+	if (max > 0 && (s.state == S_PRE_COPY || s.state == S_PRE_COPY_P2P) && n > 0) {
+		if (s.save_pos > 0 && s.save_pos % max == 0 && e->paused_at != s.save_pos + 1) {
+			e->paused_at = s.save_pos + 1;
+			n = 0;
+		} else if (n > max - s.save_pos % max) {
+			n = max - s.save_pos % max;
+		}
+	}
 	err = fail_after(e->dev, "read_fail_after", &limit);
 	if (err) {
 		if (s.save_pos >= limit) {

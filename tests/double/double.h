@@ -111,6 +111,7 @@ struct dfd {
 	int container_fd;            /* group: the container it is attached to, or -1 */
 	int iommu_type, ngroups;     /* container */
 	unsigned long stream;        /* data fds */
+	long long paused_at;         /* precopy_batch: the last pause, as a save position + 1 */
 	int fd;
 };
 

@@ -123,6 +123,10 @@ static int feature_ioctl(struct dfd *e, void *arg)
 		ret = check_feature(flags, payload, D_FEATURE_GET, 8);
 		if (ret != 1)
 			return ret;
+		/* a driver without migration_get_data_size: the core answers ENOTTY */
+		ret = knob_errno(e->dev, "data_size_errno");
+		if (ret)
+			return -ret;
 		memcpy(data, &len, 8);
 		return 0;
 	}
