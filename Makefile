@@ -104,6 +104,44 @@ $(DOUBLE): $(DOUBLE_SRCS) tests/double/*.h
 
 double: $(DOUBLE)
 
+# libFuzzer targets of the parsers that read bytes from a file or a peer (clang);
+# tests/fuzz/run.sh and run-protocol.sh build them through these rules and fuzz them.
+CLANG ?= clang
+FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	      -fno-sanitize-recover=undefined -Isrc
+FUZZ_LIBS := $(shell $(PKG_CONFIG) --cflags --libs libzstd libcrypto 2>/dev/null)
+FUZZ_STREAM_SRCS = tests/fuzz/fuzz_stream.c $(wildcard src/stream/*.c) src/base/verr.c
+FUZZ_PROTOCOL_SRCS = tests/fuzz/fuzz_protocol.c $(wildcard src/protocol/*.c) \
+		     $(wildcard src/stream/*.c) src/base/verr.c
+FUZZERS = build/fuzz/fuzz_stream build/fuzz/fuzz_stream_deep build/fuzz/fuzz_protocol \
+	  build/fuzz/make_corpus
+FUZZ_HEADERS = $(wildcard src/*/*.h)
+
+build/fuzz/fuzz_stream: $(FUZZ_STREAM_SRCS) $(FUZZ_HEADERS)
+	@echo "  CLANG   $@"
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_STREAM_SRCS) $(FUZZ_LIBS)
+
+# The reader with digests that always match, so mutated inputs get past them.
+build/fuzz/fuzz_stream_deep: $(FUZZ_STREAM_SRCS) $(FUZZ_HEADERS)
+	@echo "  CLANG   $@"
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -DVFIOMIG_FUZZ_ACCEPT_ANY_DIGEST -o $@ $(FUZZ_STREAM_SRCS) \
+		$(FUZZ_LIBS)
+
+build/fuzz/fuzz_protocol: $(FUZZ_PROTOCOL_SRCS) $(FUZZ_HEADERS)
+	@echo "  CLANG   $@"
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $(FUZZ_PROTOCOL_SRCS) $(FUZZ_LIBS)
+
+build/fuzz/make_corpus: $(FUZZ_PROTOCOL_SRCS) $(FUZZ_HEADERS)
+	@echo "  CLANG   $@"
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) -std=gnu11 -D_GNU_SOURCE -g -O1 -DFUZZ_MAKE_CORPUS -fsanitize=fuzzer-no-link \
+		-Isrc -o $@ $(FUZZ_PROTOCOL_SRCS) $(FUZZ_LIBS)
+
+fuzzers: $(FUZZERS)
+
 check-unit: $(UNIT_TESTS)
 	$(Q)tests/run-unit.sh $(UNIT_TESTS)
 
@@ -145,7 +183,7 @@ clean:
 		tests/tools/mtty-uart
 	rm -rf build tests/out
 
-.PHONY: all double check check-unit check-host check-vm demo install uninstall clean
+.PHONY: all double fuzzers check check-unit check-host check-vm demo install uninstall clean
 
 # The engine tests run themselves under the test double.
 $(filter tests/unit/test_engine%,$(UNIT_TESTS)): $(DOUBLE)

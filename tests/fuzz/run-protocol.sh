@@ -1,5 +1,5 @@
 #!/bin/bash
-# Builds the protocol parser's libFuzzer target with clang, makes its seed corpus,
+# Builds the protocol parser's libFuzzer target (make fuzzers, with clang), makes its seed corpus,
 # and fuzzes it for SECONDS (default 30) in FUZZ_OUT (default: a new temporary
 # directory, kept for its log and crash inputs); prints TAP, non-zero on a crash.
 # Usage: tests/fuzz/run-protocol.sh [SECONDS]
@@ -20,16 +20,11 @@ if ! command -v "$clang" >/dev/null; then
 fi
 
 mkdir -p "$out/corpus"
-pkgs=$(pkg-config --cflags --libs libzstd libcrypto)
-srcs=("$here/fuzz_protocol.c" "$top"/src/protocol/*.c "$top"/src/stream/*.c "$top/src/base/verr.c")
-incs=(-I"$top/src")
-# shellcheck disable=SC2086
-if ! "$clang" -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined "${incs[@]}" -o "$out/fuzz_protocol" \
-	"${srcs[@]}" $pkgs 2>"$out/build.log" ||
-   ! "$clang" -std=gnu11 -g -O1 -DFUZZ_MAKE_CORPUS -fsanitize=fuzzer-no-link \
-	"${incs[@]}" -o "$out/make_corpus" "${srcs[@]}" $pkgs 2>>"$out/build.log" ||
-   ! "$out/make_corpus" "$out/corpus" 2>>"$out/build.log"; then
+# The targets are built by the Makefile (make fuzzers), with this clang.
+if ! make -s -C "$top" CLANG="$clang" build/fuzz/fuzz_protocol build/fuzz/make_corpus \
+	>"$out/build.log" 2>&1 ||
+   ! cp "$top/build/fuzz/fuzz_protocol" "$out/fuzz_protocol" ||
+   ! "$top/build/fuzz/make_corpus" "$out/corpus" 2>>"$out/build.log"; then
 	cat "$out/build.log" >&2
 	echo "not ok 1 - protocol fuzz target did not build"
 	exit 1

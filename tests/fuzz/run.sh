@@ -1,5 +1,5 @@
 #!/bin/bash
-# Builds the stream reader's libFuzzer target with clang and fuzzes it for SECONDS
+# Builds the stream reader's libFuzzer targets (make fuzzers, with clang) and fuzzes them for SECONDS
 # (default 30) on a copy of tests/fuzz/corpus in FUZZ_OUT (default: a new temporary
 # directory, kept for its log and crash inputs); prints TAP, non-zero on a crash.
 # Usage: tests/fuzz/run.sh [SECONDS]
@@ -22,23 +22,22 @@ fi
 
 mkdir -p "$out"
 rm -rf "$out/corpus" && cp -r "$here/corpus" "$out/corpus"
-pkgs=$(pkg-config --cflags --libs libzstd libcrypto)
 half=$(( seconds / 2 > 0 ? seconds / 2 : 1 ))
 status_all=0
 
-# fuzz N NAME EXTRA_CFLAGS: builds one variant of the target, fuzzes it for $half s.
+# The targets are built by the Makefile (make fuzzers), with this clang.
+if ! make -s -C "$top" CLANG="$clang" build/fuzz/fuzz_stream build/fuzz/fuzz_stream_deep \
+	>"$out/build.log" 2>&1; then
+	cat "$out/build.log" >&2
+	echo "not ok 1 - fuzz_stream: the fuzz target did not build"
+	echo "not ok 2 - fuzz_stream_deep: the fuzz target did not build"
+	exit 1
+fi
+
+# fuzz N NAME: fuzzes one variant of the target for $half s.
 fuzz() {
-	local n=$1 name=$2 extra=$3 status execs
-	# shellcheck disable=SC2086
-	if ! "$clang" -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=undefined $extra -I"$top/src" -o "$out/$name" \
-		"$here/fuzz_stream.c" "$top"/src/stream/*.c "$top/src/base/verr.c" $pkgs \
-		2>"$out/$name.build.log"; then
-		cat "$out/$name.build.log" >&2
-		echo "not ok $n - $name: the fuzz target did not build"
-		status_all=1
-		return
-	fi
+	local n=$1 name=$2 status execs
+	cp "$top/build/fuzz/$name" "$out/$name"
 	rm -rf "$out/$name.corpus" && cp -r "$out/corpus" "$out/$name.corpus"
 	(cd "$out" && "./$name" -max_total_time="$half" -max_len=70000 -print_final_stats=1 \
 		-artifact_prefix="$out/$name-" "$name.corpus" >"$out/$name.log" 2>&1)
@@ -55,6 +54,6 @@ fuzz() {
 
 # The reader as shipped, and a build whose digests always match, so that mutated
 # inputs get past them into decompression, totals and trailer parsing.
-fuzz 1 fuzz_stream ""
-fuzz 2 fuzz_stream_deep "-DVFIOMIG_FUZZ_ACCEPT_ANY_DIGEST"
+fuzz 1 fuzz_stream
+fuzz 2 fuzz_stream_deep
 exit $status_all
