@@ -72,3 +72,44 @@ result_of() {
 	assert_output_contains "pre-copy goes on without REINIT"
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
 }
+
+@test "check precopy_info_v2 passes on a driver that does not offer feature 12 and says so" {
+	run vfiomig check "$MTTY2_A" --only precopy_info_v2
+	assert_status 0
+	assert_equal "$(result_of precopy_info_v2)" PASS
+	assert_output_contains "not offered"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "check precopy_info_v2 passes when the opt-in works and PRECOPY_INFO reports defined flags" {
+	double_only
+	knob "$MTTY2_A" "precopy_v2=1"
+	run vfiomig check "$MTTY2_A" --only precopy_info_v2
+	assert_status 0
+	assert_equal "$(result_of precopy_info_v2)" PASS
+	assert_output_contains "the opt-in SET works"
+	[[ $(cat "$SYSROOT/double/$MTTY2_A/precopy_v2_set") == SET ]]
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "check precopy_info_v2 fails when the driver offers feature 12 and refuses the SET" {
+	double_only
+	knob "$MTTY2_A" "precopy_v2=1"
+	knob "$MTTY2_A" "precopy_v2_set_errno=EIO"
+	run vfiomig check "$MTTY2_A" --only precopy_info_v2
+	assert_status 1
+	assert_equal "$(result_of precopy_info_v2)" FAIL
+	assert_output_contains "opt-in SET failed with EIO"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "check precopy_info_v2 fails when PRECOPY_INFO reports undefined flag bits after the opt-in" {
+	double_only
+	knob "$MTTY2_A" "precopy_v2=1"
+	knob "$MTTY2_A" "precopy_v2_flags=0x80000000"
+	run vfiomig check "$MTTY2_A" --only precopy_info_v2
+	assert_status 1
+	assert_equal "$(result_of precopy_info_v2)" FAIL
+	assert_output_contains "bits 0x80000000 are not defined"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
