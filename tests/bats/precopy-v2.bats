@@ -113,3 +113,24 @@ result_of() {
 	assert_output_contains "bits 0x80000000 are not defined"
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 }
+
+@test "info shows PRECOPY_INFOv2 as not supported on a driver without feature 12" {
+	run vfiomig info "$MTTY2_A"
+	assert_status 0
+	assert_output_contains "pre-copy info v2 (REINIT): not supported"
+	run vfiomig info "$MTTY2_A" --json
+	assert_status 0
+	json_is .migration.precopy_info_v2 false
+}
+
+@test "info shows PRECOPY_INFOv2 as supported when the driver offers it, without opting in" {
+	double_only
+	knob "$MTTY2_A" "precopy_v2=1"
+	run vfiomig info "$MTTY2_A"
+	assert_status 0
+	assert_output_contains "pre-copy info v2 (REINIT): supported"
+	run vfiomig info "$MTTY2_A" --json
+	assert_status 0
+	json_is .migration.precopy_info_v2 true
+	[[ ! -e $SYSROOT/double/$MTTY2_A/precopy_v2_set ]]
+}
