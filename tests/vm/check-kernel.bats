@@ -31,7 +31,7 @@ result_of() { # NAME: the RESULT column of check NAME in $output
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 }
 
-@test "kernel: check --json on mtty: 12 pass, 1 warn, 0 fail, 2 skip" {
+@test "kernel: check --json on mtty: 13 pass, 1 warn, 0 fail, 2 skip" {
 	run vfiomig check "$MTTY2_A" --json
 	assert_status 0
 	json_is \
