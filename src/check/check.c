@@ -58,6 +58,11 @@ const struct check_def check_table[CK_NR_CHECKS] = {
 	[CK_DATA_SIZE] = { "data_size", "MIG_DATA_SIZE answers in every state",
 		"vfio.h VFIO_DEVICE_FEATURE_MIG_DATA_SIZE: can be called on each device state",
 		false, check_data_size },
+	[CK_PRECOPY_INFO_V2] = { "precopy_info_v2", "PRECOPY_INFOv2: the opt-in SET works and "
+		"PRECOPY_INFO then reports defined flags only",
+		"vfio.h VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (Linux 7.1): on SET, "
+		"vfio_precopy_info.flags becomes a valid output field; REINIT (bit 0) says new "
+		"initial data is present", false, check_precopy_info_v2 },
 };
 
 int check_find(const char *name)

@@ -18,7 +18,7 @@ enum check_id {
 	CK_FLAGS, CK_ARCS, CK_PATHS, CK_REFUSED, CK_GET_AFTER_FAIL, CK_FD_ARCS,
 	CK_PRECOPY_SAME_FD, CK_PRECOPY_INFO, CK_PRECOPY_END, CK_STOPCOPY_END,
 	CK_FD_INVALIDATED, CK_SIZE_ESTIMATE, CK_ROUNDTRIP, CK_RECOVERY, CK_DATA_SIZE,
-	CK_NR_CHECKS,
+	CK_PRECOPY_INFO_V2, CK_NR_CHECKS,
 };
 
 struct check_result {
@@ -135,6 +135,9 @@ void check_precopy_end(struct check_ctx *ctx, struct check_result *res);
 void check_stopcopy_end(struct check_ctx *ctx, struct check_result *res);
 void check_fd_invalidated(struct check_ctx *ctx, struct check_result *res);
 void check_size_estimate(struct check_ctx *ctx, struct check_result *res);
+
+/* check_precopy_v2.c */
+void check_precopy_info_v2(struct check_ctx *ctx, struct check_result *res);
 
 /* check_destructive.c */
 void check_roundtrip(struct check_ctx *ctx, struct check_result *res);

@@ -48,6 +48,7 @@ struct migration_facts {
 	bool have_state, have_size;
 	uint64_t stop_copy_bytes;
 	bool dma_logging, v1_region;
+	bool precopy_info_v2;           /* feature 12 offered (a PROBE; no opt-in) */
 };
 
 /* The driver's compatibility string: null when it publishes none. */
@@ -133,6 +134,7 @@ static void print_json(const struct vdev *dev, const struct migration_facts *mig
 		else
 			json_null(&j, "stop_copy_bytes");
 		json_bool(&j, "dma_logging", mig->dma_logging);
+		json_bool(&j, "precopy_info_v2", mig->precopy_info_v2);
 	}
 	json_bool(&j, "v1_region", mig->v1_region);
 	json_object_end(&j);
@@ -217,6 +219,9 @@ static void print_human(const struct vdev *dev, const struct migration_facts *mi
 	else
 		ROW("stop-copy:", "no estimate (driver lacks MIG_DATA_SIZE)");
 	ROW("dma logging:", "%s", mig->dma_logging ? "supported" : "not supported");
+	/* the label runs into the value column: "pre-copy info v2 (REINIT): ..." */
+	ROW("pre-copy info", "v2 (REINIT): %s",
+	    mig->precopy_info_v2 ? "supported" : "not supported");
 	if (mig->v1_region)
 		ROW("v1 region:", "present (removed uAPI; ignored)");
 }
@@ -241,6 +246,7 @@ static int gather(struct vdev *dev, struct migration_facts *mig)
 	verr_clear(&err);
 	mig->have_size = vdev_stop_copy_size(dev, &mig->stop_copy_bytes, &err) == 0;
 	vdev_dma_logging_supported(dev, &mig->dma_logging);
+	vdev_precopy_v2_supported(dev, &mig->precopy_info_v2);
 	return EXIT_OK;
 }
 

@@ -106,6 +106,22 @@ int vdev_set_state(struct vdev *dev, enum vmig_state target, enum vmig_state rec
 		   struct verr *err);
 int vdev_stop_copy_size(struct vdev *dev, uint64_t *bytes, struct verr *err);
 int vdev_precopy_info(struct vdev *dev, uint64_t *initial, uint64_t *dirty, struct verr *err);
+
+/* VFIO_MIG_GET_PRECOPY_INFO's answer. flags is the driver's only after the
+ * PRECOPY_INFOv2 opt-in (the field was reserved, and drivers echoed it); 0 before. */
+struct vdev_precopy_info {
+	uint64_t initial, dirty;
+	uint32_t flags;
+	bool reinit;                    /* VFIO_PRECOPY_INFO_REINIT: new initial data */
+};
+#define VDEV_PRECOPY_INFO_DEFINED_FLAGS 0x1u    /* the flag bits the uAPI defines */
+int vdev_precopy_info2(struct vdev *dev, struct vdev_precopy_info *info, struct verr *err);
+/* Whether the driver offers PRECOPY_INFOv2 (feature 12, Linux 7.1): a PROBE, no change.
+ * Kernels without it answer ENOTTY (or EINVAL): not offered, not an error. */
+int vdev_precopy_v2_supported(struct vdev *dev, bool *supported);
+/* Opts in to PRECOPY_INFOv2 when offered (probe, then SET); *enabled false when it
+ * is not offered (no error). A failing SET on a driver that offers it is an error. */
+int vdev_precopy_v2_enable(struct vdev *dev, bool *enabled, struct verr *err);
 int vdev_dma_logging_supported(struct vdev *dev, bool *supported);
 int vdev_has_v1_region(struct vdev *dev, bool *present);
 int vdev_reset(struct vdev *dev, struct verr *err);

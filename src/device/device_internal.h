@@ -13,6 +13,7 @@ struct vdev {
 	enum vmig_state data_fd_state;
 	uint64_t flags;
 	bool flags_known;
+	bool precopy_v2;             /* opted in to PRECOPY_INFOv2: info flags are valid */
 };
 
 int vdev_feature_ioctl(struct vdev *dev, uint32_t flags, void *payload, size_t size);

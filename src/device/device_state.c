@@ -205,17 +205,67 @@ int vdev_stop_copy_size(struct vdev *dev, uint64_t *bytes, struct verr *err)
 	return 0;
 }
 
-int vdev_precopy_info(struct vdev *dev, uint64_t *initial, uint64_t *dirty, struct verr *err)
+int vdev_precopy_info2(struct vdev *dev, struct vdev_precopy_info *out, struct verr *err)
 {
-	struct vfio_precopy_info info = { .argsz = sizeof(info) };
+	/* flags in is 0: drivers without the opt-in copy it back unchanged. */
+	struct vfio_precopy_info info = { .argsz = sizeof(info), .flags = 0 };
 
+	memset(out, 0, sizeof(*out));
 	if (dev->data_fd < 0)
 		return verr_set(err, VERR_FAILED, EBADF, dev->id.name,
 				"pre-copy info needs an open migration data fd", "get pre-copy info");
 	if (ioctl(dev->data_fd, VFIO_MIG_GET_PRECOPY_INFO, &info) < 0)
 		return verr_set(err, VERR_FAILED, errno, dev->id.name, NULL, "get pre-copy info");
-	*initial = info.initial_bytes;
-	*dirty = info.dirty_bytes;
+	out->initial = info.initial_bytes;
+	out->dirty = info.dirty_bytes;
+	if (dev->precopy_v2) {
+		out->flags = info.flags;
+		out->reinit = info.flags & VFIO_PRECOPY_INFO_REINIT;
+	}
+	return 0;
+}
+
+int vdev_precopy_info(struct vdev *dev, uint64_t *initial, uint64_t *dirty, struct verr *err)
+{
+	struct vdev_precopy_info info;
+	int ret = vdev_precopy_info2(dev, &info, err);
+
+	if (ret < 0)
+		return ret;
+	*initial = info.initial;
+	*dirty = info.dirty;
+	return 0;
+}
+
+int vdev_precopy_v2_supported(struct vdev *dev, bool *supported)
+{
+	int ret = vdev_feature_ioctl(dev, VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET |
+				     VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, NULL, 0);
+
+	/* 6.12 has no feature 12: ENOTTY; EINVAL from cores that check flags first. */
+	*supported = ret == 0;
+	return ret == 0 || ret == -ENOTTY || ret == -EINVAL ? 0 : ret;
+}
+
+int vdev_precopy_v2_enable(struct vdev *dev, bool *enabled, struct verr *err)
+{
+	bool offered = false;
+	int ret = vdev_precopy_v2_supported(dev, &offered);
+
+	*enabled = false;
+	if (ret < 0)
+		return verr_set(err, VERR_FAILED, -ret, dev->id.name, NULL,
+				"probe PRECOPY_INFOv2 (feature 12)");
+	if (!offered)
+		return 0;
+	ret = vdev_feature_ioctl(dev, VFIO_DEVICE_FEATURE_SET |
+				 VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2, NULL, 0);
+	if (ret < 0)
+		return verr_set(err, VERR_FAILED, -ret, dev->id.name,
+				"the driver offers PRECOPY_INFOv2 yet refuses the opt-in",
+				"opt in to PRECOPY_INFOv2 (feature 12)");
+	dev->precopy_v2 = true;
+	*enabled = true;
 	return 0;
 }
 

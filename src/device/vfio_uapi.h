@@ -85,6 +85,19 @@ struct vfio_device_feature_mig_data_size {
 #define VFIO_DEVICE_FEATURE_MIG_DATA_SIZE 9
 #endif
 
+/* PRECOPY_INFOv2 (Linux 7.1): written from the uAPI patch "vfio: Define uAPI for re-init
+ * initial bytes during the PRE_COPY phase" (Yishai Hadas, kvm list, 2026-02-24), which
+ * adds feature 12 and REINIT as bit 0 of struct vfio_precopy_info's flags. Before the
+ * opt-in SET of feature 12 that flags field is reserved: drivers echo what userspace
+ * passed in, so it means nothing. */
+#ifndef VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2
+#define VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 12
+#endif
+
+#ifndef VFIO_PRECOPY_INFO_REINIT
+#define VFIO_PRECOPY_INFO_REINIT (1 << 0)
+#endif
+
 /* The v1 migration region was removed in 5.18; its type ids stay in the ABI. */
 #define VFIOMIG_REGION_TYPE_MIGRATION_V1    3
 #define VFIOMIG_REGION_SUBTYPE_MIGRATION_V1 1

@@ -246,6 +246,44 @@ static int read_chunk(struct eng_source *run, unsigned i, uint16_t type, size_t 
 	return eng_read_chunk(&reader, i, run->dev[i].dev, type, got, drained, err);
 }
 
+/* PRECOPY_INFO of device i. REINIT (PRECOPY_INFOv2) means new initial data: its wait
+ * starts again, so pre-copy goes on until it is read too. */
+static int precopy_info(struct eng_source *run, unsigned i, uint64_t *initial,
+			uint64_t *dirty, struct verr *err)
+{
+	struct vdev_precopy_info info;
+
+	if (vdev_precopy_info2(run->dev[i].dev, &info, err) < 0)
+		return -EIO;
+	if (info.reinit) {
+		run->dev[i].initial_done = false;
+		eng_debug("%s: new initial data (REINIT): waiting for it again",
+			  vdev_ident(run->dev[i].dev)->name);
+	}
+	*initial = info.initial;
+	*dirty = info.dirty;
+	return 0;
+}
+
+/* Opts in to PRECOPY_INFOv2 where the driver offers it, so REINIT can be seen. A
+ * driver that offers it and refuses the SET still migrates, without REINIT. */
+static void precopy_v2_opt_in(struct eng_source *run)
+{
+	for (unsigned i = 0; i < run->n; i++) {
+		struct verr why = { 0 };
+		bool enabled = false;
+		char msg[1200];
+
+		if (vdev_precopy_v2_enable(run->dev[i].dev, &enabled, &why) < 0) {
+			verr_format(&why, msg, sizeof(msg));
+			eng_note("warning: %s; pre-copy goes on without REINIT", msg);
+		} else if (enabled) {
+			eng_debug("%s: opted in to PRECOPY_INFOv2 (REINIT)",
+				  vdev_ident(run->dev[i].dev)->name);
+		}
+	}
+}
+
 /* Bytes the devices still hold in pre-copy, plus what stop-copy will add; *initial:
  * the part of it that is initial data (which must reach the destination first). */
 static uint64_t remaining_bytes(struct eng_source *run, uint64_t *initial_left)
@@ -257,7 +295,7 @@ static uint64_t remaining_bytes(struct eng_source *run, uint64_t *initial_left)
 		uint64_t initial = 0, dirty = 0, estimate = 0;
 		struct verr quiet = { 0 };
 
-		if (vdev_precopy_info(run->dev[i].dev, &initial, &dirty, &quiet) == 0) {
+		if (precopy_info(run, i, &initial, &dirty, &quiet) == 0) {
 			sum += initial + dirty;
 			*initial_left += initial;
 			if (!initial && !run->dev[i].initial_done) {
@@ -311,6 +349,7 @@ static int precopy(struct eng_source *run, struct verr *err)
 {
 	struct timespec start, now;
 
+	precopy_v2_opt_in(run);
 	for (unsigned i = 0; i < run->n; i++) {
 		run->dev[i].left_running = true;
 		if (vdev_set_state(run->dev[i].dev, VMIG_PRE_COPY, VMIG_RUNNING, err) < 0)

@@ -35,7 +35,7 @@ assert_knob_fails() { # CHECK EXTRA-ARGS...
 	assert_equal "$(grep -c ' WARN ' <<<"$output")" 1
 	refute_output_contains " FAIL "
 	for c in flags arcs paths refused get_after_fail fd_arcs precopy_same_fd precopy_info \
-		stopcopy_end fd_invalidated size_estimate data_size; do
+		stopcopy_end fd_invalidated size_estimate data_size precopy_info_v2; do
 		assert_equal "$c $(result_of "$c")" "$c PASS"
 	done
 	assert_running "$MTTY2_A"
@@ -100,14 +100,14 @@ assert_knob_fails() { # CHECK EXTRA-ARGS...
 		.flags 7 \
 		.peer null \
 		.repeat 3 \
-		'.checks | length' 15
+		'.checks | length' 16
 	assert_equal "$(json '[.checks[].name] | join(",")')" \
-		"flags,arcs,paths,refused,get_after_fail,fd_arcs,precopy_same_fd,precopy_info,precopy_end,stopcopy_end,fd_invalidated,size_estimate,roundtrip,recovery,data_size"
+		"flags,arcs,paths,refused,get_after_fail,fd_arcs,precopy_same_fd,precopy_info,precopy_end,stopcopy_end,fd_invalidated,size_estimate,roundtrip,recovery,data_size,precopy_info_v2"
 	json_is \
 		'.checks[] | select(.name == "precopy_end") | .result' WARN \
 		'.checks[] | select(.name == "roundtrip") | .destructive' true \
 		'[.checks[] | has("name") and has("result") and has("reason") and has("rule") and has("destructive")] | all' true \
-		'.summary | "\(.pass) \(.warn) \(.fail) \(.skip)"' "12 1 0 2" \
+		'.summary | "\(.pass) \(.warn) \(.fail) \(.skip)"' "13 1 0 2" \
 		'.timings[0] | has("from") and has("to") and has("runs") and has("min_ns") and has("median_ns") and has("max_ns")' true \
 		.final_state RUNNING \
 		.interrupted false
@@ -116,12 +116,12 @@ assert_knob_fails() { # CHECK EXTRA-ARGS...
 @test "check --list names every check and marks the destructive ones" {
 	run vfiomig check --list
 	assert_status 0
-	assert_equal "$(wc -l <<<"$output")" 15
+	assert_equal "$(wc -l <<<"$output")" 16
 	assert_equal "$(awk '$2 == "destructive" { print $1 }' <<<"$output" | tr '\n' ' ')" "roundtrip recovery "
 	run vfiomig check --list --json
 	assert_status 0
 	json_is \
-		'.checks | length' 15 \
+		'.checks | length' 16 \
 		'.checks[0].rule | length > 0' true
 }
 
@@ -131,7 +131,7 @@ assert_knob_fails() { # CHECK EXTRA-ARGS...
 	assert_equal "$(result_of flags)" PASS
 	assert_equal "$(result_of refused)" PASS
 	assert_equal "$(result_of arcs)" SKIP
-	assert_equal "$(grep -c 'not selected' <<<"$output")" 13
+	assert_equal "$(grep -c 'not selected' <<<"$output")" 14
 }
 
 @test "check --skip leaves out the named checks" {

@@ -56,7 +56,8 @@
 #define D_FEATURE_SET   (1u << 17)
 #define D_FEATURE_PROBE (1u << 18)
 enum { F_MIGRATION = 1, F_MIG_DEVICE_STATE = 2, F_LOG_START = 6, F_LOG_STOP = 7,
-       F_LOG_REPORT = 8, F_MIG_DATA_SIZE = 9 };
+       F_LOG_REPORT = 8, F_MIG_DATA_SIZE = 9, F_MIG_PRECOPY_INFOv2 = 12 };
+#define PRECOPY_INFO_REINIT 1u   /* struct vfio_precopy_info flags bit 0 (Linux 7.1) */
 
 #define MIG_STOP_COPY 1u
 #define MIG_P2P       2u
@@ -94,6 +95,8 @@ struct devstate {
 	unsigned long resume_stream;   /* 0: no resuming stream */
 	long long resume_len;
 	int reported;                  /* get_reports_target: state+1 GET reports, 0: none */
+	int precopy_v2;                /* PRECOPY_INFOv2 opted in (until the last close) */
+	int reinit;                    /* precopy_reinit_at: 1 once this session reported it */
 	int nholders;
 	struct { int pid, fd; } holders[MAX_HOLDERS];
 };

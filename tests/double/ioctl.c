@@ -17,6 +17,38 @@ static int check_feature(uint32_t flags, size_t argsz, uint32_t ops, size_t mins
 	return 1;
 }
 
+/* PRECOPY_INFOv2 (Linux 7.1): SET only, no payload; kernels before it say ENOTTY.
+ * The opt-in lasts until the device's last close; each one is also appended to
+ * ROOT/double/<dev>/precopy_v2_set, which outlives the process, for the tests. */
+static int precopy_v2_opt_in(struct dfd *e, const struct devcfg *c, uint32_t flags,
+			     size_t payload)
+{
+	struct devstate s;
+	char path[PATH_MAX];
+	int ret, lk, fd;
+
+	if (!c->has_mig || !knob_int(e->dev, "precopy_v2", 0))
+		return -ENOTTY;
+	ret = check_feature(flags, payload, D_FEATURE_SET, 0);
+	if (ret != 1)
+		return ret;
+	ret = knob_errno(e->dev, "precopy_v2_set_errno");
+	if (ret)
+		return -ret;
+	lk = lock_dev(e->dev);
+	load_state(e->dev, &s);
+	s.precopy_v2 = 1;
+	save_state(e->dev, &s);
+	unlock_dev(lk);
+	dev_path(path, sizeof(path), e->dev, "precopy_v2_set");
+	fd = real_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		(void)!real_write(fd, "SET\n", 4);
+		real_close(fd);
+	}
+	return 0;
+}
+
 static int feature_ioctl(struct dfd *e, void *arg)
 {
 	uint32_t argsz, flags;
@@ -130,6 +162,8 @@ static int feature_ioctl(struct dfd *e, void *arg)
 		memcpy(data, &len, 8);
 		return 0;
 	}
+	case F_MIG_PRECOPY_INFOv2:
+		return precopy_v2_opt_in(e, &c, flags, payload);
 	default:
 		return -ENOTTY;
 	}
@@ -258,6 +292,25 @@ static int device_ioctl(struct dfd *e, unsigned long cmd, void *arg)
 	}
 }
 
+/* precopy_reinit_at=N: once N bytes of the session were read, the next PRECOPY_INFO
+ * of an opted-in device makes precopy_reinit_bytes more bytes readable and says
+ * REINIT, once a session (a driver whose device was reconfigured mid-pre-copy). */
+static uint32_t precopy_reinit(const char *dev, struct devstate *s)
+{
+	struct devcfg c;
+	long long at = knob_int(dev, "precopy_reinit_at", -1);
+
+	if (at < 0 || s->reinit || s->save_pos < at ||
+	    (s->state != S_PRE_COPY && s->state != S_PRE_COPY_P2P))
+		return 0;
+	load_cfg(dev, &c);
+	s->save_filled += knob_int(dev, "precopy_reinit_bytes", MTTY_PORT_SIZE);
+	if (s->save_filled > c.size)
+		s->save_filled = c.size;
+	s->reinit = 1;
+	return PRECOPY_INFO_REINIT;
+}
+
 static int precopy_info(struct dfd *e, void *arg)
 {
 	uint32_t *info = arg;
@@ -276,6 +329,14 @@ static int precopy_info(struct dfd *e, void *arg)
 		ret = -ENODEV;
 	else if (s.save_pos > s.save_filled)
 		ret = -EINVAL;
+	/* Without the v2 opt-in the flags go back as they came (6.12's drivers never set
+	 * them); with it the driver owns them: REINIT, plus precopy_v2_flags' bits (a
+	 * driver that reports bits the uAPI does not define). */
+	if (!ret && s.precopy_v2) {
+		info[1] = (uint32_t)knob_int(e->dev, "precopy_v2_flags", 0) |
+			  precopy_reinit(e->dev, &s);
+		save_state(e->dev, &s);
+	}
 	unlock_dev(lk);
 	if (ret)
 		return ret;

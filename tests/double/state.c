@@ -39,6 +39,7 @@ void disable_streams(struct devstate *s)
 	s->save_pos = s->save_filled = 0;
 	s->resume_stream = 0;
 	s->resume_len = 0;
+	s->reinit = 0;
 }
 
 /* The device's last open file went away: mtty disables its migration files,
@@ -49,6 +50,7 @@ static void last_close(const char *dev, struct devstate *s)
 
 	load_cfg(dev, &c);
 	disable_streams(s);
+	s->precopy_v2 = 0;
 	if (c.reset_on_close)
 		s->state = S_RUNNING;
 }
@@ -95,6 +97,10 @@ void load_state(const char *dev, struct devstate *s)
 			s->resume_len = v;
 		else if (!strcmp(key, "reported"))
 			s->reported = (int)v;
+		else if (!strcmp(key, "precopy_v2"))
+			s->precopy_v2 = (int)v;
+		else if (!strcmp(key, "reinit"))
+			s->reinit = (int)v;
 		else if (!strcmp(key, "holder") && s->nholders < MAX_HOLDERS) {
 			int fd = -1;
 
@@ -121,9 +127,11 @@ void save_state(const char *dev, const struct devstate *s)
 
 	len = snprintf(buf, sizeof(buf),
 		       "state %d %s\nnext_stream %lu\nsave_stream %lu\nsave_pos %lld\n"
-		       "save_filled %lld\nresume_stream %lu\nresume_len %lld\nreported %d\n",
+		       "save_filled %lld\nresume_stream %lu\nresume_len %lld\nreported %d\n"
+		       "precopy_v2 %d\nreinit %d\n",
 		       s->state, state_names[s->state], s->next_stream, s->save_stream,
-		       s->save_pos, s->save_filled, s->resume_stream, s->resume_len, s->reported);
+		       s->save_pos, s->save_filled, s->resume_stream, s->resume_len, s->reported,
+		       s->precopy_v2, s->reinit);
 	for (i = 0; i < s->nholders && len < (int)sizeof(buf) - 32; i++)
 		len += snprintf(buf + len, sizeof(buf) - len, "holder %d %d\n",
 				s->holders[i].pid, s->holders[i].fd);

@@ -21,7 +21,7 @@ result_of() { # NAME: the RESULT column of check NAME in $output
 	assert_output_contains "read() gave 0 after 24 bytes"
 	refute_output_contains " FAIL "
 	for c in flags arcs paths refused get_after_fail fd_arcs precopy_same_fd precopy_info \
-		stopcopy_end fd_invalidated size_estimate data_size; do
+		stopcopy_end fd_invalidated size_estimate data_size precopy_info_v2; do
 		assert_equal "$c $(result_of "$c")" "$c PASS"
 	done
 	assert_equal "$(result_of roundtrip)" SKIP
@@ -31,11 +31,11 @@ result_of() { # NAME: the RESULT column of check NAME in $output
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 }
 
-@test "kernel: check --json on mtty: 12 pass, 1 warn, 0 fail, 2 skip" {
+@test "kernel: check --json on mtty: 13 pass, 1 warn, 0 fail, 2 skip" {
 	run vfiomig check "$MTTY2_A" --json
 	assert_status 0
 	json_is \
-		'.summary | "\(.pass) \(.warn) \(.fail) \(.skip)"' "12 1 0 2" \
+		'.summary | "\(.pass) \(.warn) \(.fail) \(.skip)"' "13 1 0 2" \
 		.final_state RUNNING \
 		.flags 7
 }
