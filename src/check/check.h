@@ -143,4 +143,22 @@ void check_precopy_info_v2(struct check_ctx *ctx, struct check_result *res);
 void check_roundtrip(struct check_ctx *ctx, struct check_result *res);
 void check_recovery(struct check_ctx *ctx, struct check_result *res);
 
+/* check_run.c: one run over a device. */
+struct check_run {
+	struct check_ctx ctx;
+	struct check_result results[CK_NR_CHECKS];
+	enum vmig_state final_state, peer_final_state;
+	bool final_ok, peer_final_ok, idle;
+	int counts[CHECK_NR_VERDICTS];
+};
+/* The device must start RUNNING: *found is the state it was in (a device found
+ * elsewhere was walked back, or reset from RESUMING or ERROR). */
+int check_begin(struct vdev *dev, enum vmig_state *found, struct verr *err);
+/* Whether non-destructive checks may still touch dev's state; why otherwise. */
+bool check_idle(struct vdev *dev, bool was_running, char *why, size_t size);
+/* Every chosen check gives its verdict; the others are skipped with a reason. */
+void check_run_all(struct check_run *run, const bool chosen[CK_NR_CHECKS]);
+/* RUNNING at the end, whatever happened: true when it is; err says why not. */
+bool check_finish(struct vdev *dev, enum vmig_state *final, struct verr *err);
+
 #endif

@@ -131,14 +131,6 @@ static int print_list(void)
 }
 
 /* What check found and did, for the report. */
-struct check_run {
-	struct check_ctx ctx;
-	struct check_result results[CK_NR_CHECKS];
-	enum vmig_state final_state, peer_final_state;
-	bool final_ok, peer_final_ok, idle;
-	int counts[CHECK_NR_VERDICTS];
-};
-
 static int report_not_migratable(const char *name, const struct verr *err)
 {
 	struct json j;
@@ -179,85 +171,43 @@ static int open_migratable(const char *name, struct vdev **dev, uint64_t *flags)
 	return ret;
 }
 
-/* The device must start RUNNING. RESUMING and ERROR hold nothing worth keeping and
- * only a reset leaves them; any other state is walked back. Sets *idle. */
+/* The device must start RUNNING; a note says when it did not. */
 static int begin(struct vdev *dev, bool *was_running)
 {
-	const char *name = vdev_ident(dev)->name;
 	struct verr err = { 0 };
-	enum vmig_state now;
+	enum vmig_state found;
 
-	*was_running = false;
-	if (vdev_get_state(dev, &now, &err) < 0)
+	if (check_begin(dev, &found, &err) < 0)
 		return cli_fail(&err);
-	if (now == VMIG_RUNNING) {
-		*was_running = true;
-		return EXIT_OK;
-	}
-	cli_note("%s: found in %s; %s it to RUNNING first", name, vmig_state_name(now),
-		 now == VMIG_ERROR || now == VMIG_RESUMING ? "resetting" : "returning");
-	if (check_make_running(dev, &err) < 0)
-		return cli_fail(&err);
+	*was_running = found == VMIG_RUNNING;
+	if (!*was_running)
+		cli_note("%s: found in %s; %s it to RUNNING first", vdev_ident(dev)->name,
+			 vmig_state_name(found), found == VMIG_ERROR || found == VMIG_RESUMING ?
+			 "resetting" : "returning");
 	return EXIT_OK;
-}
-
-/* Idle: a PCI device found in RUNNING. vfio-pci resets the function when its fd
- * closes and opens, so its state began with this open; an mdev (mtty) keeps
- * registers and FIFO contents between opens, and an inherited fd belongs to its owner. */
-static bool is_idle(struct vdev *dev, bool was_running, char *why, size_t size)
-{
-	const struct vdev_ident *id = vdev_ident(dev);
-
-	if (!was_running)
-		snprintf(why, size, "needs --destructive: %s was not RUNNING, so it is not idle",
-			 id->name);
-	else if (id->kind == VDEV_KIND_MDEV)
-		snprintf(why, size, "needs --destructive: %s is an mdev, whose state outlives "
-			 "its fd, so it is never idle", id->name);
-	else if (id->kind != VDEV_KIND_PCI)
-		snprintf(why, size, "needs --destructive: an inherited fd's state belongs to its "
-			 "owner");
-	else
-		return true;
-	return false;
 }
 
 static void run_checks(struct check_run *run, const struct check_args *args)
 {
-	struct check_ctx *ctx = &run->ctx;
+	bool chosen[CK_NR_CHECKS];
 
-	for (int i = 0; i < CK_NR_CHECKS; i++) {
-		struct check_result *res = &run->results[i];
-		bool chosen = (!args->only_given || args->selected[i]) && !args->skipped[i];
-
-		if (!chosen)
-			check_set(res, CHECK_SKIP, "not selected (--only/--skip)");
-		else if (check_stopped(ctx))
-			check_set(res, CHECK_SKIP, "interrupted");
-		else if (ctx->broken)
-			check_set(res, CHECK_SKIP, "the device is not usable: %s", ctx->broken_why);
-		else if (i != CK_FLAGS && !(ctx->flags & VMIG_FLAG_STOP_COPY))
-			check_set(res, CHECK_SKIP, "the flags lack STOP_COPY");
-		else
-			check_table[i].run(ctx, res);
-		if (!res->set)
-			check_set(res, CHECK_SKIP, "no verdict");
+	for (int i = 0; i < CK_NR_CHECKS; i++)
+		chosen[i] = (!args->only_given || args->selected[i]) && !args->skipped[i];
+	check_run_all(run, chosen);
+	for (int i = 0; i < CK_NR_CHECKS; i++)
 		cli_debug("check %s: %s: %s", check_table[i].name,
-			  check_verdict_name(res->verdict), res->reason);
-		run->counts[res->verdict]++;
-	}
+			  check_verdict_name(run->results[i].verdict), run->results[i].reason);
 }
 
 /* RUNNING at the end, whatever happened; says so when it cannot be. */
 static bool finish(struct vdev *dev, enum vmig_state *final)
 {
 	struct verr err = { 0 };
+	bool ok = check_finish(dev, final, &err);
 
-	*final = VMIG_ERROR;
-	if (check_make_running(dev, &err) < 0)
+	if (err.set)
 		cli_fail(&err);
-	verr_clear(&err);
-	return vdev_get_state(dev, final, &err) == 0 && *final == VMIG_RUNNING;
+	return ok;
 }
 
 static void print_table(const struct check_run *run, const char *name)
@@ -381,11 +331,11 @@ static int prepare(struct check_run *run, const struct check_args *args)
 		ret = begin(ctx->peer, &peer_running);
 	if (ret)
 		return ret;
-	run->idle = is_idle(ctx->dev, was_running, ctx->not_destructive_why,
+	run->idle = check_idle(ctx->dev, was_running, ctx->not_destructive_why,
 			    sizeof(ctx->not_destructive_why));
 	ctx->destructive_dev = args->destructive || run->idle;
 	ctx->destructive_peer = args->destructive ||
-		(ctx->peer && is_idle(ctx->peer, peer_running, ctx->not_destructive_why,
+		(ctx->peer && check_idle(ctx->peer, peer_running, ctx->not_destructive_why,
 				      sizeof(ctx->not_destructive_why)));
 	return EXIT_OK;
 }
