@@ -32,8 +32,12 @@ plain_text() { # PORT
 	exec {fd}>&-
 }
 
+# A TLS 1.2 client where openssl is installed (the host; the VM has none): TURNED grows
+# by one when it connected.
 tls12_client() { # PORT
+	command -v openssl >/dev/null || return 0
 	timeout 10 openssl s_client -tls1_2 -connect "127.0.0.1:$1" </dev/null >/dev/null 2>&1 || true
+	((TURNED += 1))
 }
 
 # finish_receive, with what the receiver said in $output.
@@ -55,6 +59,7 @@ receiver_exits_within() { # SECONDS
 
 @test "a PSK listener turns away a scan, text, TLS 1.2 and a wrong key, then migrates" {
 	start_receive "$MTTY2_B" --psk-file "$OUT/psk" --accept-timeout 60
+	TURNED=3        # the scan, the text and the wrong key; tls12_client adds its own
 	port_scan "$PORT"
 	plain_text "$PORT"
 	tls12_client "$PORT"
@@ -67,7 +72,7 @@ receiver_exits_within() { # SECONDS
 	assert_equal "$RECV_STATUS" 0
 	assert_equal "$(state_of "$MTTY2_A")" STOP
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
-	assert_output_contains "turned away 4 connections"
+	assert_output_contains "turned away $TURNED connections"
 }
 
 @test "receive -v says why it turned each connection away; --json counts them" {
@@ -86,6 +91,7 @@ receiver_exits_within() { # SECONDS
 
 @test "an insecure listener turns away text and a non-vfiomig peer, then migrates" {
 	start_receive "$MTTY2_B" --insecure
+	TURNED=2        # the scan and the text; tls12_client adds its own
 	port_scan "$PORT"
 	plain_text "$PORT"
 	tls12_client "$PORT"
@@ -94,7 +100,7 @@ receiver_exits_within() { # SECONDS
 	receiver_done
 	assert_equal "$RECV_STATUS" 0
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
-	assert_output_contains "turned away 3 connections"
+	assert_output_contains "turned away $TURNED connections"
 }
 
 @test "an insecure peer trickling its HELLO is cut after --timeout; the listener then gives up" {
