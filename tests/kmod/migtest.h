@@ -93,6 +93,7 @@ struct mgt_core {
 	u64 size;
 	u64 nblocks;
 	unsigned long *dirty;		/* blocks dirtied since the saving fd sent them */
+	unsigned long *pending;		/* dirtied blocks this pre-copy round sends again */
 
 	enum vfio_device_mig_state state;
 	enum vfio_device_mig_state reported;	/* get_reports_target: what GET says */

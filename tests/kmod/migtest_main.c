@@ -66,6 +66,7 @@ static void mgt_core_free(struct kref *ref)
 
 	vfree(core->buf);
 	kvfree(core->dirty);
+	kvfree(core->pending);
 	mutex_destroy(&core->lock);
 	kfree(core);
 }
@@ -156,9 +157,10 @@ static struct file *mgt_set_state(struct vfio_device *vdev, enum vfio_device_mig
 	const struct mgt_knobs *k = &core->knobs;
 	struct file *filp = NULL;
 	unsigned int delay_ms = 0;
-	u32 last = core->state;
+	u32 last;
 
 	mutex_lock(&core->lock);
+	last = core->state;
 	mgt_dirty_apply(core);
 	core->report_target = false;
 	while (core->state != target) {
@@ -269,7 +271,8 @@ static const struct vfio_log_ops mgt_log_ops = {
 int mgt_core_resize(struct mgt_core *core, u64 size)
 {
 	u64 nblocks = DIV_ROUND_UP_ULL(size, MGT_BLOCK_SIZE);
-	unsigned long *dirty;
+	size_t longs = max_t(size_t, BITS_TO_LONGS(nblocks), 1);
+	unsigned long *dirty, *pending;
 	u8 *buf = NULL;
 
 	if (size > MGT_MAX_SIZE)
@@ -279,16 +282,20 @@ int mgt_core_resize(struct mgt_core *core, u64 size)
 		if (!buf)
 			return -ENOMEM;
 	}
-	dirty = kvcalloc(BITS_TO_LONGS(nblocks) ? BITS_TO_LONGS(nblocks) : 1,
-			 sizeof(unsigned long), GFP_KERNEL);
-	if (!dirty) {
+	dirty = kvcalloc(longs, sizeof(unsigned long), GFP_KERNEL);
+	pending = kvcalloc(longs, sizeof(unsigned long), GFP_KERNEL);
+	if (!dirty || !pending) {
+		kvfree(dirty);
+		kvfree(pending);
 		vfree(buf);
 		return -ENOMEM;
 	}
 	vfree(core->buf);
 	kvfree(core->dirty);
+	kvfree(core->pending);
 	core->buf = buf;
 	core->dirty = dirty;
+	core->pending = pending;
 	core->size = size;
 	core->nblocks = nblocks;
 	core->dirty_cursor = 0;

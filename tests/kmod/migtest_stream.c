@@ -3,6 +3,9 @@
  * vfio_migtest's data fds: the saving fd streams a header and one record per block (every
  * block once, then the blocks the running device dirtied again, then an end record in
  * STOP_COPY); the resuming fd parses the same stream straight into the device's buffer.
+ * Pre-copy goes in rounds, as mlx5's does: a round sends the blocks dirty when it began and
+ * ends with ENOMSG; the next read() begins the next round. A device that dirties faster
+ * than it is read still ends every round.
  */
 #include <linux/anon_inodes.h>
 #include <linux/bitmap.h>
@@ -36,6 +39,7 @@ struct mgt_file {
 	bool stop_copy;
 	bool header_done;
 	bool end_done;
+	bool round_due;			/* the next read() takes the dirty blocks as a round */
 	u64 first_pass;			/* next block of the first pass */
 	u64 scan;			/* where the search for dirty blocks goes on */
 
@@ -57,7 +61,8 @@ static void mgt_dirty_block(struct mgt_core *core, u64 block)
 
 	memcpy(core->buf + block * MGT_BLOCK_SIZE, &stamp, len);
 	core->dirtied = stamp;
-	if (core->saving && block < core->saving->first_pass)
+	/* a block still pending goes out as it is now; one sent or in flight goes again */
+	if (core->saving && block < core->saving->first_pass && !test_bit(block, core->pending))
 		set_bit(block, core->dirty);
 }
 
@@ -135,15 +140,31 @@ static u64 mgt_initial_left(const struct mgt_file *migf)
 	       mgt_records_from(migf->core, migf->first_pass);
 }
 
+/* Bytes of the records of the blocks in a bitmap. */
+static u64 mgt_records_of(const struct mgt_core *core, const unsigned long *map)
+{
+	u64 n = bitmap_weight(map, core->nblocks);
+	u64 bytes = n * (MGT_RECORD_SIZE + MGT_BLOCK_SIZE);
+
+	if (n && test_bit(core->nblocks - 1, map))
+		bytes -= MGT_BLOCK_SIZE - mgt_block_len(core, core->nblocks - 1);
+	return bytes;
+}
+
+/* dirty and pending never share a block (mgt_dirty_block, mgt_take_round). */
 static u64 mgt_dirty_left(const struct mgt_file *migf)
 {
 	const struct mgt_core *core = migf->core;
-	u64 n = bitmap_weight(core->dirty, core->nblocks);
-	u64 bytes = n * (MGT_RECORD_SIZE + MGT_BLOCK_SIZE);
 
-	if (n && test_bit(core->nblocks - 1, core->dirty))
-		bytes -= MGT_BLOCK_SIZE - mgt_block_len(core, core->nblocks - 1);
-	return bytes + mgt_rec_left(migf, MGT_REC_DIRTY);
+	return mgt_records_of(core, core->dirty) + mgt_records_of(core, core->pending) +
+	       mgt_rec_left(migf, MGT_REC_DIRTY);
+}
+
+/* The blocks dirtied so far become the round to send. */
+static void mgt_take_round(struct mgt_core *core)
+{
+	bitmap_or(core->pending, core->pending, core->dirty, core->nblocks);
+	bitmap_zero(core->dirty, core->nblocks);
 }
 
 /* What STOP_COPY would still read: the estimate MIG_DATA_SIZE gives. */
@@ -198,13 +219,13 @@ static void mgt_put_header(struct mgt_file *migf)
 static bool mgt_next_dirty(struct mgt_file *migf, u64 *block)
 {
 	struct mgt_core *core = migf->core;
-	u64 b = find_next_bit(core->dirty, core->nblocks, migf->scan);
+	u64 b = find_next_bit(core->pending, core->nblocks, migf->scan);
 
 	if (b >= core->nblocks)
-		b = find_first_bit(core->dirty, core->nblocks);
+		b = find_first_bit(core->pending, core->nblocks);
 	if (b >= core->nblocks)
 		return false;
-	clear_bit(b, core->dirty);
+	clear_bit(b, core->pending);
 	migf->scan = b + 1;
 	*block = b;
 	return true;
@@ -293,6 +314,10 @@ static ssize_t mgt_save_read(struct file *filp, char __user *ubuf, size_t len, l
 		goto out;
 	}
 	mgt_dirty_apply(core);
+	if (migf->round_due || migf->stop_copy) {
+		mgt_take_round(core);
+		migf->round_due = false;
+	}
 	budget = mgt_budget(migf->pos, len, k->max_read, k->read_fail_after, k->read_fail_errno);
 	if (budget < 0) {
 		ret = budget;
@@ -311,12 +336,14 @@ static ssize_t mgt_save_read(struct file *filp, char __user *ubuf, size_t len, l
 	}
 	migf->pos += done;
 	core->saved_bytes += done;
-	if (done || !len)
+	if (done || !len) {
 		ret = done;
-	else if (migf->end_done)
+	} else if (migf->end_done) {
 		ret = -k->stopcopy_end;
-	else
+	} else {
 		ret = -k->precopy_end;
+		migf->round_due = true;
+	}
 out:
 	mutex_unlock(&core->lock);
 	return ret;
@@ -524,6 +551,7 @@ struct file *mgt_save_open(struct mgt_core *core, bool stop_copy)
 		return ERR_CAST(migf);
 	migf->stop_copy = stop_copy;
 	bitmap_zero(core->dirty, core->nblocks);
+	bitmap_zero(core->pending, core->nblocks);
 	core->saving = migf;
 	return get_file(migf->filp);
 }
