@@ -21,9 +21,11 @@
 #define MGT_NAME		"migtest"
 #define MGT_INSTANCES	16
 
+/* The mdev core names a type's directory "<parent>-<sysfs_name>": migtest-1, migtest-2. */
 struct mgt_type {
 	struct mdev_type type;
 	u32 id;
+	const char *name;
 };
 
 struct mgt_device {
@@ -32,9 +34,10 @@ struct mgt_device {
 };
 
 static struct mgt_type mgt_types[] = {
-	{ .type = { .sysfs_name = MGT_NAME "-1", .pretty_name = "Migration test device" }, .id = 1 },
-	{ .type = { .sysfs_name = MGT_NAME "-2", .pretty_name = "Migration test device, other type" },
-	  .id = 2 },
+	{ .type = { .sysfs_name = "1", .pretty_name = "Migration test device" },
+	  .id = 1, .name = MGT_NAME "-1" },
+	{ .type = { .sysfs_name = "2", .pretty_name = "Migration test device, other type" },
+	  .id = 2, .name = MGT_NAME "-2" },
 };
 
 static struct mdev_type *mgt_type_list[] = { &mgt_types[0].type, &mgt_types[1].type };
@@ -317,7 +320,7 @@ static int mgt_init_dev(struct vfio_device *vdev)
 	mutex_init(&core->lock);
 	snprintf(core->name, sizeof(core->name), "%pUl", &mdev->uuid);
 	core->type_id = type->id;
-	core->type_name = type->type.sysfs_name;
+	core->type_name = type->name;
 	core->state = VFIO_DEVICE_STATE_RUNNING;
 	core->dirty_stamp = ktime_get();
 	core->knobs.p2p = 1;

@@ -2,7 +2,8 @@
 /*
  * vfio_migtest's data fds: the saving fd streams a header and one record per block (every
  * block once, then the blocks the running device dirtied again, then an end record in
- * STOP_COPY); the resuming fd parses the same stream straight into the device's buffer.
+ * STOP_COPY); the resuming fd parses the same stream into a buffer of its own, which
+ * becomes the device's state at RESUMING -> STOP once every block and the end arrived.
  * Pre-copy goes in rounds, as mlx5's does: a round sends the blocks dirty when it began and
  * ends with ENOMSG; the next read() begins the next round. A device that dirties faster
  * than it is read still ends every round.
@@ -14,6 +15,7 @@
 #include <linux/math64.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/vmalloc.h>
 
 #include "migtest.h"
 
@@ -45,6 +47,7 @@ struct mgt_file {
 
 	/* resuming */
 	bool broken;
+	u8 *stage;			/* the state being received; core->dirty marks its blocks */
 };
 
 static bool mgt_running(enum vfio_device_mig_state state)
@@ -100,6 +103,8 @@ static void mgt_file_disable(struct mgt_file **slot)
 	if (!migf)
 		return;
 	migf->disabled = true;
+	vfree(migf->stage);
+	migf->stage = NULL;
 	*slot = NULL;
 	fput(migf->filp);
 }
@@ -114,6 +119,7 @@ static int mgt_file_release(struct inode *inode, struct file *filp)
 {
 	struct mgt_file *migf = filp->private_data;
 
+	vfree(migf->stage);
 	mgt_core_put(migf->core);
 	kfree(migf);
 	return 0;
@@ -434,6 +440,7 @@ static bool mgt_record_fits(struct mgt_file *migf)
 		return false;
 	}
 	migf->rec_block = offset / MGT_BLOCK_SIZE;
+	set_bit(migf->rec_block, core->dirty);
 	migf->rec_data = le32_to_cpu(rec.length);
 	migf->rec_pos = 0;
 	migf->rec_busy = true;
@@ -453,7 +460,7 @@ static ssize_t mgt_resume_take(struct mgt_file *migf, const char __user *ubuf, s
 	}
 	if (migf->rec_busy) {
 		n = min_t(u64, len, migf->rec_data - migf->rec_pos);
-		if (copy_from_user(core->buf + migf->rec_block * MGT_BLOCK_SIZE + migf->rec_pos,
+		if (copy_from_user(migf->stage + migf->rec_block * MGT_BLOCK_SIZE + migf->rec_pos,
 				   ubuf, n))
 			return -EFAULT;
 		migf->rec_pos += n;
@@ -550,6 +557,7 @@ struct file *mgt_save_open(struct mgt_core *core, bool stop_copy)
 	if (IS_ERR(migf))
 		return ERR_CAST(migf);
 	migf->stop_copy = stop_copy;
+	core->saved_bytes = 0;
 	bitmap_zero(core->dirty, core->nblocks);
 	bitmap_zero(core->pending, core->nblocks);
 	core->saving = migf;
@@ -570,10 +578,22 @@ struct file *mgt_save_to_stop_copy(struct mgt_core *core)
 
 struct file *mgt_resume_open(struct mgt_core *core)
 {
-	struct mgt_file *migf = mgt_file_new(core, &mgt_resume_fops, O_WRONLY);
+	struct mgt_file *migf;
+	u8 *stage = NULL;
 
-	if (IS_ERR(migf))
+	if (core->size) {
+		stage = vzalloc(core->size);
+		if (!stage)
+			return ERR_PTR(-ENOMEM);
+	}
+	migf = mgt_file_new(core, &mgt_resume_fops, O_WRONLY);
+	if (IS_ERR(migf)) {
+		vfree(stage);
 		return ERR_CAST(migf);
+	}
+	migf->stage = stage;
+	core->resumed_bytes = 0;
+	bitmap_zero(core->dirty, core->nblocks);
 	core->resuming = migf;
 	return get_file(migf->filp);
 }
@@ -582,13 +602,24 @@ struct file *mgt_resume_open(struct mgt_core *core)
 int mgt_resume_finish(struct mgt_core *core)
 {
 	struct mgt_file *migf = core->resuming;
+	const char *why = NULL;
 
-	if (!migf || migf->broken || !migf->end_done) {
-		pr_warn("vfio_migtest %s: RESUMING -> STOP refused: %s\n", core->name,
-			!migf ? "no resuming fd" : migf->broken ? "the stream was refused" :
-			"the stream has no end record");
+	if (!migf)
+		why = "no resuming fd";
+	else if (migf->broken)
+		why = "the stream was refused";
+	else if (!migf->end_done)
+		why = "the stream has no end record";
+	else if (!bitmap_full(core->dirty, core->nblocks))
+		why = "blocks are missing";
+	if (why) {
+		pr_warn("vfio_migtest %s: RESUMING -> STOP refused: %s\n", core->name, why);
 		return -EINVAL;
 	}
+	vfree(core->buf);
+	core->buf = migf->stage;
+	migf->stage = NULL;
+	bitmap_zero(core->dirty, core->nblocks);
 	return 0;
 }
 
