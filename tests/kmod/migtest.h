@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * vfio_migtest: a VFIO migration test driver. Shared definitions of its three parts:
- * migtest_main.c (mdev and vfio glue, the state machine), migtest_stream.c (the data fds)
- * and migtest_sysfs.c (per-device knobs and the content interface).
+ * vfio_migtest: a VFIO migration test driver. Shared definitions of its parts:
+ * migtest_main.c (mdev and vfio glue, the state machine), migtest_stream.c (the saving data
+ * fd), migtest_resume.c (the resuming one) and migtest_sysfs.c (knobs, content interface).
  */
 #ifndef MIGTEST_H
 #define MIGTEST_H
@@ -76,7 +76,36 @@ struct mgt_knobs {
 	struct mgt_arc extra_fd;
 };
 
-struct mgt_file;
+enum mgt_rec_kind { MGT_REC_INITIAL, MGT_REC_DIRTY, MGT_REC_FINAL };
+
+struct mgt_file {
+	struct mgt_core *core;
+	struct file *filp;
+	bool disabled;
+	u64 pos;			/* bytes read or written through this fd */
+
+	/* the record in flight: header bytes in rec, then rec_data bytes of a block */
+	u8 rec[MGT_HEADER_SIZE];
+	u32 rec_len;
+	u32 rec_fill;			/* resuming: header bytes received */
+	u64 rec_block;
+	u64 rec_data;
+	u64 rec_pos;
+	bool rec_busy;
+	enum mgt_rec_kind rec_kind;
+
+	/* saving */
+	bool stop_copy;
+	bool header_done;
+	bool end_done;
+	bool round_due;			/* the next read() takes the dirty blocks as a round */
+	u64 first_pass;			/* next block of the first pass */
+	u64 scan;			/* where the search for dirty blocks goes on */
+
+	/* resuming */
+	bool broken;
+	u8 *stage;			/* the state being received; core->dirty marks its blocks */
+};
 
 /*
  * The device's state and everything its data fds touch. Reference-counted: a data fd may
@@ -122,6 +151,10 @@ struct file *mgt_stray_open(struct mgt_core *core);
 int mgt_resume_finish(struct mgt_core *core);
 void mgt_files_disable(struct mgt_core *core);
 u64 mgt_stop_copy_length(struct mgt_core *core);
+struct mgt_file *mgt_file_new(struct mgt_core *core, const struct file_operations *fops,
+			      int flags);
+int mgt_file_release(struct inode *inode, struct file *filp);
+ssize_t mgt_budget(u64 pos, size_t len, u64 max, u64 fail_after, u64 fail_errno);
 
 /* core */
 void mgt_core_put(struct mgt_core *core);
