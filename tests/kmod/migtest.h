@@ -136,7 +136,9 @@ struct mgt_core {
 	u64 dirty_cursor;		/* next block to dirty */
 	u64 dirtied;			/* blocks dirtied in all */
 	u64 saved_bytes;
+	u64 saved_reads;		/* read() calls that gave data */
 	u64 resumed_bytes;
+	u64 resumed_writes;
 	bool log_active;
 
 	struct mgt_knobs knobs;

@@ -128,6 +128,7 @@ static ssize_t mgt_resume_write(struct file *filp, const char __user *ubuf, size
 	}
 	migf->pos += done;
 	core->resumed_bytes += done;
+	core->resumed_writes += done > 0;
 	if (ret == -EINVAL)
 		migf->broken = true;
 	else if (done || ret >= 0)
@@ -160,6 +161,7 @@ struct file *mgt_resume_open(struct mgt_core *core)
 	}
 	migf->stage = stage;
 	core->resumed_bytes = 0;
+	core->resumed_writes = 0;
 	bitmap_zero(core->dirty, core->nblocks);
 	core->resuming = migf;
 	return get_file(migf->filp);

@@ -309,6 +309,7 @@ static ssize_t mgt_save_read(struct file *filp, char __user *ubuf, size_t len, l
 	}
 	migf->pos += done;
 	core->saved_bytes += done;
+	core->saved_reads += done > 0;
 	if (done || !len) {
 		ret = done;
 	} else if (migf->end_done) {
@@ -395,6 +396,7 @@ struct file *mgt_save_open(struct mgt_core *core, bool stop_copy)
 		return ERR_CAST(migf);
 	migf->stop_copy = stop_copy;
 	core->saved_bytes = 0;
+	core->saved_reads = 0;
 	bitmap_zero(core->dirty, core->nblocks);
 	bitmap_zero(core->pending, core->nblocks);
 	core->saving = migf;

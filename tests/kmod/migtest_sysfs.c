@@ -408,6 +408,8 @@ static ssize_t mgt_counter(struct device *dev, char *buf, size_t offset)
 MGT_COUNTER(dirtied);
 MGT_COUNTER(saved_bytes);
 MGT_COUNTER(resumed_bytes);
+MGT_COUNTER(saved_reads);
+MGT_COUNTER(resumed_writes);
 
 static ssize_t state_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
@@ -522,6 +524,7 @@ static struct attribute *mgt_attrs[] = {
 	&dev_attr_fail_arc.attr, &dev_attr_arc_delay.attr, &dev_attr_extra_fd.attr,
 	&dev_attr_read_fail_after.attr, &dev_attr_write_fail_after.attr, &dev_attr_size.attr,
 	&dev_attr_dirtied.attr, &dev_attr_saved_bytes.attr, &dev_attr_resumed_bytes.attr,
+	&dev_attr_saved_reads.attr, &dev_attr_resumed_writes.attr,
 	&dev_attr_state.attr, &dev_attr_fill.attr, &dev_attr_checksum.attr,
 	NULL,
 };

@@ -166,6 +166,8 @@ stop: ok"
 	rounds=$(jq -r .precopy_rounds <<<"$output")
 	((rounds >= 1 && rounds <= 4))
 	[[ $(mt_get "$MT_A" dirtied) -gt 0 ]]
+	# blocks dirtied after they were sent went again: more than one whole stream was read
+	(($(jq -r .raw_bytes <<<"$output") > 32 + 256 * 16 + (16 << 20) + 16))
 	assert_equal "$(state_of "$MT_A")" STOP
 	# stopped, the source dirties no more: what it holds is what must have arrived
 	assert_equal "$(checksum "$MT_B")" "$(checksum "$MT_A")"
@@ -194,6 +196,10 @@ stop: ok"
 	run bash -c "'$VFIOMIG' save '$MT_A' --resume | '$VFIOMIG' restore '$MT_B'"
 	assert_status 0
 	assert_equal "$(checksum "$MT_B")" "$(checksum "$MT_A")"
+	# the stream is 1 MiB + 16 records + 48 bytes: at most 4000 and 1000 bytes a call
+	local stream=$(((1 << 20) + 16 * 16 + 48))
+	(($(mt_get "$MT_A" saved_reads) >= (stream + 3999) / 4000))
+	(($(mt_get "$MT_B" resumed_writes) >= (stream + 999) / 1000))
 }
 
 @test "migtest: the driver refuses a stream of a device of another size; the destination keeps its state" {
