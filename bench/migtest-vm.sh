@@ -40,7 +40,7 @@ done
 EOF
 chmod +x "$work/guest.sh"
 
-export VFIOMIG_VM_MEM=$(( (3 * largest + 768) ))M
+export VFIOMIG_VM_MEM=$((3 * largest + 768))M
 VFIOMIG_VM_EXTRA_FILES="${VFIOMIG_VM_EXTRA_FILES:-} $work/guest.sh:/usr/local/bin/migtest-bench" \
 	VFIOMIG_VM_APPEND="vfiomig.run=migtest-bench" \
 	tests/vm/run.sh --mode=run --jobs 1 --verbose --timeout 1800 2>&1 >/dev/null |
