@@ -318,6 +318,17 @@ stop: ok"
 	assert_equal "$(result_of recovery)" PASS
 }
 
+@test "migtest: check passes a STOP_COPY-only migtest, whose other states the kernel refuses" {
+	mt_set "$MT_A" p2p 0
+	mt_set "$MT_A" pre_copy 0
+	run vfiomig check "$MT_A" --destructive
+	assert_status 0
+	assert_output_contains "EINVAL for ERROR, RUNNING_P2P, PRE_COPY, PRE_COPY_P2P, state 8"
+	assert_equal "$(result_of precopy_end)" SKIP
+	assert_equal "$(result_of roundtrip)" PASS
+	assert_equal "$(state_of "$MT_A")" RUNNING
+}
+
 @test "migtest knob precopy_end=0: PRE_COPY's end read() = 0 is check's one warning" {
 	mt_set "$MT_A" precopy_end 0
 	run vfiomig check "$MT_A"
