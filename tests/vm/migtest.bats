@@ -318,6 +318,18 @@ stop: ok"
 	assert_equal "$(result_of recovery)" PASS
 }
 
+@test "migtest: check passes a migtest that keeps dirtying: each pre-copy round ends" {
+	mt_size "$MT_A" $((1 << 20))
+	# all of the state again at every look: without rounds, pre-copy would never pause
+	mt_set "$MT_A" dirty_rate $((1 << 40))
+	run vfiomig check "$MT_A"
+	assert_status 0
+	refute_output_contains " WARN "
+	assert_equal "$(result_of precopy_end)" PASS
+	assert_output_contains "ENOMSG after"
+	[[ $(mt_get "$MT_A" dirtied) -gt 0 ]]
+}
+
 @test "migtest: check passes a STOP_COPY-only migtest, whose other states the kernel refuses" {
 	mt_set "$MT_A" p2p 0
 	mt_set "$MT_A" pre_copy 0
