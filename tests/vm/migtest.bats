@@ -407,3 +407,12 @@ stop: ok"
 	assert_status 0
 	assert_equal "$(state_of "$MT_A")" RUNNING
 }
+
+@test "migtest: after all of the above the kernel logged no WARNING, BUG or Oops" {
+	run dmesg
+	assert_status 0
+	assert_output_contains "vfio_migtest"
+	refute_output_contains "WARNING:"
+	refute_output_contains "BUG:"
+	refute_output_contains "Oops"
+}
