@@ -72,7 +72,8 @@ struct mgt_knobs {
 	u64 fail_errno;
 	u64 fail_to_error;
 	struct mgt_arc delay_arc;
-	u64 delay_ms;
+	u64 arc_delay_ms;
+	u64 delay_ms;			/* sleep per data-fd read() or write(): a slow device */
 	struct mgt_arc extra_fd;
 };
 

@@ -127,7 +127,7 @@ static struct file *mgt_step(struct mgt_core *core, u32 next, unsigned int *dela
 		return ERR_PTR(-(k->fail_errno ? k->fail_errno : EIO));
 	}
 	if (mgt_arc_is(&k->delay_arc, cur, next))
-		*delay_ms += k->delay_ms;
+		*delay_ms += k->arc_delay_ms;
 
 	if (mgt_is(cur, next, VFIO_DEVICE_STATE_STOP, VFIO_DEVICE_STATE_STOP_COPY))
 		return mgt_save_open(core, true);

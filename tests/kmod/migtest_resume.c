@@ -5,6 +5,7 @@
  * record arrived; anything that does not fit this device is refused with EINVAL.
  */
 #include <linux/bitmap.h>
+#include <linux/delay.h>
 #include <linux/fs.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -103,10 +104,12 @@ static ssize_t mgt_resume_write(struct file *filp, const char __user *ubuf, size
 	struct mgt_core *core = migf->core;
 	const struct mgt_knobs *k = &core->knobs;
 	ssize_t budget, done = 0, ret;
+	unsigned int delay_ms;
 
 	if (ppos)
 		return -ESPIPE;
 	mutex_lock(&core->lock);
+	delay_ms = k->delay_ms;
 	if (migf->disabled) {
 		ret = -ENODEV;
 		goto out;
@@ -135,6 +138,8 @@ static ssize_t mgt_resume_write(struct file *filp, const char __user *ubuf, size
 		ret = done;
 out:
 	mutex_unlock(&core->lock);
+	if (delay_ms)
+		msleep(delay_ms);
 	return ret;
 }
 

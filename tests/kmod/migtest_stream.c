@@ -8,6 +8,7 @@
  */
 #include <linux/anon_inodes.h>
 #include <linux/bitmap.h>
+#include <linux/delay.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/math64.h>
@@ -278,10 +279,12 @@ static ssize_t mgt_save_read(struct file *filp, char __user *ubuf, size_t len, l
 	struct mgt_core *core = migf->core;
 	const struct mgt_knobs *k = &core->knobs;
 	ssize_t budget, done = 0, ret;
+	unsigned int delay_ms;
 
 	if (ppos)
 		return -ESPIPE;
 	mutex_lock(&core->lock);
+	delay_ms = k->delay_ms;
 	if (migf->disabled) {
 		ret = -ENODEV;
 		goto out;
@@ -320,6 +323,9 @@ static ssize_t mgt_save_read(struct file *filp, char __user *ubuf, size_t len, l
 	}
 out:
 	mutex_unlock(&core->lock);
+	/* slow, but without holding the device: other calls go on meanwhile */
+	if (delay_ms)
+		msleep(delay_ms);
 	return ret;
 }
 

@@ -140,6 +140,7 @@ MGT_KNOB(get_reports_target, 1, 0);
 MGT_KNOB(precopy_info_anywhere, 1, 0);
 MGT_KNOB(precopy_initial_fixed, 1, 0);
 MGT_KNOB(reset_keeps_error, 1, 0);
+MGT_KNOB(delay_ms, 600000, 0);
 
 /* FROM>TO, by state names; "none" or an empty line clears it. */
 static int mgt_parse_arc(char **s, struct mgt_arc *arc)
@@ -242,11 +243,11 @@ static int mgt_parse_arc_delay(struct mgt_knobs *k, char *line)
 	char *word;
 	int ret = mgt_parse_arc(&line, &k->delay_arc);
 
-	k->delay_ms = 0;
+	k->arc_delay_ms = 0;
 	if (ret)
 		return ret < 0 ? ret : 0;
 	word = strsep(&line, " \t");
-	if (!word || kstrtou64(word, 0, &k->delay_ms) || k->delay_ms > 600000)
+	if (!word || kstrtou64(word, 0, &k->arc_delay_ms) || k->arc_delay_ms > 600000)
 		return -EINVAL;
 	return 0;
 }
@@ -258,7 +259,7 @@ static ssize_t arc_delay_show(struct device *dev, struct device_attribute *attr,
 
 	if (!core)
 		return -ENODEV;
-	snprintf(rest, sizeof(rest), " %llu", core->knobs.delay_ms);
+	snprintf(rest, sizeof(rest), " %llu", core->knobs.arc_delay_ms);
 	return mgt_show_arc(buf, &core->knobs.delay_arc, rest);
 }
 
@@ -521,6 +522,7 @@ static struct attribute *mgt_attrs[] = {
 	&mgt_knob_refuse_errno.attr.attr, &mgt_knob_precopy_new_fd.attr.attr,
 	&mgt_knob_get_reports_target.attr.attr, &mgt_knob_precopy_info_anywhere.attr.attr,
 	&mgt_knob_precopy_initial_fixed.attr.attr, &mgt_knob_reset_keeps_error.attr.attr,
+	&mgt_knob_delay_ms.attr.attr,
 	&dev_attr_fail_arc.attr, &dev_attr_arc_delay.attr, &dev_attr_extra_fd.attr,
 	&dev_attr_read_fail_after.attr, &dev_attr_write_fail_after.attr, &dev_attr_size.attr,
 	&dev_attr_dirtied.attr, &dev_attr_saved_bytes.attr, &dev_attr_resumed_bytes.attr,

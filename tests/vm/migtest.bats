@@ -42,7 +42,8 @@ mt_defaults() { # DEVICE
 	local k
 	for k in p2p pre_copy; do mt_set "$1" "$k" 1; done
 	for k in dirty_rate max_read max_write data_size stopcopy_end refuse_errno precopy_new_fd \
-		get_reports_target precopy_info_anywhere precopy_initial_fixed reset_keeps_error; do
+		get_reports_target precopy_info_anywhere precopy_initial_fixed reset_keeps_error \
+		delay_ms; do
 		mt_set "$1" "$k" 0
 	done
 	mt_set "$1" precopy_end ENOMSG
@@ -303,6 +304,19 @@ stop: ok"
 	assert_status 0
 	json_is '.destination_resume_ms >= 2500' true \
 		'.pings_received >= 1' true
+	assert_equal "$(checksum "$MT_B")" "$(checksum "$MT_A")"
+}
+
+@test "migtest: a source reading its device for longer than --timeout still migrates: it pings meanwhile" {
+	mt_size "$MT_A" $((1 << 20))
+	mt_size "$MT_B" $((1 << 20))
+	mt_set "$MT_A" fill 13
+	# STOP_COPY takes two reads (the data, then the end), each 1.5 s
+	mt_set "$MT_A" delay_ms 1500
+	run --separate-stderr vfiomig migrate "$MT_A" --timeout 1 --json --no-precopy \
+		--exec "'$VFIOMIG' receive '$MT_B' --stdio --timeout 1"
+	assert_status 0
+	json_is '.pings_sent >= 1' true
 	assert_equal "$(checksum "$MT_B")" "$(checksum "$MT_A")"
 }
 
