@@ -112,7 +112,8 @@ main() {
 	check_config "$builddir/.config"
 
 	note "building bzImage with -j$(nproc) (several minutes; log: $log)"
-	make -C "$srcdir" O="$builddir" ARCH=x86_64 -j"$(nproc)" bzImage >>"$log" 2>&1 \
+	# "modules" writes Module.symvers, which tests/kmod/build.sh needs to build against this tree
+	make -C "$srcdir" O="$builddir" ARCH=x86_64 -j"$(nproc)" bzImage modules >>"$log" 2>&1 \
 		|| { tail -n 30 "$log" >&2; die "kernel build failed; see $log"; }
 
 	mkdir -p "$out"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # /init of the test guest (busybox sh): mounts the pseudo file systems, creates the mtty
-# instances, binds the e1000 to vfio-pci in no-IOMMU mode, then runs the mode named on the
+# instances (and, when the initramfs has tests/kmod's driver, the migtest ones), binds the e1000 to vfio-pci in no-IOMMU mode, then runs the mode named on the
 # kernel command line (vfiomig.mode=tests|demo|run|shell; default tests) and powers off.
 # Everything the host parses is framed by @@VFIOMIG-...@@ marker lines on the console.
 
@@ -8,6 +8,12 @@ MTTY2_A=7d8a3c20-0c1e-4d5a-9d3b-1a2b3c4d5e01
 MTTY2_B=7d8a3c20-0c1e-4d5a-9d3b-1a2b3c4d5e02
 MTTY1=7d8a3c20-0c1e-4d5a-9d3b-1a2b3c4d5e03
 MTTY_TYPES=/sys/class/mdev_bus/mtty/mdev_supported_types
+# tests/kmod's vfio_migtest (loaded when the initramfs has it): two migtest-1, one migtest-2
+MIGTEST_A=5e1f0c3a-7a2b-4c1d-8e9f-0a1b2c3d4e01
+MIGTEST_B=5e1f0c3a-7a2b-4c1d-8e9f-0a1b2c3d4e02
+MIGTEST_OTHER=5e1f0c3a-7a2b-4c1d-8e9f-0a1b2c3d4e03
+MIGTEST_KO=/usr/lib/modules/vfio_migtest.ko
+MIGTEST_TYPES=/sys/class/mdev_bus/migtest/mdev_supported_types
 
 export PATH=/usr/local/bin:/usr/bin:/usr/sbin
 export HOME=/root TMPDIR=/tmp TERM=dumb LC_ALL=C
@@ -41,9 +47,21 @@ mount_all() {
 }
 
 create_mdev() {
-	type=$1 uuid=$2
+	type=$1 uuid=$2 types=${3:-$MTTY_TYPES}
 	[ -d "/sys/bus/mdev/devices/$uuid" ] && return 0
-	echo "$uuid" >"$MTTY_TYPES/$type/create" || setup_error "cannot create $type mdev $uuid"
+	echo "$uuid" >"$types/$type/create" || setup_error "cannot create $type mdev $uuid"
+}
+
+# Loads vfio_migtest and creates its devices; without the module nothing is exported and
+# tests/vm/migtest.bats fails its setup.
+setup_migtest() {
+	[ -f "$MIGTEST_KO" ] || return 0
+	insmod "$MIGTEST_KO" || { setup_error "insmod $MIGTEST_KO failed"; return 0; }
+	create_mdev migtest-1 "$MIGTEST_A" "$MIGTEST_TYPES"
+	create_mdev migtest-1 "$MIGTEST_B" "$MIGTEST_TYPES"
+	create_mdev migtest-2 "$MIGTEST_OTHER" "$MIGTEST_TYPES"
+	export VFIOMIG_TEST_MIGTEST_A=$MIGTEST_A VFIOMIG_TEST_MIGTEST_B=$MIGTEST_B
+	export VFIOMIG_TEST_MIGTEST_OTHER=$MIGTEST_OTHER
 }
 
 # The first Intel 82540EM (QEMU's e1000) goes to vfio-pci; without an IOMMU this needs noiommu.
@@ -75,6 +93,7 @@ setup_devices() {
 	else
 		setup_error "no mtty parent device ($MTTY_TYPES missing)"
 	fi
+	setup_migtest
 	NOMIG=
 	bind_e1000
 	export VFIOMIG_TEST_BACKEND=kernel
@@ -143,6 +162,8 @@ run)
 	;;
 shell)
 	echo "mtty: $MTTY2_A $MTTY2_B (mtty-2), $MTTY1 (mtty-1); e1000 on vfio-pci: $NOMIG"
+	[ -n "${VFIOMIG_TEST_MIGTEST_A:-}" ] &&
+		echo "migtest: $MIGTEST_A $MIGTEST_B (migtest-1), $MIGTEST_OTHER (migtest-2)"
 	cd /repo && setsid cttyhack bash -l
 	;;
 *) setup_error "unknown vfiomig.mode=$mode" ;;

@@ -81,7 +81,11 @@ keep_workdir=1
 cleanup() { [ "$keep_workdir" = 1 ] || rm -rf "$workdir"; }
 trap cleanup EXIT
 
-initrd=$("$here/mkinitramfs.sh" --bin "$bin" --out "$workdir/initramfs.cpio.gz" | tail -n1)
+# tests/kmod's migration test driver, built against that kernel, loaded by the guest's /init
+kmod=$("$repo/tests/kmod/build.sh" "$kernel" | tail -n1)
+[ -s "$kmod" ] || die "tests/kmod/build.sh did not produce vfio_migtest.ko"
+initrd=$(VFIOMIG_VM_EXTRA_FILES="${VFIOMIG_VM_EXTRA_FILES:-} $kmod:/usr/lib/modules/vfio_migtest.ko" \
+	"$here/mkinitramfs.sh" --bin "$bin" --out "$workdir/initramfs.cpio.gz" | tail -n1)
 
 # The files each guest runs: every suite by default, split over the guests so that each gets
 # about as many tests (each guest has its own devices, so they cannot disturb each other).
@@ -102,7 +106,7 @@ declare -A measured=(
 	[tests/bats/state.bats]=85 [tests/bats/check.bats]=58 [tests/vm/migrate-e2e.bats]=53
 	[tests/bats/errors-and-exit-codes.bats]=46 [tests/bats/device-names.bats]=45
 	[tests/bats/migrate-liveness.bats]=45 [tests/bats/compat.bats]=28 [tests/bats/info.bats]=27
-	[tests/bats/list.bats]=24 [tests/vm/check-kernel.bats]=22
+	[tests/bats/list.bats]=24 [tests/vm/check-kernel.bats]=22 [tests/vm/migtest.bats]=400
 )
 # shard_of WEIGHT FILE lines -> GUEST FILE lines: longest first onto the lightest guest, then
 # single moves and swaps between the heaviest and the lightest guest while they even it out.
