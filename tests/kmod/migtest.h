@@ -56,6 +56,8 @@ struct mgt_knobs {
 	u64 max_read;			/* 0: no limit */
 	u64 max_write;
 	u64 data_size;			/* 0: honest MIG_DATA_SIZE, else this */
+	u64 data_size_errno;		/* MIG_DATA_SIZE fails with it (a driver without one) */
+	u64 precopy_batch;		/* the first pass sends at most so many blocks a round */
 	u64 precopy_end;		/* errno of PRE_COPY's "no more for now"; 0: read() = 0 */
 	u64 stopcopy_end;		/* errno at STOP_COPY's end instead of read() = 0 */
 	u64 refuse_errno;		/* errno for targets the flags rule out, instead of EINVAL */
@@ -101,6 +103,7 @@ struct mgt_file {
 	bool end_done;
 	bool round_due;			/* the next read() takes the dirty blocks as a round */
 	u64 first_pass;			/* next block of the first pass */
+	u64 round_blocks;		/* first-pass blocks sent in this round (precopy_batch) */
 	u64 scan;			/* where the search for dirty blocks goes on */
 
 	/* resuming */

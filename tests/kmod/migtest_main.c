@@ -214,10 +214,16 @@ static int mgt_get_data_size(struct vfio_device *vdev, unsigned long *stop_copy_
 {
 	struct mgt_core *core = mgt_core_of_vdev(vdev);
 
+	int ret = 0;
+
 	mutex_lock(&core->lock);
-	*stop_copy_length = mgt_stop_copy_length(core);
+	/* data_size_errno: a driver whose estimate fails (or has none: the core says ENOTTY) */
+	if (core->knobs.data_size_errno)
+		ret = -(int)core->knobs.data_size_errno;
+	else
+		*stop_copy_length = mgt_stop_copy_length(core);
 	mutex_unlock(&core->lock);
-	return 0;
+	return ret;
 }
 
 static const struct vfio_migration_ops mgt_migration_ops = {

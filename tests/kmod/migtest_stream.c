@@ -217,7 +217,12 @@ static bool mgt_save_next(struct mgt_file *migf)
 		return true;
 	}
 	if (migf->first_pass < core->nblocks) {
+		/* precopy_batch: initial data in batches, each round ending early */
+		if (!migf->stop_copy && core->knobs.precopy_batch &&
+		    migf->round_blocks >= core->knobs.precopy_batch)
+			return false;
 		block = migf->first_pass++;
+		migf->round_blocks++;
 		kind = MGT_REC_INITIAL;
 	} else if (mgt_next_dirty(migf, &block)) {
 		kind = MGT_REC_DIRTY;
@@ -293,6 +298,7 @@ static ssize_t mgt_save_read(struct file *filp, char __user *ubuf, size_t len, l
 	if (migf->round_due || migf->stop_copy) {
 		mgt_take_round(core);
 		migf->round_due = false;
+		migf->round_blocks = 0;
 	}
 	budget = mgt_budget(migf->pos, len, k->max_read, k->read_fail_after, k->read_fail_errno);
 	if (budget < 0) {

@@ -132,6 +132,8 @@ MGT_KNOB(dirty_rate, U64_MAX, 0);
 MGT_KNOB(max_read, U64_MAX, 0);
 MGT_KNOB(max_write, U64_MAX, 0);
 MGT_KNOB(data_size, U64_MAX, 0);
+MGT_KNOB(data_size_errno, 4095, MGT_ERRNO);
+MGT_KNOB(precopy_batch, U64_MAX, 0);
 MGT_KNOB(precopy_end, 4095, MGT_ERRNO);
 MGT_KNOB(stopcopy_end, 4095, MGT_ERRNO);
 MGT_KNOB(refuse_errno, 4095, MGT_ERRNO);
@@ -518,6 +520,7 @@ static BIN_ATTR_RW(content, 0);
 static struct attribute *mgt_attrs[] = {
 	&mgt_knob_p2p.attr.attr, &mgt_knob_pre_copy.attr.attr, &mgt_knob_dirty_rate.attr.attr,
 	&mgt_knob_max_read.attr.attr, &mgt_knob_max_write.attr.attr, &mgt_knob_data_size.attr.attr,
+	&mgt_knob_data_size_errno.attr.attr, &mgt_knob_precopy_batch.attr.attr,
 	&mgt_knob_precopy_end.attr.attr, &mgt_knob_stopcopy_end.attr.attr,
 	&mgt_knob_refuse_errno.attr.attr, &mgt_knob_precopy_new_fd.attr.attr,
 	&mgt_knob_get_reports_target.attr.attr, &mgt_knob_precopy_info_anywhere.attr.attr,
