@@ -3,12 +3,17 @@
 # Large device state, the same tests on the test double (generated content that the
 # double checks byte by byte as it is written back) and on the real kernel (tests/kmod's
 # vfio_migtest, whose checksum proves the bytes arrived): where the two disagree, the
-# kernel is right and the double changes.
+# kernel is right and the double changes. Under the VM's software emulation the kernel
+# runs take 16 MiB (tests/vm/migtest.bats moves 64 MiB there); the double 64 MiB.
 
 load helper
 
-BIG=$((64 << 20))
-HALF=$((32 << 20))
+if [[ ${VFIOMIG_TEST_BACKEND:-double} == double ]]; then
+	BIG=$((64 << 20))
+else
+	BIG=$((16 << 20))
+fi
+HALF=$((BIG / 2))
 MT_SYS=/sys/bus/mdev/devices
 
 setup() {
@@ -65,7 +70,7 @@ assert_arrived() { # DEVICE
 	assert_equal "$(state_of "$1")" RUNNING
 }
 
-@test "64 MiB through save and restore arrive whole" {
+@test "a large state through save and restore arrives whole" {
 	run vfiomig save "$SRC" -o "$S" --resume
 	assert_status 0
 	run vfiomig restore "$DST" -i "$S"
@@ -74,7 +79,7 @@ assert_arrived() { # DEVICE
 	assert_equal "$(state_of "$SRC")" RUNNING
 }
 
-@test "64 MiB through migrate --exec arrive whole; the source stops" {
+@test "a large state through migrate --exec arrives whole; the source stops" {
 	local recv="$VFIOMIG receive $DST --stdio"
 	[[ $BACKEND != double ]] || recv="env VFIOMIG_SYSROOT=$SYSROOT LD_PRELOAD=$DOUBLE_LIB $recv"
 	run vfiomig migrate "$SRC" --exec "$recv" --json
@@ -84,7 +89,7 @@ assert_arrived() { # DEVICE
 	assert_equal "$(state_of "$SRC")" STOP
 }
 
-@test "a byte flipped deep in a 64 MiB stream never reaches the device: exit 5, its state stays" {
+@test "a byte flipped deep in a large stream never reaches the device: exit 5, its state stays" {
 	local off v mine
 	run vfiomig save "$SRC" -o "$S" --resume
 	assert_status 0
@@ -98,7 +103,7 @@ assert_arrived() { # DEVICE
 	assert_equal "$(state_sum "$DST")" "$mine"
 }
 
-@test "a 64 MiB state into a device of 32 MiB is refused by the driver; the device is reset" {
+@test "a state into a device of half its size is refused by the driver; the device is reset" {
 	if [[ $BACKEND == double ]]; then
 		DST=eeeeeeee-0000-0000-0000-0000000000b3
 		fake_device "$DST" "$HALF"
