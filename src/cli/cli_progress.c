@@ -113,3 +113,17 @@ void cli_progress_show(void *ctx, const struct eng_progress *p)
 	progress->total = p->total;
 	cli_progress_update(progress, p->raw, p->wire);
 }
+
+void cli_phase_progress_show(void *ctx, const char *phase, uint64_t raw, uint64_t wire)
+{
+	struct cli_phase_progress *p = ctx;
+
+	if (!p->line.on)
+		return;
+	if (!phase) {
+		cli_progress_update(&p->line, raw, wire);
+		return;
+	}
+	snprintf(p->phase, sizeof(p->phase), "%s %s", p->command, phase);
+	cli_progress_phase(&p->line, p->phase, raw, wire);
+}

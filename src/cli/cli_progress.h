@@ -31,4 +31,14 @@ void cli_progress_done(struct cli_progress *p);
 struct eng_progress;
 void cli_progress_show(void *ctx, const struct eng_progress *p);
 
+/* A progress line for a live migration's phases: "COMMAND PHASE". */
+struct cli_phase_progress {
+	struct cli_progress line;
+	const char *command;            /* "migrate", "receive" */
+	char phase[48];
+};
+/* The engine's phase callback (eng_phase_fn) for ctx, a struct cli_phase_progress:
+ * phase names a new phase, NULL keeps the one shown. */
+void cli_phase_progress_show(void *ctx, const char *phase, uint64_t raw, uint64_t wire);
+
 #endif

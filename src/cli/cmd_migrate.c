@@ -94,26 +94,6 @@ static const struct argp migrate_argp = {
 	children, NULL, NULL
 };
 
-
-struct migrate_progress {
-	struct cli_progress line;
-	char phase[48];
-};
-
-static void show_progress(void *ctx, const char *phase, uint64_t raw, uint64_t wire)
-{
-	struct migrate_progress *p = ctx;
-
-	if (!p->line.on)
-		return;
-	if (!phase) {
-		cli_progress_update(&p->line, raw, wire);
-		return;
-	}
-	snprintf(p->phase, sizeof(p->phase), "migrate %s", phase);
-	cli_progress_phase(&p->line, p->phase, raw, wire);
-}
-
 static void summary(const struct eng_migration_stats *st)
 {
 	double ratio = st->wire_bytes ? (double)st->raw_bytes / (double)st->wire_bytes : 0;
@@ -162,7 +142,7 @@ static int connect_peer(const struct migrate_args *a, const struct xport_tls *tl
 int cmd_migrate(int argc, char **argv)
 {
 	struct migrate_args a = { .max_downtime_ms = 300, .max_rounds = 8 };
-	struct migrate_progress progress = { 0 };
+	struct cli_phase_progress progress = { .command = "migrate" };
 	struct eng_source *src = NULL;
 	struct xport_conn *conn;
 	struct xport_timeouts t;
@@ -181,7 +161,7 @@ int cmd_migrate(int argc, char **argv)
 		.devices = a.devices, .n = a.ndevices, .open_via = cli.open_via, .force = a.force,
 		.precopy = !a.no_precopy, .max_downtime_ms = a.max_downtime_ms,
 		.max_rounds = a.max_rounds, .initial_wait_ms = t.idle_ms, .threads = a.threads, .record_key = cli_key_get(&psk),
-		.stop = &cli_signal, .progress = show_progress, .progress_ctx = &progress,
+		.stop = &cli_signal, .progress = cli_phase_progress_show, .progress_ctx = &progress,
 	};
 	if (eng_source_open(&opt, &src, &err) < 0 || connect_peer(&a, &tls, &t, &conn, &err) < 0 ||
 	    eng_source_run(src, conn, &err) < 0) {

@@ -86,26 +86,6 @@ static const struct argp receive_argp = {
 	children, NULL, NULL
 };
 
-
-struct receive_progress {
-	struct cli_progress line;
-	char phase[48];
-};
-
-static void show_progress(void *ctx, const char *phase, uint64_t raw, uint64_t wire)
-{
-	struct receive_progress *p = ctx;
-
-	if (!p->line.on)
-		return;
-	if (!phase) {
-		cli_progress_update(&p->line, raw, wire);
-		return;
-	}
-	snprintf(p->phase, sizeof(p->phase), "receive %s", phase);
-	cli_progress_phase(&p->line, p->phase, raw, wire);
-}
-
 /* After COMMIT: what came in, how fast, and how long the devices took to run. */
 static void summary(const struct eng_migration_stats *st, unsigned turned_away)
 {
@@ -166,7 +146,7 @@ static int connect_peer(const struct receive_args *a, const struct xport_tls *tl
 int cmd_receive(int argc, char **argv)
 {
 	struct receive_args a = { 0 };
-	struct receive_progress progress = { 0 };
+	struct cli_phase_progress progress = { .command = "receive" };
 	struct eng_destination *dst = NULL;
 	struct xport_conn *conn;
 	struct xport_timeouts t;
@@ -185,7 +165,7 @@ int cmd_receive(int argc, char **argv)
 	struct eng_destination_options opt = {
 		.devices = a.devices, .n = a.ndevices, .open_via = cli.open_via, .force = a.force,
 		.leave_stopped = a.stop, .threads = a.threads, .record_key = cli_key_get(&psk),
-		.stop = &cli_signal, .progress = show_progress, .progress_ctx = &progress,
+		.stop = &cli_signal, .progress = cli_phase_progress_show, .progress_ctx = &progress,
 	};
 	if (check_names(&a, &err) < 0 || eng_destination_new(&opt, &dst, &err) < 0 ||
 	    connect_peer(&a, &tls, &t, &conn, &turned_away, &err) < 0 ||
