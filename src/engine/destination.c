@@ -41,7 +41,8 @@ struct eng_destination {
 static void show_progress(struct eng_destination *run, const char *phase)
 {
 	if (run->opt.progress)
-		run->opt.progress(run->opt.progress_ctx, phase, run->raw, run->peer.received);
+		run->opt.progress(run->opt.progress_ctx, phase,
+				  __atomic_load_n(&run->raw, __ATOMIC_RELAXED), run->peer.received);
 }
 
 static int open_devices(struct eng_destination *run, struct proto_identity *ids,
@@ -75,7 +76,8 @@ static int open_devices(struct eng_destination *run, struct proto_identity *ids,
 	return 0;
 }
 
-/* The decode pipeline's sink: a verified payload for a device, in stream order. */
+/* The decode pipeline's sink: a verified payload for a device, in stream order, on
+ * that device's writer thread. */
 static int write_record(void *ctx, unsigned device, const uint8_t *data, size_t len,
 			struct verr *err)
 {
@@ -83,7 +85,7 @@ static int write_record(void *ctx, unsigned device, const uint8_t *data, size_t 
 
 	if (len && vdev_write_data(run->dev[device].dev, data, len, err) < 0)
 		return -EIO;
-	run->raw += len;
+	__atomic_fetch_add(&run->raw, len, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -127,7 +129,7 @@ static int prepare_devices(struct eng_destination *run,
 			   struct verr *err)
 {
 	struct proto_msg ready = { .type = PROTO_READY, .device = PROTO_NO_DEVICE };
-	const struct vpipe_decode_sink sink = { write_record, run, run->opt.stop };
+	const struct vpipe_decode_sink sink = { write_record, run, run->opt.stop, true };
 	struct vstream_reader *readers[PROTO_MAX_DEVICES];
 	unsigned threads = run->opt.threads;
 
@@ -330,7 +332,7 @@ static void finish(struct eng_destination *run)
 		eng_note("signal %d came after the source handed the state over; the "
 			 "devices run here", (int)*run->opt.stop);
 	run->stats.devices = run->n;
-	run->stats.raw_bytes = run->raw;
+	run->stats.raw_bytes = __atomic_load_n(&run->raw, __ATOMIC_RELAXED);
 	run->stats.wire_bytes = run->peer.received;
 	run->stats.precopy_rounds = run->precopy_rounds;
 	run->stats.total_ms = vclock_seconds(&run->t0, &run->running) * 1000;

@@ -7,6 +7,7 @@
 #define VFIOMIG_ENGINE_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +64,7 @@ struct eng_reader {
 	/* After every chunk (got may be 0): progress displays, byte counts. */
 	void (*progress)(void *ctx, unsigned stream, size_t got);
 	void *ctx;
+	const atomic_bool *cancel;      /* set: stop before the next chunk; NULL: never */
 };
 /* One chunk of dev into stream; *drained when the device has nothing more (for now
  * in PRE_COPY, for good in STOP_COPY). */
@@ -71,6 +73,18 @@ int eng_read_chunk(const struct eng_reader *r, unsigned stream, struct vdev *dev
 /* Chunks until the device is drained; *bytes grows by what was read. */
 int eng_read_phase(const struct eng_reader *r, unsigned stream, struct vdev *dev,
 		   uint16_t type, uint64_t *bytes, struct verr *err);
+/* A device of a pass over several. */
+struct eng_read_dev {
+	unsigned stream;
+	struct vdev *dev;
+	uint64_t bytes;                 /* grows by what the pass read */
+};
+/* Every device drained at once, one reader thread each (one device: on the
+ * caller's thread), and with end each stream's trailer queued after its last
+ * record. The first device to fail stops the others before their next chunk and
+ * decides the error. r->progress runs on the caller's thread only. */
+int eng_read_devices(const struct eng_reader *r, struct eng_read_dev *devs, unsigned n,
+		     uint16_t type, bool end, struct verr *err);
 
 /* Live migration (source.c, destination.c; docs/protocol.md). */
 struct xport_conn;

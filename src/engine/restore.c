@@ -140,7 +140,7 @@ static int feed_input(struct eng_restore *r, struct vpipe_decode *pipe, struct v
  * stream ended complete and verified. */
 static int load_records(struct eng_restore *r, struct verr *err)
 {
-	const struct vpipe_decode_sink sink = { write_record, r, r->opt->stop };
+	const struct vpipe_decode_sink sink = { write_record, r, r->opt->stop, false };
 	struct vpipe_decode *pipe;
 	int ret;
 

@@ -53,7 +53,7 @@ static void show_progress(void *ctx, unsigned stream, size_t got)
 static int run_phases(struct save_run *run, struct verr *err)
 {
 	const struct eng_reader reader = {
-		run->pipe, run->opt->stop, run->opt->progress ? show_progress : NULL, run,
+		run->pipe, run->opt->stop, run->opt->progress ? show_progress : NULL, run, NULL,
 	};
 	const char *name = vdev_ident(run->dev)->name;
 

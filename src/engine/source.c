@@ -15,7 +15,7 @@
 struct eng_source_dev {
 	struct vdev *dev;
 	uint64_t flags;
-	bool left_running, ended;
+	bool left_running;
 	bool size_unknown;              /* MIG_DATA_SIZE failed: counted as UNKNOWN_SIZE */
 	bool initial_done;              /* PRECOPY_INFO said initial_bytes 0 */
 };
@@ -237,13 +237,21 @@ static void count_chunk(void *ctx, unsigned stream, size_t got)
 	show_progress(run, NULL);
 }
 
-/* Up to one chunk of device i into the pipeline (engine/read.c). */
-static int read_chunk(struct eng_source *run, unsigned i, uint16_t type, size_t *got,
-		      bool *drained, struct verr *err)
+/* Every device drained into the pipeline at once (engine/read.c); *bytes grows by
+ * what they gave. */
+static int read_devices(struct eng_source *run, uint16_t type, bool end, uint64_t *bytes,
+			struct verr *err)
 {
-	const struct eng_reader reader = { run->pipe, run->opt.stop, count_chunk, run };
+	const struct eng_reader reader = { run->pipe, run->opt.stop, count_chunk, run, NULL };
+	struct eng_read_dev devs[PROTO_MAX_DEVICES];
 
-	return eng_read_chunk(&reader, i, run->dev[i].dev, type, got, drained, err);
+	for (unsigned i = 0; i < run->n; i++)
+		devs[i] = (struct eng_read_dev){ i, run->dev[i].dev, 0 };
+	if (eng_read_devices(&reader, devs, run->n, type, end, err) < 0)
+		return -EIO;
+	for (unsigned i = 0; i < run->n; i++)
+		*bytes += devs[i].bytes;
+	return 0;
 }
 
 /* PRECOPY_INFO of device i. REINIT (PRECOPY_INFOv2) means new initial data: its wait
@@ -365,17 +373,8 @@ static int precopy(struct eng_source *run, struct verr *err)
 
 		snprintf(phase, sizeof(phase), "pre-copy round %u", run->rounds);
 		show_progress(run, phase);
-		for (unsigned i = 0; i < run->n; i++) {
-			bool drained = false;
-
-			while (!drained) {
-				size_t got;
-
-				if (read_chunk(run, i, VSTREAM_REC_PRECOPY, &got, &drained, err) < 0)
-					return -EIO;
-				round_bytes += got;
-			}
-		}
+		if (read_devices(run, VSTREAM_REC_PRECOPY, false, &round_bytes, err) < 0)
+			return -EIO;
 		run->stats.precopy_bytes += round_bytes;
 		vpipe_save_progress(run->pipe, &sent);
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -448,32 +447,18 @@ static int switchover(struct eng_source *run, struct verr *err)
 	return vpipe_save_mark(run->pipe, err);
 }
 
-/* Stop-copy data of all devices at once: one chunk of each in turn, each
- * device's trailer after its last chunk. */
+/* Stop-copy data of all devices at once, one reader each, each device's trailer
+ * after its last chunk. */
 static int stopcopy(struct eng_source *run, struct verr *err)
 {
-	unsigned ended = 0;
+	uint64_t bytes = 0;
 
 	show_progress(run, "stop-copy");
-	while (ended < run->n) {
-		for (unsigned i = 0; i < run->n; i++) {
-			struct eng_source_dev *d = &run->dev[i];
-			size_t got;
-			bool drained;
-
-			if (d->ended)
-				continue;
-			if (read_chunk(run, i, VSTREAM_REC_STOPCOPY, &got, &drained, err) < 0)
-				return -EIO;
-			if (!drained)
-				continue;
-			if (vpipe_save_end(run->pipe, i, err) < 0)
-				return -EIO;
-			d->ended = true;
-			ended++;
-		}
-	}
-	return 0;
+	if (run->n > 1)
+		eng_debug("stop-copy: reading %u devices at once, a thread each", run->n);
+	else
+		eng_debug("stop-copy: reading the device");
+	return read_devices(run, VSTREAM_REC_STOPCOPY, true, &bytes, err);
 }
 
 /* Every trailer sent: the destination verifies them and loads its devices, which

@@ -78,7 +78,7 @@ static int submit(struct vpipe_save *pipe, unsigned stream, unsigned k, struct v
 	uint8_t *buf;
 	size_t cap;
 
-	if (vpipe_save_buffer(pipe, &buf, &cap, err) < 0)
+	if (vpipe_save_buffer(pipe, stream, &buf, &cap, err) < 0)
 		return -1;
 	fill(buf, record_len(stream, k), stream, k);
 	return vpipe_save_submit(pipe, stream,
