@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli_events.h"
 #include "cli_progress.h"
 #include "cli_tls.h"
 #include "base/json.h"
@@ -80,6 +81,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 static const struct argp_child children[] = {
 	{ &cli_tls_argp, 0, "Security and timeouts:", 0 },
 	{ &cli_progress_argp, 0, NULL, 0 },
+	{ &cli_events_argp, 0, NULL, 0 },
 	{ &cli_common_argp, 0, NULL, 0 },
 	{ 0 }
 };
@@ -156,6 +158,11 @@ int cmd_migrate(int argc, char **argv)
 	ret = cli_tls_setup(&cli_tls, false, &psk, &tls, &t);
 	if (ret)
 		return ret;
+	ret = cli_events_open("migrate");
+	if (ret) {
+		cli_key_wipe(&psk);
+		return ret;
+	}
 	cli_progress_init(&progress.line, "migrate", 0);
 	struct eng_source_options opt = {
 		.devices = a.devices, .n = a.ndevices, .open_via = cli.open_via, .force = a.force,

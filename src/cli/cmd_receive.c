@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli_listen.h"
+#include "cli_events.h"
 #include "cli_progress.h"
 #include "cli_tls.h"
 #include "base/json.h"
@@ -73,6 +74,7 @@ static const struct argp_child children[] = {
 	{ &cli_tls_argp, 0, "Security and timeouts:", 0 },
 	{ &cli_listen_argp, 0, NULL, 0 },
 	{ &cli_progress_argp, 0, NULL, 0 },
+	{ &cli_events_argp, 0, NULL, 0 },
 	{ &cli_common_argp, 0, NULL, 0 },
 	{ 0 }
 };
@@ -161,6 +163,11 @@ int cmd_receive(int argc, char **argv)
 	ret = cli_tls_setup(&cli_tls, true, &psk, &tls, &t);
 	if (ret)
 		return ret;
+	ret = cli_events_open("receive");
+	if (ret) {
+		cli_key_wipe(&psk);
+		return ret;
+	}
 	cli_progress_init(&progress.line, "receive", 0);
 	struct eng_destination_options opt = {
 		.devices = a.devices, .n = a.ndevices, .open_via = cli.open_via, .force = a.force,

@@ -167,6 +167,7 @@ static int prepare_devices(struct eng_destination *run,
 		if (vpipe_decode_feed(run->pipe, i, run->dev[i].start_msg, run->dev[i].start_len,
 				      err) < 0)
 			return -EBADMSG;
+	eng_emit_phase(ENG_PHASE_READY, NULL, NULL);
 	return eng_peer_send(&run->peer, &ready, err);
 }
 
@@ -206,12 +207,14 @@ static int transfer(struct eng_destination *run, struct verr *err)
 			if (vpipe_decode_drain(run->pipe, err) < 0 ||
 			    eng_peer_send(&run->peer, &echo, err) < 0)
 				return -EIO;
+			eng_emit_phase(ENG_PHASE_SYNC, NULL, NULL);
 			continue;
 		}
 		if (msg.type == PROTO_SWITCHOVER) {
 			clock_gettime(CLOCK_MONOTONIC, &run->switchover);
 			run->precopy_rounds = msg.u.precopy_rounds;
 			show_progress(run, "stop-copy");
+			eng_emit_phase(ENG_PHASE_SWITCHOVER, NULL, NULL);
 			continue;
 		}
 		if (take_payload(run, &msg, err) < 0)
@@ -234,6 +237,9 @@ static int load(struct eng_destination *run, struct verr *err)
 		if (vdev_set_state(run->dev[i].dev, VMIG_STOP, VMIG_ERROR, err) < 0)
 			return -EIO;
 	msg.u.loaded_us = (uint64_t)(vclock_seconds(&run->switchover, NULL) * 1e6);
+	eng_emit(&(struct eng_event){ .kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_LOADED,
+				      .fields = ENG_EVENT_DURATION,
+				      .duration_ms = msg.u.loaded_us / 1000.0 });
 	if (eng_peer_send(&run->peer, &msg, err) < 0 || eng_peer_recv(&run->peer, &msg, err) < 0)
 		return -EIO;
 	if (msg.type != PROTO_RUN)
@@ -255,12 +261,16 @@ static int run_devices(struct eng_destination *run, struct verr *err)
 
 	xport_conn_set_stop(run->peer.conn, NULL);
 	run->handed_over = true;
+	eng_emit_phase(ENG_PHASE_RUN, NULL, NULL);
 	eng_debug("RUN received: the state is ours; running the devices");
 	for (unsigned i = 0; i < run->n && !run->opt.leave_stopped; i++)
 		if (vdev_set_state(run->dev[i].dev, VMIG_RUNNING, VMIG_ERROR, err) < 0)
 			return -EIO;
 	clock_gettime(CLOCK_MONOTONIC, &run->running);
 	commit.u.resume_us = (uint64_t)(vclock_seconds(&run->switchover, NULL) * 1e6);
+	eng_emit(&(struct eng_event){ .kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_COMMIT,
+				      .fields = ENG_EVENT_DURATION,
+				      .duration_ms = commit.u.resume_us / 1000.0 });
 	if (eng_peer_send(&run->peer, &commit, &lost) < 0) {
 		char msg[1200];
 
@@ -301,6 +311,8 @@ static int converse(struct eng_destination *run, struct verr *err)
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
 				"the devices were not touched", "the source refused: %s",
 				msg.u.verdict.reason.text);
+	eng_emit_phase(ENG_PHASE_HANDSHAKE, NULL, msg.u.verdict.kind == PROTO_VERDICT_FORCED
+						  ? "forced" : "accepted");
 	if (prepare_devices(run, err) < 0)
 		return -EIO;
 	if (agreed & PROTO_FEAT_PRECOPY)
@@ -369,6 +381,11 @@ const struct eng_migration_stats *eng_destination_stats(const struct eng_destina
 /* Reset first: the ABORT tells the source that nothing here runs its state. */
 static void reset_devices(struct eng_destination *run)
 {
+	for (unsigned i = 0; i < run->n; i++)
+		if (run->dev[i].touched) {
+			eng_emit_phase(ENG_PHASE_ROLLBACK, NULL, run->failure.what);
+			break;
+		}
 	for (unsigned i = 0; i < run->n; i++) {
 		struct verr reset = { 0 };
 		char msg[1200];

@@ -165,6 +165,8 @@ static int verdict(struct eng_source *run, struct verr *err)
 	if (v.u.verdict.kind == PROTO_VERDICT_REFUSE)
 		return verr_set(err, VERR_PEER, 0, vdev_ident(run->dev[bad].dev)->name, hint,
 				"refusing the destination: %s; nothing was changed", why);
+	eng_emit_phase(ENG_PHASE_HANDSHAKE, NULL,
+		       v.u.verdict.kind == PROTO_VERDICT_FORCED ? "forced" : "accepted");
 	return 0;
 }
 
@@ -181,6 +183,7 @@ static int await_ready(struct eng_source *run, struct verr *err)
 	if (msg.type != PROTO_READY)
 		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
 				"expected READY, got %s", proto_type_name(msg.type));
+	eng_emit_phase(ENG_PHASE_READY, NULL, NULL);
 	return 0;
 }
 
@@ -384,6 +387,12 @@ static int precopy(struct eng_source *run, struct verr *err)
 		projected_ms = rest / (rate + 1) * 1000;
 		eng_debug("pre-copy round %u: %llu bytes, %llu left, %.0f ms projected", run->rounds,
 			  (unsigned long long)round_bytes, (unsigned long long)rest, projected_ms);
+		eng_emit(&(struct eng_event){
+			.kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_PRECOPY_ROUND,
+			.fields = ENG_EVENT_ROUND | ENG_EVENT_BYTES | ENG_EVENT_REMAINING |
+				  ENG_EVENT_RATE | ENG_EVENT_PROJECTED,
+			.round = run->rounds, .bytes = round_bytes, .remaining = rest, .rate = rate,
+			.projected_ms = projected_ms });
 		/* An empty round ends pre-copy, unless a size is unknown: then only the
 		 * round limit does, as more rounds are all that can shrink the unknown. */
 		ret = may_switch(run, projected_ms <= run->opt.max_downtime_ms ||
@@ -414,6 +423,9 @@ static int drain(struct eng_source *run, struct verr *err)
 	run->stats.initial_ack_ms = vclock_seconds(&run->t0, &t1) * 1000;
 	eng_debug("the destination took the pre-copy data %.1f ms after it was sent",
 		  run->stats.drain_ms);
+	eng_emit(&(struct eng_event){ .kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_SYNC,
+				      .fields = ENG_EVENT_DURATION,
+				      .duration_ms = run->stats.drain_ms });
 	/* The echo comes once every record before it is verified and written into the
 	 * destination's devices without error: every device's initial data included. */
 	for (unsigned i = 0; i < run->n; i++)
@@ -432,6 +444,7 @@ static int switchover(struct eng_source *run, struct verr *err)
 	if (run->precopy && run->sync && drain(run, err) < 0)
 		return -EIO;
 	clock_gettime(CLOCK_MONOTONIC, &run->stop);
+	eng_emit_phase(ENG_PHASE_SWITCHOVER, NULL, NULL);
 	for (unsigned i = 0; i < run->n; i++) {
 		struct eng_source_dev *d = &run->dev[i];
 
@@ -473,6 +486,9 @@ static int await_loaded(struct eng_source *run, struct verr *err)
 		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
 				"expected LOADED, got %s", proto_type_name(msg.type));
 	run->stats.loaded_us = msg.u.loaded_us;
+	eng_emit(&(struct eng_event){ .kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_LOADED,
+				      .fields = ENG_EVENT_DURATION,
+				      .duration_ms = msg.u.loaded_us / 1000.0 });
 	if (eng_stopped(run->opt.stop, NULL, err) < 0)
 		return -EINTR;
 	return 0;
@@ -493,6 +509,7 @@ static int hand_over(struct eng_source *run, struct verr *err)
 	xport_conn_set_stop(run->peer.conn, NULL);
 	eng_peer_set_deadline(&run->peer, timeout_ms > 0 ? timeout_ms : 60000);
 	run->handed_over = true;
+	eng_emit_phase(ENG_PHASE_RUN, NULL, NULL);
 	eng_debug("sending RUN: past the point of no return; signals wait for the answer");
 	if (eng_peer_send(&run->peer, &msg, &why) == 0 &&
 	    eng_peer_recv(&run->peer, &msg, &why) == 0) {
@@ -500,6 +517,11 @@ static int hand_over(struct eng_source *run, struct verr *err)
 			clock_gettime(CLOCK_MONOTONIC, &run->commit);
 			run->stats.resume_us = msg.u.resume_us;
 			run->committed = true;
+			eng_emit(&(struct eng_event){
+				.kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_COMMIT,
+				.fields = ENG_EVENT_DURATION | ENG_EVENT_DOWNTIME,
+				.duration_ms = msg.u.resume_us / 1000.0,
+				.downtime_ms = vclock_seconds(&run->stop, &run->commit) * 1000 });
 			return 0;
 		}
 		verr_set(&why, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
@@ -555,6 +577,11 @@ static int converse(struct eng_source *run, struct verr *err)
  * every device runs again. */
 static void roll_back(struct eng_source *run)
 {
+	for (unsigned i = 0; i < run->n; i++)
+		if (run->dev[i].left_running) {
+			eng_emit_phase(ENG_PHASE_ROLLBACK, NULL, run->failure.what);
+			break;
+		}
 	for (unsigned i = 0; i < run->n; i++) {
 		struct verr back = { 0 };
 		char msg[1200];
@@ -574,6 +601,7 @@ static void roll_back(struct eng_source *run)
  * run here too. The operator decides, and is told how. */
 static void leave_stopped(struct eng_source *run)
 {
+	eng_emit_phase(ENG_PHASE_LEFT_STOPPED, NULL, run->failure.what);
 	for (unsigned i = 0; i < run->n; i++) {
 		const char *name = vdev_ident(run->dev[i].dev)->name;
 		struct verr quiet = { 0 };
