@@ -27,6 +27,7 @@ struct eng_destination {
 	unsigned n;
 	struct eng_peer peer;
 	bool peer_ready, failed;
+	bool rehearsal;                 /* agreed: ends with ABORT (REHEARSAL), never runs */
 	bool handed_over;               /* RUN received: the state is ours */
 	const struct vstream_key *key;  /* records keyed: opt.record_key */
 	struct vpipe_decode *pipe;      /* verifies every device's records */
@@ -210,6 +211,10 @@ static int transfer(struct eng_destination *run, struct verr *err)
 			eng_emit_phase(ENG_PHASE_SYNC, NULL, NULL);
 			continue;
 		}
+		if (msg.type == PROTO_SWITCHOVER && run->rehearsal)
+			return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn),
+					"the source's vfiomig is broken; the devices were reset",
+					"SWITCHOVER in a rehearsal, which never loads or runs a device");
 		if (msg.type == PROTO_SWITCHOVER) {
 			clock_gettime(CLOCK_MONOTONIC, &run->switchover);
 			run->precopy_rounds = msg.u.precopy_rounds;
@@ -286,7 +291,7 @@ static int converse(struct eng_destination *run, struct verr *err)
 {
 	static struct proto_identity ids;
 	struct proto_msg msg = { .type = PROTO_IDENTITY, .device = PROTO_NO_DEVICE };
-	uint64_t features = PROTO_FEAT_PRECOPY | PROTO_FEAT_SYNC |
+	uint64_t features = PROTO_FEAT_PRECOPY | PROTO_FEAT_SYNC | PROTO_FEAT_REHEARSAL |
 			    (run->key ? PROTO_FEAT_KEYED_RECORDS : 0);
 	uint64_t agreed;
 	int ret;
@@ -298,6 +303,9 @@ static int converse(struct eng_destination *run, struct verr *err)
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
 				"give the source the same --psk-file; no device was touched",
 				"this side has a key, and the source does not key its records");
+	run->rehearsal = agreed & PROTO_FEAT_REHEARSAL;
+	if (run->rehearsal)
+		eng_debug("a rehearsal: no device will be loaded or run here");
 	ret = open_devices(run, &ids, err);
 	if (ret < 0)
 		return ret;
@@ -353,6 +361,41 @@ static void finish(struct eng_destination *run)
 	run->stats.pings_received = run->peer.pings_received;
 }
 
+static void reset_devices(struct eng_destination *run);
+
+/* The source ended a rehearsal as planned (ABORT, REHEARSAL): the devices it
+ * touched are reset, and that is a success. */
+static int end_rehearsal(struct eng_destination *run, struct verr *err)
+{
+	struct eng_migration_stats *st = &run->stats;
+	bool touched = false;
+
+	for (unsigned i = 0; i < run->n; i++)
+		touched = touched || run->dev[i].touched;
+	verr_clear(err);
+	vpipe_decode_stop(run->pipe);   /* no writer thread may outlive the reset */
+	run->pipe = NULL;
+	st->rehearsal = touched ? ENG_REHEARSAL_INITIAL_DATA : ENG_REHEARSAL_IDENTITY;
+	if (touched)
+		snprintf(st->rehearsal_note, sizeof(st->rehearsal_note), "%llu bytes of initial "
+			 "pre-copy data verified and written into the device%s, which %s reset",
+			 (unsigned long long)run->raw, run->n == 1 ? "" : "s",
+			 run->n == 1 ? "was" : "were");
+	else
+		snprintf(st->rehearsal_note, sizeof(st->rehearsal_note), "the identities paired; "
+			 "the source stopped there (a device without PRE_COPY); no device was "
+			 "touched");
+	eng_emit_phase(ENG_PHASE_REHEARSAL, NULL, st->rehearsal_note);
+	reset_devices(run);
+	eng_peer_finish(&run->peer, false, 0, NULL);
+	run->peer_ready = false;
+	st->devices = run->n;
+	st->raw_bytes = run->raw;
+	st->wire_bytes = run->peer.received;
+	st->total_ms = vclock_seconds(&run->t0, NULL) * 1000;
+	return 0;
+}
+
 int eng_destination_run(struct eng_destination *run, struct xport_conn *conn,
 			struct verr *err)
 {
@@ -368,6 +411,9 @@ int eng_destination_run(struct eng_destination *run, struct xport_conn *conn,
 		finish(run);
 		return 0;
 	}
+	if (run->rehearsal && eng_peer_aborted(&run->peer) &&
+	    run->peer.abort_code == PROTO_REASON_REHEARSAL)
+		return end_rehearsal(run, err);
 	run->failed = true;
 	run->failure = *err;
 	return ret;

@@ -137,6 +137,13 @@ struct xport_conn;
  * NULL the same one; raw and wire are the bytes of state and on the wire so far. */
 typedef void eng_phase_fn(void *ctx, const char *phase, uint64_t raw, uint64_t wire);
 
+/* A rehearsal (migrate --rehearse) ends before the switchover, both sides rolled back. */
+enum eng_rehearsal {
+	ENG_REHEARSAL_NONE,
+	ENG_REHEARSAL_IDENTITY,         /* stopped after the identities: a device lacks PRE_COPY */
+	ENG_REHEARSAL_INITIAL_DATA,     /* the destination took every device's initial data */
+};
+
 struct eng_migration_stats {
 	unsigned devices;
 	uint64_t raw_bytes, wire_bytes, precopy_bytes;
@@ -150,6 +157,8 @@ struct eng_migration_stats {
 	unsigned unknown_sizes;         /* source: devices whose driver gave no stop-copy size */
 	double initial_ack_ms;          /* source: from the start to the destination's word
 					 * that the initial data is in its devices; 0: none */
+	enum eng_rehearsal rehearsal;   /* how far a rehearsal went; NONE: not one */
+	char rehearsal_note[200];       /* what it proved, or where it stopped and why */
 };
 
 struct eng_source_options {
@@ -158,6 +167,7 @@ struct eng_source_options {
 	enum vdev_open_via open_via;
 	bool force;                     /* pair devices that do not match, with a note each */
 	bool precopy;                   /* pre-copy rounds when every device has PRE_COPY */
+	bool rehearse;                  /* a rehearsal: end after the initial data, abort */
 	long max_downtime_ms, max_rounds;
 	int initial_wait_ms;            /* the longest pre-copy waits for initial data; 0: 60 s */
 	unsigned threads;               /* encoders; 0: vpipe_threads() */
