@@ -163,7 +163,8 @@ static void recover(struct vdev *dev, enum vmig_state from, enum vmig_state reco
 
 	if (raw_get_state(dev, &now) < 0)
 		now = VMIG_ERROR;
-	observe(dev, from, now);        /* a walk the kernel left half way */
+	else
+		observe(dev, from, now);        /* a walk the kernel left half way */
 	/*
 	 * Only ask for a walk the planner accepts: the 6.12 kernel's next-state loop
 	 * never ends for STOP_COPY -> PRE_COPY*, so that request must never be sent.

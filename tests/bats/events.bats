@@ -124,7 +124,8 @@ outcome 1"
 	assert_status 0
 	assert_equal "$(jq -R -r 'fromjson | select(.event == "start") | .command' "$OUT/ev" | tr '\n' ' ')" \
 		"save restore "
-	csplit -s -f "$OUT/part" "$OUT/ev" '/"event":"start".*"command":"restore"/'
+	grep '"command":"save"' "$OUT/ev" >"$OUT/part00"
+	grep '"command":"restore"' "$OUT/ev" >"$OUT/part01"
 	assert_equal "$(trace "$OUT/part00")" "start
 phase pre-copy
 state A RUNNING>PRE_COPY
