@@ -95,6 +95,8 @@ struct check_ctx {
 
 	bool resuming_size_asked;
 	int resuming_size_ret;
+
+	bool dma_log_stuck;                     /* a STOP failed: logging may still run */
 };
 
 extern const struct check_def check_table[CK_NR_CHECKS];

@@ -45,6 +45,11 @@ static bool offered(struct check_ctx *ctx, struct check_result *res)
 			  "logging DMA, and a STOP would end it");
 		return false;
 	}
+	if (ctx->dma_log_stuck) {
+		check_set(res, CHECK_SKIP, "a DMA_LOGGING_STOP failed in an earlier check: the "
+			  "logging may still run");
+		return false;
+	}
 	ret = vdev_dma_logging_supported(ctx->dev, &supported);
 	if (ret < 0)
 		check_set(res, CHECK_FAIL, "the PROBE of DMA_LOGGING_START failed with %s, not "
@@ -60,9 +65,11 @@ static void stop_started(struct check_ctx *ctx, struct check_result *res)
 {
 	int ret = vdev_dma_log_stop(ctx->dev);
 
-	if (ret < 0)
+	if (ret < 0) {
+		ctx->dma_log_stuck = true;
 		check_worsen(res, CHECK_FAIL, "DMA_LOGGING_STOP after a successful START failed "
 			     "with %s", check_errno_name(ret));
+	}
 }
 
 static int start_one(struct check_ctx *ctx, uint64_t *page)
@@ -308,6 +315,7 @@ void check_dma_log_inactive(struct check_ctx *ctx, struct check_result *res)
 	}
 	ret = vdev_dma_log_stop(ctx->dev);
 	if (ret < 0) {
+		ctx->dma_log_stuck = true;
 		check_worsen(res, CHECK_FAIL, "STOP failed with %s", check_errno_name(ret));
 		return;
 	}
@@ -334,6 +342,7 @@ void check_dma_log_stop(struct check_ctx *ctx, struct check_result *res)
 	}
 	ret = vdev_dma_log_stop(ctx->dev);
 	if (ret < 0) {
+		ctx->dma_log_stuck = true;
 		check_set(res, CHECK_FAIL, "STOP after START failed with %s",
 			  check_errno_name(ret));
 		return;
@@ -342,8 +351,11 @@ void check_dma_log_stop(struct check_ctx *ctx, struct check_result *res)
 	if (ret < 0) {
 		check_set(res, CHECK_FAIL, "STOP answered 0 but a START after it failed with %s: "
 			  "the logging did not end", check_errno_name(ret));
-		/* A driver that kept its logging on: try once more to end it. */
-		vdev_dma_log_stop(ctx->dev);
+		/* A driver that kept its logging on: STOP again, and say so if it stays. */
+		if (vdev_dma_log_stop(ctx->dev) < 0 || start_one(ctx, &page) < 0)
+			ctx->dma_log_stuck = true;
+		else
+			stop_started(ctx, res);
 		return;
 	}
 	stop_started(ctx, res);

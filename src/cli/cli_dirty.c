@@ -4,7 +4,9 @@
  * feature and STOP_COPY, and with dirty tracking by the device (DMA logging) or by the
  * IOMMU (iommufd's dirty tracking, or the type1 container's); enable-migration=on
  * (x-enable-migration before 8.1) forces it without, and QEMU then counts all guest
- * memory dirty at every sync. */
+ * memory dirty at every sync. When every device of a container offers DMA logging
+ * (its PROBE), QEMU uses it rather than the IOMMU's, unless told
+ * x-device-dirty-page-tracking=off (9.1). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,16 +52,19 @@ void cli_dirty_decide(struct cli_dirty *d)
 		d->verdict = "yes";
 		snprintf(d->because, sizeof(d->because), "the device tracks its own DMA writes "
 			 "(DMA logging)");
+	} else if (reports_broken(d)) {
+		/* QEMU uses device tracking whenever every device offers it (the PROBE). */
+		d->verdict = "no";
+		snprintf(d->because, sizeof(d->because), "its DMA logging reports fail with "
+			 "EOPNOTSUPP (a kernel without CONFIG_IOMMUFD_DRIVER), and QEMU, which "
+			 "prefers device tracking, would fail at the first dirty-page sync; the "
+			 "IOMMU %s (%s)", d->iommu.answer == VDEV_IOMMU_DIRTY_YES
+			 ? "could track instead with x-device-dirty-page-tracking=off"
+			 : "does not track dirty pages", d->iommu.how);
 	} else if (d->iommu.answer == VDEV_IOMMU_DIRTY_YES) {
 		d->verdict = "yes";
 		snprintf(d->because, sizeof(d->because), "the IOMMU tracks its dirty pages (%s)",
 			 d->iommu.how);
-	} else if (reports_broken(d)) {
-		d->verdict = "no";
-		snprintf(d->because, sizeof(d->because), "its DMA logging reports fail with "
-			 "EOPNOTSUPP (a kernel without CONFIG_IOMMUFD_DRIVER) and the IOMMU does not "
-			 "track dirty pages (%s): QEMU would start and fail at the first dirty-page "
-			 "sync", d->iommu.how);
 	} else if (d->iommu.answer == VDEV_IOMMU_DIRTY_UNKNOWN) {
 		d->verdict = "unknown";
 		snprintf(d->because, sizeof(d->because), "the device has no DMA logging and the "

@@ -5,6 +5,22 @@
 
 #define LOG_MAX_RANGES (4096 / 16)      /* ranges in one 4 KiB kernel page */
 
+/* Appends "START"/"STOP" (with log_active after it) to ROOT/double/<dev>/dma_log_calls,
+ * which outlives the process, so a test can see that logging was off at the end. */
+static void trace_call(const char *dev, const char *call, int active)
+{
+	char path[PATH_MAX], line[32];
+	int fd, n;
+
+	dev_path(path, sizeof(path), dev, "dma_log_calls");
+	fd = real_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	n = snprintf(line, sizeof(line), "%s %d\n", call, active);
+	(void)!real_write(fd, line, (size_t)n);
+	real_close(fd);
+}
+
 /* dma_log_unchecked: a comma list of core checks this kernel skips (count, align,
  * overflow, overlap, report_page, report_overflow). */
 static int unchecked(const char *dev, const char *check)
@@ -77,6 +93,7 @@ static int driver_start(const char *dev, uint64_t *page)
 	}
 	save_state(dev, &s);
 	unlock_dev(lk);
+	trace_call(dev, "START", s.log_active);
 	return ret;
 }
 
@@ -110,13 +127,13 @@ static int log_stop(const char *dev, uint32_t flags, size_t payload)
 	err = knob_errno(dev, "dma_log_stop_errno");
 	if (err)
 		return -err;
-	if (knob_int(dev, "dma_log_stop_keeps", 0))
-		return 0;
 	lk = lock_dev(dev);
 	load_state(dev, &s);
-	s.log_active = 0;
+	if (!knob_int(dev, "dma_log_stop_keeps", 0))
+		s.log_active = 0;
 	save_state(dev, &s);
 	unlock_dev(lk);
+	trace_call(dev, "STOP", s.log_active);
 	return 0;
 }
 
