@@ -13,7 +13,7 @@
 #define MIB (1024ull * KIB)
 /* iova + length wraps past 2^64: the core's check_add_overflow() gives EOVERFLOW. */
 #define WRAPPING_IOVA 0xfffffffffffff000ull
-#define MAX_RANGES 1024                 /* a 64 KiB kernel page's worth */
+#define MAX_RANGES 4096                 /* a 64 KiB kernel page's worth */
 
 static const struct vdev_dma_range one_range = { 0, 4 * MIB };
 
@@ -170,14 +170,14 @@ void check_dma_log_ranges(struct check_ctx *ctx, struct check_result *res)
 void check_dma_log_once(struct check_ctx *ctx, struct check_result *res)
 {
 	uint64_t page = 4 * KIB, again = 4 * KIB, bitmap[16] = { 0 };
-	int second, report;
+	int first, second, report;
 
 	if (!offered(ctx, res))
 		return;
-	second = start_one(ctx, &page);
-	if (second < 0) {
+	first = start_one(ctx, &page);
+	if (first < 0) {
 		check_set(res, CHECK_FAIL, "the first START failed with %s",
-			  check_errno_name(second));
+			  check_errno_name(first));
 		return;
 	}
 	second = start_one(ctx, &again);

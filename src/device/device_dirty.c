@@ -138,6 +138,6 @@ void vdev_iommu_dirty_tracking(struct vdev *dev, struct vdev_iommu_dirty_info *i
 	else if (dev->via == VDEV_VIA_GROUP && dev->container_fd >= 0)
 		container_dirty(dev, info);
 	else
-		snprintf(info->how, sizeof(info->how), "unknown: an inherited fd's IOMMU "
-			 "belongs to its owner");
+		snprintf(info->how, sizeof(info->how), "unknown: vfiomig did not open the "
+			 "device (an inherited fd)");
 }

@@ -252,9 +252,14 @@ EOF
 		.qemu.because "the IOMMU tracks its dirty pages (iommufd: IOMMU_GET_HW_INFO capabilities 0x1)"
 }
 
-@test "info: no STOP_COPY and no migration each give QEMU's no" {
+@test "info: no migration and no STOP_COPY each give QEMU's no" {
 	run vfiomig info "$NOMIG" --json
 	assert_status 4
 	json_is .qemu.can_migrate no .qemu.because "the driver does not implement VFIO migration" \
 		.iommu_dirty_tracking.source "group: a no-IOMMU container tracks nothing"
+	double_only "needs a driver whose flags lack STOP_COPY"
+	knob "$MTTY2_A" migration=2
+	knob "$MTTY2_A" dma_log_report_errno=0
+	run vfiomig info "$MTTY2_A" --json
+	json_is .qemu.can_migrate no .qemu.because "its migration flags lack STOP_COPY"
 }

@@ -16,6 +16,13 @@ setup() {
 	common_setup
 	MT_A=${VFIOMIG_TEST_MIGTEST_A:?the guest did not load vfio_migtest (tests/kmod)}
 	"$VFIOMIG" -q state --reset "$MT_A" >/dev/null 2>&1 || true
+	mt_set log_restart EBUSY
+	mt_set log_page_size 0
+	mt_set log_stop_keeps 0
+}
+
+mt_set() { # KNOB VALUE, on migtest A
+	echo "$2" >"/sys/bus/mdev/devices/$MT_A/migtest/$1"
 }
 
 result_of() { # NAME: the RESULT column of check NAME in $output
@@ -46,6 +53,31 @@ reason_of() { # NAME: the REASON column of check NAME in $output
 	assert_output_contains "refused before any START (EOPNOTSUPP) and after STOP (EOPNOTSUPP), by the kernel's core before the driver"
 	assert_equal "$(result_of dma_log_stop)" PASS
 	assert_equal "$(state_of "$MT_A")" RUNNING
+}
+
+@test "migtest knob log_restart=0: a second START taken is dma_log_once's warning" {
+	mt_set log_restart 0
+	run vfiomig check "$MT_A" --only dma_log_once
+	assert_status 0
+	assert_equal "$(reason_of dma_log_once)" "a second START before STOP was accepted: vfio.h says another start is not allowed (QEMU never sends one)"
+	assert_equal "$(result_of dma_log_once)" WARN
+}
+
+@test "migtest knob log_page_size: a page size that is not a power of two fails dma_log_start" {
+	mt_set log_page_size 12288
+	run vfiomig check "$MT_A" --only dma_log_start
+	assert_status 1
+	assert_equal "$(result_of dma_log_start)" FAIL
+	assert_output_contains "START with page_size 4096 answered page_size 12288, not a power of two"
+	assert_equal "$(state_of "$MT_A")" RUNNING
+}
+
+@test "migtest knob log_stop_keeps: a STOP that leaves the logging on fails dma_log_stop" {
+	mt_set log_stop_keeps 1
+	run vfiomig check "$MT_A" --only dma_log_stop
+	assert_status 1
+	assert_equal "$(result_of dma_log_stop)" FAIL
+	assert_output_contains "STOP answered 0 but a START after it failed with EBUSY: the logging did not end"
 }
 
 @test "migtest: info says DMA logging whose reports fail, and QEMU cannot migrate it" {

@@ -43,10 +43,11 @@ mt_defaults() { # DEVICE
 	for k in p2p pre_copy; do mt_set "$1" "$k" 1; done
 	for k in dirty_rate max_read max_write data_size stopcopy_end refuse_errno precopy_new_fd \
 		get_reports_target precopy_info_anywhere precopy_initial_fixed reset_keeps_error \
-		delay_ms; do
+		delay_ms log_page_size log_stop_keeps; do
 		mt_set "$1" "$k" 0
 	done
 	mt_set "$1" precopy_end ENOMSG
+	mt_set "$1" log_restart EBUSY
 	for k in fail_arc arc_delay extra_fd read_fail_after write_fail_after; do
 		mt_set "$1" "$k" none
 	done
