@@ -40,7 +40,7 @@ static bool offered(struct check_ctx *ctx, struct check_result *res)
 	/* Logging is not device state, and a VFIO device fd is held by one process, so
 	 * what START changes is vfiomig's own; but an inherited fd's owner may be logging,
 	 * and a STOP would end that. */
-	if (vdev_ident(ctx->dev)->kind == VDEV_KIND_FD && !ctx->destructive_dev) {
+	if (vdev_opened_via(ctx->dev) == VDEV_VIA_FD && !ctx->destructive_dev) {
 		check_set(res, CHECK_SKIP, "needs --destructive: an inherited fd's owner may be "
 			  "logging DMA, and a STOP would end it");
 		return false;

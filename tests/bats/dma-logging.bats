@@ -263,3 +263,20 @@ EOF
 	run vfiomig info "$MTTY2_A" --json
 	json_is .qemu.can_migrate no .qemu.because "its migration flags lack STOP_COPY"
 }
+
+@test "an inherited fd's DMA logging is its owner's: the rules need --destructive, info says unknown" {
+	double_only "a real kernel fd must be bound before it is passed"
+	local fd
+	exec {fd}<>"$SYSROOT/dev/vfio/devices/vfio0"
+	run vfiomig check "fd:$fd" --only "$DMA_CHECKS"
+	assert_status 0
+	assert_equal "$(result_of dma_log_stop)" SKIP
+	assert_output_contains "needs --destructive: an inherited fd's owner may be logging DMA, and a STOP would end it"
+	run vfiomig check "fd:$fd" --only dma_log_stop --destructive
+	assert_status 0
+	assert_equal "$(result_of dma_log_stop)" PASS
+	run vfiomig info "fd:$fd" --json
+	exec {fd}>&-
+	json_is .iommu_dirty_tracking.supported null \
+		.iommu_dirty_tracking.source "unknown: vfiomig did not open the device (an inherited fd)"
+}
