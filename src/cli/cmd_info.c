@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_dirty.h"
 #include "base/json.h"
 #include "base/sysfs.h"
 
@@ -35,7 +36,8 @@ static const struct argp_child children[] = { { &cli_common_argp, 0, NULL, 0 }, 
 static const struct argp info_argp = {
 	options, parse_opt, "DEVICE",
 	"Show a VFIO device's identity, migration flags, supported states and arcs, "
-	"current state, stop-copy size estimate and DMA logging support.\v"
+	"current state, stop-copy size estimate, DMA logging support, the IOMMU's dirty "
+	"tracking, and whether QEMU can migrate the device.\v"
 	"Exits 4 after printing when the device has no migration support.",
 	children, NULL, NULL
 };
@@ -49,6 +51,7 @@ struct migration_facts {
 	uint64_t stop_copy_bytes;
 	bool dma_logging, v1_region;
 	bool precopy_info_v2;           /* feature 12 offered (a PROBE; no opt-in) */
+	struct cli_dirty dirty;         /* DMA logging, the IOMMU's tracking, QEMU's verdict */
 };
 
 /* The driver's compatibility string: null when it publishes none. */
@@ -138,6 +141,7 @@ static void print_json(const struct vdev *dev, const struct migration_facts *mig
 	}
 	json_bool(&j, "v1_region", mig->v1_region);
 	json_object_end(&j);
+	cli_dirty_json(&j, &mig->dirty);
 	json_object_end(&j);
 	json_finish(&j);
 }
@@ -186,6 +190,7 @@ static void print_human(const struct vdev *dev, const struct migration_facts *mi
 		if (mig->v1_region)
 			ROW("", "the device exposes the v1 migration region, removed in Linux 5.18; "
 			    "vfiomig speaks only the v2 uAPI");
+		cli_dirty_print(&mig->dirty);
 		return;
 	}
 	vmig_flags_format(mig->flags, flags, sizeof(flags), false, " ");
@@ -218,12 +223,15 @@ static void print_human(const struct vdev *dev, const struct migration_facts *mi
 		    (unsigned long long)mig->stop_copy_bytes);
 	else
 		ROW("stop-copy:", "no estimate (driver lacks MIG_DATA_SIZE)");
-	ROW("dma logging:", "%s", mig->dma_logging ? "supported" : "not supported");
+	ROW("dma logging:", "%s", !mig->dma_logging ? "not supported"
+	    : mig->dirty.report_ret == -EOPNOTSUPP ? "supported, but reports fail with EOPNOTSUPP "
+	    "(a kernel without CONFIG_IOMMUFD_DRIVER)" : "supported");
 	/* the label runs into the value column: "pre-copy info v2 (REINIT): ..." */
 	ROW("pre-copy info", "v2 (REINIT): %s",
 	    mig->precopy_info_v2 ? "supported" : "not supported");
 	if (mig->v1_region)
 		ROW("v1 region:", "present (removed uAPI; ignored)");
+	cli_dirty_print(&mig->dirty);
 }
 
 static int gather(struct vdev *dev, struct migration_facts *mig)
@@ -235,6 +243,7 @@ static int gather(struct vdev *dev, struct migration_facts *mig)
 	if (ret == -ENOTTY) {
 		mig->reason = mig->v1_region ? "only the removed v1 migration region"
 					     : "the driver does not implement VFIO migration";
+		cli_dirty_gather(dev, false, 0, &mig->dirty);
 		return EXIT_UNSUPPORTED;
 	}
 	if (ret < 0)
@@ -245,8 +254,9 @@ static int gather(struct vdev *dev, struct migration_facts *mig)
 	mig->have_state = true;
 	verr_clear(&err);
 	mig->have_size = vdev_stop_copy_size(dev, &mig->stop_copy_bytes, &err) == 0;
-	vdev_dma_logging_supported(dev, &mig->dma_logging);
 	vdev_precopy_v2_supported(dev, &mig->precopy_info_v2);
+	cli_dirty_gather(dev, true, mig->flags, &mig->dirty);
+	mig->dma_logging = mig->dirty.dma_logging;
 	return EXIT_OK;
 }
 

@@ -129,9 +129,32 @@ int vdev_precopy_v2_supported(struct vdev *dev, bool *supported);
 /* Opts in to PRECOPY_INFOv2 when offered (probe, then SET); *enabled false when it
  * is not offered (no error). A failing SET on a driver that offers it is an error. */
 int vdev_precopy_v2_enable(struct vdev *dev, bool *enabled, struct verr *err);
-int vdev_dma_logging_supported(struct vdev *dev, bool *supported);
 int vdev_has_v1_region(struct vdev *dev, bool *present);
 int vdev_reset(struct vdev *dev, struct verr *err);
+
+/* device_dirty.c — dirty page tracking: the device's DMA logging, the IOMMU's. The
+ * logging calls return 0 or the kernel's -errno as it came (check judges them). */
+struct vdev_dma_range {
+	uint64_t iova, length;
+};
+int vdev_dma_logging_supported(struct vdev *dev, bool *supported);
+/* DMA_LOGGING_START: *page_size is the hint going in and the driver's choice coming back. */
+int vdev_dma_log_start(struct vdev *dev, uint64_t *page_size,
+		       const struct vdev_dma_range *ranges, uint32_t nranges);
+int vdev_dma_log_stop(struct vdev *dev);
+/* DMA_LOGGING_REPORT: sets a bit of bitmap per dirty page_size unit from iova. */
+int vdev_dma_log_report(struct vdev *dev, uint64_t iova, uint64_t length, uint64_t page_size,
+			uint64_t *bitmap);
+
+enum vdev_iommu_dirty { VDEV_IOMMU_DIRTY_UNKNOWN, VDEV_IOMMU_DIRTY_YES, VDEV_IOMMU_DIRTY_NO };
+struct vdev_iommu_dirty_info {
+	enum vdev_iommu_dirty answer;
+	char how[160];                  /* where the answer comes from, or why none */
+};
+/* Whether the IOMMU the device sits behind can track dirty pages for it: iommufd's
+ * IOMMU_GET_HW_INFO on the cdev path, the type1 container's migration capability on
+ * the group path; unknown for an inherited fd. Never fails: info->how says why. */
+void vdev_iommu_dirty_tracking(struct vdev *dev, struct vdev_iommu_dirty_info *info);
 
 /* device_data.c — the data fd. read returns bytes, or 0 with *end set at the end of
  * STOP_COPY data, or 0 with *end clear when PRE_COPY has nothing more for now. */

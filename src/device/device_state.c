@@ -296,15 +296,6 @@ int vdev_precopy_v2_enable(struct vdev *dev, bool *enabled, struct verr *err)
 	return 0;
 }
 
-int vdev_dma_logging_supported(struct vdev *dev, bool *supported)
-{
-	int ret = vdev_feature_ioctl(dev, VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET |
-				     VFIO_DEVICE_FEATURE_DMA_LOGGING_START, NULL, 0);
-
-	*supported = ret == 0;
-	return ret == 0 || ret == -ENOTTY ? 0 : ret;
-}
-
 /* Walks one region's capability chain for the v1 migration region type. */
 static bool region_is_v1_migration(const struct vfio_region_info *info)
 {
