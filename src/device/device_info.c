@@ -145,6 +145,7 @@ static void read_identity(struct vdev_ident *id)
 		read_mdev_type(id);
 	}
 	read_compat(id);
+	vdev_read_build(id);
 }
 
 static int sysfs_dir_for(enum vdev_kind kind, const char *name, char *dir, size_t size)

@@ -44,6 +44,15 @@ static const struct field {
 	F(8, FIELD_STRING, WHEN_NONEMPTY, vfiomig_version, "vfiomig version"),
 	F(9, FIELD_STRING, WHEN_NONEMPTY, host_name, "host name"),
 	F(10, FIELD_U64, WHEN_ALWAYS, created, "creation time"),
+	/* 1.1 */
+	F(11, FIELD_STRING, WHEN_NONEMPTY, module, "driver module"),
+	F(12, FIELD_STRING, WHEN_NONEMPTY, module_version, "module version"),
+	F(13, FIELD_STRING, WHEN_NONEMPTY, srcversion, "module srcversion"),
+	F(14, FIELD_STRING, WHEN_NONEMPTY, kernel_release, "kernel release"),
+	F(15, FIELD_STRING, WHEN_NONEMPTY, pf_driver, "PF driver"),
+	F(16, FIELD_STRING, WHEN_NONEMPTY, pf_module_version, "PF module version"),
+	F(17, FIELD_STRING, WHEN_NONEMPTY, pf_srcversion, "PF module srcversion"),
+	F(18, FIELD_STRING, WHEN_NONEMPTY, pf_firmware, "PF firmware"),
 #undef F
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -357,6 +366,7 @@ static int header_fill(const uint8_t *buf, size_t len, struct vstream_header *hd
 			 "header: unknown required flags 0x%04x", unknown);
 		return -EPROTONOSUPPORT;
 	}
+	hdr->id.build_recorded = hdr->minor >= 1;
 	return identity_decode(buf + VSTREAM_HEADER_FIXED,
 			       len - VSTREAM_HEADER_FIXED - VSTREAM_DIGEST_LEN, hdr, err);
 }
