@@ -102,7 +102,9 @@ int eng_check_stream_identity(const struct vstream_header *hdr, const struct vde
 			return 0;
 	}
 	if (force) {
-		eng_note("%s: warning: %s; %sing anyway (--force)", id->name, why, command);
+		/* "restore" -> "restoring", "receive" -> "receiving" */
+		eng_note("%s: warning: %s; %.*sing anyway (--force)", id->name, why,
+			 (int)strlen(command) - 1, command);
 		return 0;
 	}
 	return verr_set(err, VERR_PEER, 0, id->name, hint, "refusing the stream: %s", why);
