@@ -57,7 +57,7 @@ struct vdev_build {
 	char pf_module_version[64];
 	char pf_srcversion[64];
 	char pf_firmware[VDEV_FIRMWARE_MAX + 1];
-	char pf_firmware_source[64];    /* "devlink", "infiniband/mlx5_0/fw_ver", ... */
+	char pf_firmware_source[96];    /* "devlink", "infiniband/mlx5_0/fw_ver", ... */
 };
 
 struct vdev_ident {

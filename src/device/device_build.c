@@ -106,8 +106,11 @@ static void pf_firmware(const char *pf_dir, const char *pf, struct vdev_build *b
 		read_text(dir, firmware_files[i].attr, b->pf_firmware, sizeof(b->pf_firmware));
 		if (!b->pf_firmware[0])
 			continue;
-		snprintf(b->pf_firmware_source, sizeof(b->pf_firmware_source), "%s/%s/%s",
-			 firmware_files[i].dir, sub, firmware_files[i].attr);
+		if (snprintf(b->pf_firmware_source, sizeof(b->pf_firmware_source), "%s/%s/%s",
+			     firmware_files[i].dir, sub, firmware_files[i].attr) >=
+		    (int)sizeof(b->pf_firmware_source))
+			snprintf(b->pf_firmware_source, sizeof(b->pf_firmware_source), "%s",
+				 firmware_files[i].attr);
 		return;
 	}
 }

@@ -206,7 +206,7 @@ int vdev_devlink_firmware(const char *bus, const char *name, char *out, size_t s
 {
 	struct timeval wait = { .tv_sec = 2 };
 	struct nl_request req;
-	uint16_t family;
+	uint16_t family = 0;
 	ssize_t n;
 	int fd, rc;
 
