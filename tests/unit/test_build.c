@@ -157,6 +157,17 @@ static void test_stream_fields(void)
 	len = encode(&id, 0, buf);
 	CHECK(len && vstream_header_decode(buf, len, NULL, &got, &used, NULL) == 0 &&
 	      !got.id.build_recorded, "a 1.0 header says its build identity is not recorded");
+	strcpy(id.kernel_release, "6.12\033[2J");
+	len = encode(&id, 1, buf);
+	{
+		struct verr err = { 0 };
+
+		CHECK(len && vstream_header_decode(buf, len, NULL, &got, &used, &err) == -EBADMSG &&
+		      strstr(err.what, "identity field 14 (kernel release) is malformed"),
+		      "a build field with a byte that is not printable ASCII is refused: %s",
+		      err.what);
+	}
+	id.kernel_release[0] = '\0';
 	memset(id.pf_firmware, 'x', sizeof(id.pf_firmware) - 1);
 	len = encode(&id, 1, buf);
 	CHECK(len && vstream_header_decode(buf, len, NULL, &got, &used, NULL) == 0 &&
