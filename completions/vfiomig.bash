@@ -168,7 +168,7 @@ _vfiomig()
 	# check --peer (not the device under check), check names for --only and --skip;
 	# nothing to offer for numbers, addresses and commands, which are free text.
 	case $prev in
-	-o | --output | -i | --input | --key-file | --psk-file | --cert | --key | --ca)
+	-o | --output | -i | --input | --key-file | --psk-file | --cert | --key | --ca | --events)
 		_vfiomig_files "$cur"
 		return 0
 		;;
@@ -186,7 +186,8 @@ _vfiomig()
 		;;
 	esac
 	case $cur in
-	--output=* | --input=* | --key-file=* | --psk-file=* | --cert=* | --key=* | --ca=*)
+	--output=* | --input=* | --key-file=* | --psk-file=* | --cert=* | --key=* | --ca=* | \
+		--events=*)
 		_vfiomig_files "$cur" "${cur%%=*}="
 		return 0
 		;;
@@ -215,20 +216,21 @@ _vfiomig()
 			;;
 		save)
 			opts+=' -o --output= --resume --no-precopy -l --level= --no-compress'
-			opts+=' -T --threads= --key-file= --progress --no-progress'
+			opts+=' -T --threads= --key-file= --progress --no-progress --events='
 			;;
 		restore)
 			opts+=' -i --input= --stop --force --compat= -T --threads= --key-file= --progress'
-			opts+=' --no-progress'
+			opts+=' --no-progress --events='
 			;;
 		migrate)
 			opts+=' --to= --exec= --psk-file= --cert= --key= --ca= --insecure --timeout='
 			opts+=' --force --compat= --no-precopy --max-downtime= --max-rounds= -T --threads= --json'
-			opts+=' --progress --no-progress'
+			opts+=' --progress --no-progress --events= --rehearse'
 			;;
 		receive)
 			opts+=' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure'
 			opts+=' --timeout= --accept-timeout= --stop --force --compat= --json -T --threads= --progress --no-progress'
+			opts+=' --events='
 			;;
 		inspect) opts+=' --json --no-records --key-file=' ;;
 		verify) opts+=' --key-file=' ;;

@@ -85,19 +85,19 @@ int vqueue_push(struct vqueue *q, void *item)
 	return ret;
 }
 
-int vqueue_pop(struct vqueue *q, void **item)
+static int pop(struct vqueue *q, void **item, bool wait)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&q->lock);
-	while (q->count == 0 && !q->closed && !q->cancelled && !stopped(q))
+	while (wait && q->count == 0 && !q->closed && !q->cancelled && !stopped(q))
 		wait_on(q, &q->not_empty);
 	if (q->cancelled) {
 		ret = -ECANCELED;
 	} else if (stopped(q)) {
 		ret = -EINTR;
 	} else if (q->count == 0) {
-		ret = -ENODATA;
+		ret = wait || q->closed ? -ENODATA : -EAGAIN;
 	} else {
 		*item = q->items[q->head];
 		q->head = (q->head + 1) % q->capacity;
@@ -106,6 +106,16 @@ int vqueue_pop(struct vqueue *q, void **item)
 	}
 	pthread_mutex_unlock(&q->lock);
 	return ret;
+}
+
+int vqueue_pop(struct vqueue *q, void **item)
+{
+	return pop(q, item, true);
+}
+
+int vqueue_try_pop(struct vqueue *q, void **item)
+{
+	return pop(q, item, false);
 }
 
 void vqueue_close(struct vqueue *q)

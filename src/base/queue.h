@@ -32,6 +32,8 @@ int vqueue_push(struct vqueue *q, void *item);
 /* 0 with *item set; -ENODATA when closed and drained; -ECANCELED when cancelled;
  * -EINTR when stopped. */
 int vqueue_pop(struct vqueue *q, void **item);
+/* As vqueue_pop, without waiting: -EAGAIN when empty and open. */
+int vqueue_try_pop(struct vqueue *q, void **item);
 void vqueue_close(struct vqueue *q);
 void vqueue_cancel(struct vqueue *q);
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli_listen.h"
+#include "cli_events.h"
 #include "cli_progress.h"
 #include "cli_tls.h"
 #include "base/json.h"
@@ -76,6 +77,7 @@ static const struct argp_child children[] = {
 	{ &cli_tls_argp, 0, "Security and timeouts:", 0 },
 	{ &cli_listen_argp, 0, NULL, 0 },
 	{ &cli_progress_argp, 0, NULL, 0 },
+	{ &cli_events_argp, 0, NULL, 0 },
 	{ &cli_common_argp, 0, NULL, 0 },
 	{ 0 }
 };
@@ -122,6 +124,28 @@ static void summary(const struct eng_migration_stats *st, unsigned turned_away)
 		 st->resume_ms);
 }
 
+/* The source ended a rehearsal as planned (exit 0). */
+static void rehearsal_summary(const struct eng_migration_stats *st)
+{
+	if (cli.json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_string(&j, "rehearsal", st->rehearsal == ENG_REHEARSAL_INITIAL_DATA
+					      ? "initial-data" : "identity");
+		json_uint(&j, "devices", st->devices);
+		json_uint(&j, "raw_bytes", st->raw_bytes);
+		json_uint(&j, "wire_bytes", st->wire_bytes);
+		json_uint(&j, "total_ms", (uint64_t)st->total_ms);
+		json_string(&j, "note", st->rehearsal_note);
+		json_object_end(&j);
+		json_finish(&j);
+		return;
+	}
+	cli_note("rehearsal accepted: %s", st->rehearsal_note);
+}
+
 /* Names are checked now, not when a source has connected. */
 static int check_names(const struct receive_args *a, struct verr *err)
 {
@@ -164,6 +188,11 @@ int cmd_receive(int argc, char **argv)
 	ret = cli_tls_setup(&cli_tls, true, &psk, &tls, &t);
 	if (ret)
 		return ret;
+	ret = cli_events_open("receive");
+	if (ret) {
+		cli_key_wipe(&psk);
+		return ret;
+	}
 	cli_progress_init(&progress.line, "receive", 0);
 	struct eng_destination_options opt = {
 		.devices = a.devices, .n = a.ndevices, .open_via = cli.open_via, .force = a.force,
@@ -178,7 +207,10 @@ int cmd_receive(int argc, char **argv)
 		ret = cli_fail(&err);
 	} else {
 		cli_progress_done(&progress.line);
-		summary(eng_destination_stats(dst), turned_away);
+		if (eng_destination_stats(dst)->rehearsal)
+			rehearsal_summary(eng_destination_stats(dst));
+		else
+			summary(eng_destination_stats(dst), turned_away);
 	}
 	eng_destination_close(dst);        /* resets the devices of a failed run, then ABORT */
 	cli_key_wipe(&psk);

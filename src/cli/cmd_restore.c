@@ -2,6 +2,7 @@
  * before its bytes reach the device, and the device is finalized only after the
  * trailer verified. Any failure resets the device. */
 
+#include "cli_events.h"
 #include "cli_progress.h"
 #include "cli_stream.h"
 #include "engine/engine.h"
@@ -45,6 +46,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = {
 	{ &cli_progress_argp, 0, NULL, 0 },
+	{ &cli_events_argp, 0, NULL, 0 },
 	{ &cli_common_argp, 0, NULL, 0 },
 	{ 0 }
 };
@@ -92,6 +94,9 @@ int cmd_restore(int argc, char **argv)
 	int ret;
 
 	argp_parse(&restore_argp, argc, argv, 0, NULL, &args);
+	ret = cli_events_open("restore");
+	if (ret)
+		return ret;
 	ret = cli_key_load(args.key_file, &key);
 	if (ret)
 		return ret;

@@ -129,6 +129,13 @@ int vdev_get_state(struct vdev *dev, enum vmig_state *state, struct verr *err);
  */
 int vdev_set_state(struct vdev *dev, enum vmig_state target, enum vmig_state recovery,
 		   struct verr *err);
+/* Told of every change of a device's state that vdev_set_state, its recovery or a
+ * reset made, once it happened: from where the device was to where it went (a walk
+ * the kernel makes through states between is one change). One observer per process,
+ * called in the thread that changed the state; NULL: none. */
+typedef void vdev_state_observer(void *ctx, const struct vdev *dev, enum vmig_state from,
+				 enum vmig_state to);
+void vdev_observe_states(vdev_state_observer *fn, void *ctx);
 int vdev_stop_copy_size(struct vdev *dev, uint64_t *bytes, struct verr *err);
 int vdev_precopy_info(struct vdev *dev, uint64_t *initial, uint64_t *dirty, struct verr *err);
 

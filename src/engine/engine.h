@@ -7,6 +7,7 @@
 #define VFIOMIG_ENGINE_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,50 @@ void eng_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The one "interrupted by signal N" failure: VERR_INTERRUPTED on object. Returns
  * -EINTR when *stop is set, 0 otherwise (stop may be NULL). */
 int eng_stopped(volatile sig_atomic_t *stop, const char *object, struct verr *err);
+
+/* events.c: what happens, as it happens, for callers that follow a run (the CLI's
+ * --events): every device state change and every phase. Set before the run. */
+enum eng_event_kind { ENG_EVENT_STATE, ENG_EVENT_PHASE };
+enum eng_phase {
+	ENG_PHASE_HANDSHAKE,            /* the peers agreed: identities paired, verdict sent */
+	ENG_PHASE_READY,                /* every destination device is in RESUMING */
+	ENG_PHASE_PRECOPY,              /* save: pre-copy begins */
+	ENG_PHASE_PRECOPY_ROUND,        /* a pre-copy round ended: round, bytes, rate, ... */
+	ENG_PHASE_SYNC,                 /* the destination took every pre-copy record */
+	ENG_PHASE_SWITCHOVER,           /* the source's devices stop (downtime begins) */
+	ENG_PHASE_STOPCOPY,             /* save: stop-copy begins */
+	ENG_PHASE_LOADED,               /* every trailer verified, every device loaded */
+	ENG_PHASE_RUN,                  /* RUN sent or received: the point of no return */
+	ENG_PHASE_COMMIT,               /* the destination runs the state; save: committed */
+	ENG_PHASE_ROLLBACK,             /* a failure: devices back to where they were, or reset */
+	ENG_PHASE_LEFT_STOPPED,         /* after RUN without an answer: outcome unknown */
+	ENG_PHASE_REHEARSAL,            /* a rehearsal ended, accepted */
+	ENG_PHASE_HEADER,               /* restore: the stream's header checked */
+};
+/* Which optional fields of an event are set. */
+enum {
+	ENG_EVENT_ROUND = 1u << 0, ENG_EVENT_BYTES = 1u << 1, ENG_EVENT_REMAINING = 1u << 2,
+	ENG_EVENT_RATE = 1u << 3, ENG_EVENT_PROJECTED = 1u << 4, ENG_EVENT_DURATION = 1u << 5,
+	ENG_EVENT_DOWNTIME = 1u << 6,
+};
+struct eng_event {
+	enum eng_event_kind kind;
+	enum eng_phase phase;           /* ENG_EVENT_PHASE */
+	const char *device;             /* a device's name; NULL: every device of the run */
+	enum vmig_state from, to;       /* ENG_EVENT_STATE */
+	const char *text;               /* a phase's word (a reason, a verdict); may be NULL */
+	unsigned fields;                /* ENG_EVENT_*: which of the below are set */
+	unsigned round;
+	uint64_t bytes, remaining;      /* the round's bytes; what is left after it */
+	double rate;                    /* bytes/s */
+	double projected_ms, duration_ms, downtime_ms;
+};
+typedef void eng_event_fn(void *ctx, const struct eng_event *ev);
+/* fn is called in the thread where the event happens; NULL: no events. */
+void eng_set_events(eng_event_fn *fn, void *ctx);
+void eng_emit(const struct eng_event *ev);
+void eng_emit_phase(enum eng_phase phase, const char *device, const char *text);
+const char *eng_phase_name(enum eng_phase phase);
 
 /* compat.c: the compatibility policy (--compat): which differences in the build
  * identity (driver module, PF driver and firmware, kernel; stream format 1.1) refuse
@@ -79,6 +124,7 @@ struct eng_reader {
 	/* After every chunk (got may be 0): progress displays, byte counts. */
 	void (*progress)(void *ctx, unsigned stream, size_t got);
 	void *ctx;
+	const atomic_bool *cancel;      /* set: stop before the next chunk; NULL: never */
 };
 /* One chunk of dev into stream; *drained when the device has nothing more (for now
  * in PRE_COPY, for good in STOP_COPY). */
@@ -87,6 +133,18 @@ int eng_read_chunk(const struct eng_reader *r, unsigned stream, struct vdev *dev
 /* Chunks until the device is drained; *bytes grows by what was read. */
 int eng_read_phase(const struct eng_reader *r, unsigned stream, struct vdev *dev,
 		   uint16_t type, uint64_t *bytes, struct verr *err);
+/* A device of a pass over several. */
+struct eng_read_dev {
+	unsigned stream;
+	struct vdev *dev;
+	uint64_t bytes;                 /* grows by what the pass read */
+};
+/* Every device drained at once, one reader thread each (one device: on the
+ * caller's thread), and with end each stream's trailer queued after its last
+ * record. The first device to fail stops the others before their next chunk and
+ * decides the error. r->progress runs on the caller's thread only. */
+int eng_read_devices(const struct eng_reader *r, struct eng_read_dev *devs, unsigned n,
+		     uint16_t type, bool end, struct verr *err);
 
 /* Live migration (source.c, destination.c; docs/protocol.md). */
 struct xport_conn;
@@ -94,6 +152,13 @@ struct xport_conn;
 /* Called as data moves: phase names a new phase ("pre-copy round 2", "stop-copy"),
  * NULL the same one; raw and wire are the bytes of state and on the wire so far. */
 typedef void eng_phase_fn(void *ctx, const char *phase, uint64_t raw, uint64_t wire);
+
+/* A rehearsal (migrate --rehearse) ends before the switchover, both sides rolled back. */
+enum eng_rehearsal {
+	ENG_REHEARSAL_NONE,
+	ENG_REHEARSAL_IDENTITY,         /* stopped after the identities: a device lacks PRE_COPY */
+	ENG_REHEARSAL_INITIAL_DATA,     /* the destination took every device's initial data */
+};
 
 struct eng_migration_stats {
 	unsigned devices;
@@ -108,6 +173,8 @@ struct eng_migration_stats {
 	unsigned unknown_sizes;         /* source: devices whose driver gave no stop-copy size */
 	double initial_ack_ms;          /* source: from the start to the destination's word
 					 * that the initial data is in its devices; 0: none */
+	enum eng_rehearsal rehearsal;   /* how far a rehearsal went; NONE: not one */
+	char rehearsal_note[200];       /* what it proved, or where it stopped and why */
 };
 
 struct eng_source_options {
@@ -117,6 +184,7 @@ struct eng_source_options {
 	bool force;                     /* pair devices that do not match, with a note each */
 	enum eng_compat compat;         /* which build differences refuse a pair */
 	bool precopy;                   /* pre-copy rounds when every device has PRE_COPY */
+	bool rehearse;                  /* a rehearsal: end after the initial data, abort */
 	long max_downtime_ms, max_rounds;
 	int initial_wait_ms;            /* the longest pre-copy waits for initial data; 0: 60 s */
 	unsigned threads;               /* encoders; 0: vpipe_threads() */

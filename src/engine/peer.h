@@ -36,6 +36,7 @@ struct eng_peer {
 	uint64_t pings_received;         /* PINGs read (the caller's thread) */
 	int64_t deadline_ms;             /* reads end by then (monotonic ms); 0: none */
 	bool abort_received;
+	uint16_t abort_code;             /* the received ABORT's reason code */
 };
 
 /* Takes ownership of conn (also on failure), and starts the keepalive thread when

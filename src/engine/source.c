@@ -15,7 +15,7 @@
 struct eng_source_dev {
 	struct vdev *dev;
 	uint64_t flags;
-	bool left_running, ended;
+	bool left_running;
 	bool size_unknown;              /* MIG_DATA_SIZE failed: counted as UNKNOWN_SIZE */
 	bool initial_done;              /* PRECOPY_INFO said initial_bytes 0 */
 };
@@ -165,6 +165,8 @@ static int verdict(struct eng_source *run, struct verr *err)
 	if (v.u.verdict.kind == PROTO_VERDICT_REFUSE)
 		return verr_set(err, VERR_PEER, 0, vdev_ident(run->dev[bad].dev)->name, hint,
 				"refusing the destination: %s; nothing was changed", why);
+	eng_emit_phase(ENG_PHASE_HANDSHAKE, NULL,
+		       v.u.verdict.kind == PROTO_VERDICT_FORCED ? "forced" : "accepted");
 	return 0;
 }
 
@@ -181,6 +183,7 @@ static int await_ready(struct eng_source *run, struct verr *err)
 	if (msg.type != PROTO_READY)
 		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
 				"expected READY, got %s", proto_type_name(msg.type));
+	eng_emit_phase(ENG_PHASE_READY, NULL, NULL);
 	return 0;
 }
 
@@ -237,13 +240,21 @@ static void count_chunk(void *ctx, unsigned stream, size_t got)
 	show_progress(run, NULL);
 }
 
-/* Up to one chunk of device i into the pipeline (engine/read.c). */
-static int read_chunk(struct eng_source *run, unsigned i, uint16_t type, size_t *got,
-		      bool *drained, struct verr *err)
+/* Every device drained into the pipeline at once (engine/read.c); *bytes grows by
+ * what they gave. */
+static int read_devices(struct eng_source *run, uint16_t type, bool end, uint64_t *bytes,
+			struct verr *err)
 {
-	const struct eng_reader reader = { run->pipe, run->opt.stop, count_chunk, run };
+	const struct eng_reader reader = { run->pipe, run->opt.stop, count_chunk, run, NULL };
+	struct eng_read_dev devs[PROTO_MAX_DEVICES];
 
-	return eng_read_chunk(&reader, i, run->dev[i].dev, type, got, drained, err);
+	for (unsigned i = 0; i < run->n; i++)
+		devs[i] = (struct eng_read_dev){ i, run->dev[i].dev, 0 };
+	if (eng_read_devices(&reader, devs, run->n, type, end, err) < 0)
+		return -EIO;
+	for (unsigned i = 0; i < run->n; i++)
+		*bytes += devs[i].bytes;
+	return 0;
 }
 
 /* PRECOPY_INFO of device i. REINIT (PRECOPY_INFOv2) means new initial data: its wait
@@ -365,17 +376,8 @@ static int precopy(struct eng_source *run, struct verr *err)
 
 		snprintf(phase, sizeof(phase), "pre-copy round %u", run->rounds);
 		show_progress(run, phase);
-		for (unsigned i = 0; i < run->n; i++) {
-			bool drained = false;
-
-			while (!drained) {
-				size_t got;
-
-				if (read_chunk(run, i, VSTREAM_REC_PRECOPY, &got, &drained, err) < 0)
-					return -EIO;
-				round_bytes += got;
-			}
-		}
+		if (read_devices(run, VSTREAM_REC_PRECOPY, false, &round_bytes, err) < 0)
+			return -EIO;
 		run->stats.precopy_bytes += round_bytes;
 		vpipe_save_progress(run->pipe, &sent);
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -385,9 +387,15 @@ static int precopy(struct eng_source *run, struct verr *err)
 		projected_ms = rest / (rate + 1) * 1000;
 		eng_debug("pre-copy round %u: %llu bytes, %llu left, %.0f ms projected", run->rounds,
 			  (unsigned long long)round_bytes, (unsigned long long)rest, projected_ms);
+		eng_emit(&(struct eng_event){
+			.kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_PRECOPY_ROUND,
+			.fields = ENG_EVENT_ROUND | ENG_EVENT_BYTES | ENG_EVENT_REMAINING |
+				  ENG_EVENT_RATE | ENG_EVENT_PROJECTED,
+			.round = run->rounds, .bytes = round_bytes, .remaining = rest, .rate = rate,
+			.projected_ms = projected_ms });
 		/* An empty round ends pre-copy, unless a size is unknown: then only the
 		 * round limit does, as more rounds are all that can shrink the unknown. */
-		ret = may_switch(run, projected_ms <= run->opt.max_downtime_ms ||
+		ret = may_switch(run, run->opt.rehearse || projected_ms <= run->opt.max_downtime_ms ||
 				 run->rounds >= run->opt.max_rounds ||
 				 (round_bytes == 0 && !run->stats.unknown_sizes),
 				 initial_left, round_bytes, &start, err);
@@ -415,6 +423,9 @@ static int drain(struct eng_source *run, struct verr *err)
 	run->stats.initial_ack_ms = vclock_seconds(&run->t0, &t1) * 1000;
 	eng_debug("the destination took the pre-copy data %.1f ms after it was sent",
 		  run->stats.drain_ms);
+	eng_emit(&(struct eng_event){ .kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_SYNC,
+				      .fields = ENG_EVENT_DURATION,
+				      .duration_ms = run->stats.drain_ms });
 	/* The echo comes once every record before it is verified and written into the
 	 * destination's devices without error: every device's initial data included. */
 	for (unsigned i = 0; i < run->n; i++)
@@ -433,6 +444,7 @@ static int switchover(struct eng_source *run, struct verr *err)
 	if (run->precopy && run->sync && drain(run, err) < 0)
 		return -EIO;
 	clock_gettime(CLOCK_MONOTONIC, &run->stop);
+	eng_emit_phase(ENG_PHASE_SWITCHOVER, NULL, NULL);
 	for (unsigned i = 0; i < run->n; i++) {
 		struct eng_source_dev *d = &run->dev[i];
 
@@ -448,32 +460,18 @@ static int switchover(struct eng_source *run, struct verr *err)
 	return vpipe_save_mark(run->pipe, err);
 }
 
-/* Stop-copy data of all devices at once: one chunk of each in turn, each
- * device's trailer after its last chunk. */
+/* Stop-copy data of all devices at once, one reader each, each device's trailer
+ * after its last chunk. */
 static int stopcopy(struct eng_source *run, struct verr *err)
 {
-	unsigned ended = 0;
+	uint64_t bytes = 0;
 
 	show_progress(run, "stop-copy");
-	while (ended < run->n) {
-		for (unsigned i = 0; i < run->n; i++) {
-			struct eng_source_dev *d = &run->dev[i];
-			size_t got;
-			bool drained;
-
-			if (d->ended)
-				continue;
-			if (read_chunk(run, i, VSTREAM_REC_STOPCOPY, &got, &drained, err) < 0)
-				return -EIO;
-			if (!drained)
-				continue;
-			if (vpipe_save_end(run->pipe, i, err) < 0)
-				return -EIO;
-			d->ended = true;
-			ended++;
-		}
-	}
-	return 0;
+	if (run->n > 1)
+		eng_debug("stop-copy: reading %u devices at once, a thread each", run->n);
+	else
+		eng_debug("stop-copy: reading the device");
+	return read_devices(run, VSTREAM_REC_STOPCOPY, true, &bytes, err);
 }
 
 /* Every trailer sent: the destination verifies them and loads its devices, which
@@ -488,6 +486,9 @@ static int await_loaded(struct eng_source *run, struct verr *err)
 		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
 				"expected LOADED, got %s", proto_type_name(msg.type));
 	run->stats.loaded_us = msg.u.loaded_us;
+	eng_emit(&(struct eng_event){ .kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_LOADED,
+				      .fields = ENG_EVENT_DURATION,
+				      .duration_ms = msg.u.loaded_us / 1000.0 });
 	if (eng_stopped(run->opt.stop, NULL, err) < 0)
 		return -EINTR;
 	return 0;
@@ -508,6 +509,7 @@ static int hand_over(struct eng_source *run, struct verr *err)
 	xport_conn_set_stop(run->peer.conn, NULL);
 	eng_peer_set_deadline(&run->peer, timeout_ms > 0 ? timeout_ms : 60000);
 	run->handed_over = true;
+	eng_emit_phase(ENG_PHASE_RUN, NULL, NULL);
 	eng_debug("sending RUN: past the point of no return; signals wait for the answer");
 	if (eng_peer_send(&run->peer, &msg, &why) == 0 &&
 	    eng_peer_recv(&run->peer, &msg, &why) == 0) {
@@ -515,6 +517,11 @@ static int hand_over(struct eng_source *run, struct verr *err)
 			clock_gettime(CLOCK_MONOTONIC, &run->commit);
 			run->stats.resume_us = msg.u.resume_us;
 			run->committed = true;
+			eng_emit(&(struct eng_event){
+				.kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_COMMIT,
+				.fields = ENG_EVENT_DURATION | ENG_EVENT_DOWNTIME,
+				.duration_ms = msg.u.resume_us / 1000.0,
+				.downtime_ms = vclock_seconds(&run->stop, &run->commit) * 1000 });
 			return 0;
 		}
 		verr_set(&why, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
@@ -530,10 +537,57 @@ static int hand_over(struct eng_source *run, struct verr *err)
 			"outcome unknown: RUN was sent, then %s", why.what);
 }
 
+/* The first device without PRE_COPY, for a rehearsal that cannot try initial data. */
+static const char *lacks_precopy(const struct eng_source *run)
+{
+	for (unsigned i = 0; i < run->n; i++)
+		if (!(run->dev[i].flags & VMIG_FLAG_PRE_COPY))
+			return vdev_ident(run->dev[i].dev)->name;
+	return NULL;
+}
+
+static void roll_back(struct eng_source *run);
+
+/* A rehearsal ends here with its devices never stopped: after the verdict when a
+ * device has no PRE_COPY (no initial data to try), else once the destination said
+ * (the echo of SYNC) that every device's initial data is in its devices. ABORT
+ * (REHEARSAL) has it reset its devices and call that a success; ours run on. */
+static int end_rehearsal(struct eng_source *run, struct verr *err)
+{
+	struct eng_migration_stats *st = &run->stats;
+	const char *name = lacks_precopy(run);
+
+	if (run->pipe) {
+		if (vpipe_save_flush(run->pipe, err) < 0 || drain(run, err) < 0)
+			return -EIO;
+		vpipe_save_abort(run->pipe);    /* no trailer: nothing is loaded there */
+		run->pipe = NULL;
+		st->rehearsal = ENG_REHEARSAL_INITIAL_DATA;
+		snprintf(st->rehearsal_note, sizeof(st->rehearsal_note), "the destination took "
+			 "%llu bytes of initial pre-copy data into its device%s",
+			 (unsigned long long)st->precopy_bytes, run->n == 1 ? "" : "s");
+	} else {
+		st->rehearsal = ENG_REHEARSAL_IDENTITY;
+		snprintf(st->rehearsal_note, sizeof(st->rehearsal_note), "stopped at the identity "
+			 "check: %s has no PRE_COPY, so there is no initial data to try",
+			 name ? name : "a device");
+	}
+	eng_emit_phase(ENG_PHASE_REHEARSAL, NULL, st->rehearsal_note);
+	eng_peer_finish(&run->peer, true, PROTO_REASON_REHEARSAL, st->rehearsal_note);
+	run->peer_ready = false;
+	roll_back(run);
+	st->devices = run->n;
+	st->wire_bytes = run->peer.sent;
+	st->precopy_rounds = run->precopy ? run->rounds : 0;
+	st->total_ms = vclock_seconds(&run->t0, NULL) * 1000;
+	return 0;
+}
+
 static int converse(struct eng_source *run, struct verr *err)
 {
 	uint64_t want = (run->precopy ? PROTO_FEAT_PRECOPY | PROTO_FEAT_SYNC : 0) |
-			(run->opt.record_key ? PROTO_FEAT_KEYED_RECORDS : 0);
+			(run->opt.record_key ? PROTO_FEAT_KEYED_RECORDS : 0) |
+			(run->opt.rehearse ? PROTO_FEAT_REHEARSAL : 0);
 	struct vpipe_stats sent;
 	uint64_t agreed;
 	int ret;
@@ -548,12 +602,22 @@ static int converse(struct eng_source *run, struct verr *err)
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
 				"give the receiver the same --psk-file",
 				"the destination does not key its records");
+	if (run->opt.rehearse && !(agreed & PROTO_FEAT_REHEARSAL))
+		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
+				"update the destination's vfiomig; nothing was changed",
+				"the destination does not know rehearsals");
+	if (verdict(run, err) < 0)
+		return -EIO;
+	if (run->opt.rehearse && !run->precopy)
+		return end_rehearsal(run, err);
 	/* START goes before READY: the destination checks the headers before any of
 	 * its devices changes state. */
-	if (verdict(run, err) < 0 || start_pipeline(run, err) < 0 || await_ready(run, err) < 0)
+	if (start_pipeline(run, err) < 0 || await_ready(run, err) < 0)
 		return -EIO;
 	if (run->precopy && precopy(run, err) < 0)
 		return -EIO;
+	if (run->opt.rehearse)
+		return end_rehearsal(run, err);
 	if (switchover(run, err) < 0 || stopcopy(run, err) < 0)
 		return -EIO;
 	ret = vpipe_save_finish(run->pipe, &sent, err);    /* the peer has had everything */
@@ -570,6 +634,11 @@ static int converse(struct eng_source *run, struct verr *err)
  * every device runs again. */
 static void roll_back(struct eng_source *run)
 {
+	for (unsigned i = 0; i < run->n; i++)
+		if (run->dev[i].left_running) {
+			eng_emit_phase(ENG_PHASE_ROLLBACK, NULL, run->failure.what);
+			break;
+		}
 	for (unsigned i = 0; i < run->n; i++) {
 		struct verr back = { 0 };
 		char msg[1200];
@@ -589,6 +658,7 @@ static void roll_back(struct eng_source *run)
  * run here too. The operator decides, and is told how. */
 static void leave_stopped(struct eng_source *run)
 {
+	eng_emit_phase(ENG_PHASE_LEFT_STOPPED, NULL, run->failure.what);
 	for (unsigned i = 0; i < run->n; i++) {
 		const char *name = vdev_ident(run->dev[i].dev)->name;
 		struct verr quiet = { 0 };
@@ -630,7 +700,7 @@ int eng_source_run(struct eng_source *run, struct xport_conn *conn, struct verr 
 		ret = converse(run, err);
 	}
 	if (ret == 0)
-		return finish(run, err);
+		return run->stats.rehearsal ? 0 : finish(run, err);
 	run->failed = true;
 	run->failure = *err;
 	return ret;

@@ -27,6 +27,11 @@
  * the caller's thread and go to the writer, whose output they must interrupt: the
  * caller checks its signal flag between reads.
  *
+ * Several threads may feed the pipeline at once (one reader per device), each its
+ * own streams: buffer, submit, read and end are safe for distinct streams; threads
+ * the caller starts after vpipe_save_start inherit its blocked signals. Marks,
+ * flush, finish and abort come from one thread while no other feeds.
+ *
  * With opt->stop, a signal ends the pipeline at once: the writer hands the sink
  * nothing more, the caller's waits fail (VERR_INTERRUPTED) within
  * VQUEUE_STOP_POLL_MS, and finish and abort, should the writer be stuck in the
@@ -67,9 +72,11 @@ struct vpipe_save;
 int vpipe_save_start(const struct vstream_header *hdrs, unsigned nstreams,
 		     const struct vpipe_save_options *opt, const struct vpipe_sink *sink,
 		     struct vpipe_save **pipe, struct verr *err);
-/* A free buffer of opt->chunk bytes to fill; blocks while all are in flight. */
-int vpipe_save_buffer(struct vpipe_save *pipe, uint8_t **buf, size_t *cap, struct verr *err);
-/* Queues the buffer last handed out, holding len bytes of the given record type. */
+/* A free buffer of opt->chunk bytes to fill for stream (the same one until it is
+ * submitted); blocks while all are in flight. */
+int vpipe_save_buffer(struct vpipe_save *pipe, unsigned stream, uint8_t **buf, size_t *cap,
+		      struct verr *err);
+/* Queues the buffer handed out for stream, holding len bytes of the given record type. */
 int vpipe_save_submit(struct vpipe_save *pipe, unsigned stream, uint16_t type, size_t len,
 		      struct verr *err);
 /* Reads dev's migration data into one buffer, until it is full or the device has
@@ -111,6 +118,11 @@ struct vpipe_decode_sink {
 	 * further record, and feed, drain and end fail (VERR_INTERRUPTED) within
 	 * VQUEUE_STOP_POLL_MS, or once the record in the sink's hands is done. */
 	volatile sig_atomic_t *stop;
+	/* The streams are independent (one device each): record runs on one writer
+	 * thread per stream, each stream's records in order, streams at once; feed,
+	 * drain and end report a writer's failure at their next call, and drain and
+	 * end wait for the writers too. With one stream the caller's thread writes. */
+	bool parallel;
 };
 
 struct vpipe_decode;

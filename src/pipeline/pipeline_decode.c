@@ -1,11 +1,14 @@
 /* The decode pipeline: the caller's thread frames records off each stream, workers
  * verify and decompress them in parallel, and the caller's thread takes them back
- * in the order they were fed, for the in-order checks and the sink. */
+ * in the order they were fed, for the in-order checks and the sink, which runs there
+ * or, for a parallel sink, on one writer thread per stream. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/io.h"
 #include "pipeline.h"
 #include "pipeline_internal.h"
 #include "base/queue.h"
@@ -22,6 +25,18 @@ struct decode_job {
 	char where[64];
 	int rc;                         /* the worker's verdict, with err */
 	struct verr err;
+	const uint8_t *payload;         /* verified, for a stream's writer */
+	size_t payload_len;
+};
+
+/* A parallel sink's thread for one stream: it takes the stream's verified payloads
+ * in order and gives the jobs back through the pipeline's returned queue. */
+struct decode_writer {
+	struct vpipe_decode *pipe;
+	unsigned stream;
+	struct vqueue q;
+	pthread_t thread;
+	bool started;
 };
 
 struct vpipe_decode {
@@ -38,6 +53,14 @@ struct vpipe_decode {
 	unsigned nworkers;
 	int failed;                     /* 0, or the first error, repeated from then on */
 	struct verr err;
+	/* A parallel sink: writers, jobs they hold (the caller's count), what they
+	 * give back, and the first failure of any of them, under wlock. */
+	struct decode_writer *writers;
+	unsigned at_writers;
+	struct vqueue returned_q;
+	pthread_mutex_t wlock;
+	int wfailed;
+	struct verr werr;
 };
 
 static void decode_job(struct decode_job *job, struct vstream_decoder *dec)
@@ -107,6 +130,16 @@ static int check_stop(struct vpipe_decode *p, struct verr *err)
 
 	if (p->failed)
 		return pipe_failed(p, err);
+	if (p->writers) {
+		pthread_mutex_lock(&p->wlock);
+		if (p->wfailed) {
+			local = p->werr;
+			fail(p, p->wfailed, &local);
+		}
+		pthread_mutex_unlock(&p->wlock);
+		if (p->failed)
+			return pipe_failed(p, err);
+	}
 	if (!p->sink.stop || !*p->sink.stop)
 		return 0;
 	verr_set(&local, VERR_INTERRUPTED, 0, NULL, NULL,
@@ -132,9 +165,82 @@ static int deliver(struct vpipe_decode *p, struct decode_job *job, struct verr *
 				   job->offset, &ev, err);
 	if (rc < 0)
 		return rc;
-	if (ev.kind == VSTREAM_EV_RECORD)
+	if (ev.kind != VSTREAM_EV_RECORD)
+		return 0;
+	if (!p->writers)
 		return p->sink.record(p->sink.ctx, job->stream, ev.data, ev.len, err);
-	return 0;
+	job->payload = ev.data;
+	job->payload_len = ev.len;
+	return 1;                       /* the stream's writer has it now */
+}
+
+static void writer_fail(struct vpipe_decode *p, int rc, const struct verr *err)
+{
+	pthread_mutex_lock(&p->wlock);
+	if (!p->wfailed) {
+		p->wfailed = rc < 0 ? rc : -EIO;
+		p->werr = *err;
+	}
+	pthread_mutex_unlock(&p->wlock);
+}
+
+static bool writers_failed(struct vpipe_decode *p)
+{
+	bool failed;
+
+	pthread_mutex_lock(&p->wlock);
+	failed = p->wfailed != 0;
+	pthread_mutex_unlock(&p->wlock);
+	return failed;
+}
+
+/* After any writer failed, or a signal, the writers drop what they are given: the
+ * sink gets nothing more. */
+static void *writer_main(void *arg)
+{
+	struct decode_writer *w = arg;
+	struct vpipe_decode *p = w->pipe;
+	void *item;
+
+	while (vqueue_pop(&w->q, &item) == 0) {
+		struct decode_job *job = item;
+		struct verr err = { 0 };
+		int rc;
+
+		if (!writers_failed(p) && !(p->sink.stop && *p->sink.stop)) {
+			rc = p->sink.record(p->sink.ctx, job->stream, job->payload, job->payload_len,
+					    &err);
+			if (rc < 0)
+				writer_fail(p, rc, &err);
+		}
+		if (vqueue_push(&p->returned_q, job) < 0)
+			break;
+	}
+	return NULL;
+}
+
+/* A job back from a writer, to the free list; waits when block. 1 when one came. */
+static int reclaim(struct vpipe_decode *p, bool block, struct verr *err)
+{
+	void *item;
+	int rc;
+
+	if (!p->at_writers)
+		return 0;
+	rc = block ? vqueue_pop(&p->returned_q, &item) : vqueue_try_pop(&p->returned_q, &item);
+	if (rc == -EAGAIN)
+		return 0;
+	if (rc == -EINTR)
+		return check_stop(p, err);
+	if (rc < 0) {
+		struct verr local = { 0 };
+
+		verr_set(&local, VERR_FAILED, EPIPE, NULL, NULL, "pipeline: writers stopped");
+		return fail(p, -EPIPE, &local), pipe_failed(p, err);
+	}
+	p->at_writers--;
+	p->free_jobs[p->nfree++] = item;
+	return 1;
 }
 
 /* Waits for the oldest job in flight and delivers it. */
@@ -162,16 +268,43 @@ static int take_one(struct vpipe_decode *p, struct verr *err)
 			return fail(p, -ERANGE, &local), pipe_failed(p, err);
 		}
 	}
-	p->free_jobs[p->nfree++] = job;
 	rc = deliver(p, job, &local);
+	if (rc == 1) {
+		p->at_writers++;
+		if (vqueue_push(&p->writers[job->stream].q, job) < 0) {
+			p->at_writers--;
+			p->free_jobs[p->nfree++] = job;
+			verr_set(&local, VERR_FAILED, EPIPE, NULL, NULL, "pipeline: writers stopped");
+			rc = -EPIPE;
+		} else {
+			rc = 0;
+		}
+	} else {
+		p->free_jobs[p->nfree++] = job;
+	}
 	if (rc < 0)
 		fail(p, rc, &local);
 	return rc < 0 ? pipe_failed(p, err) : 0;
 }
 
-static int in_flight(const struct vpipe_decode *p)
+/* Jobs with the workers or waiting in order: not yet delivered. */
+static unsigned undelivered(const struct vpipe_decode *p)
 {
-	return p->njobs - p->nfree;
+	return p->njobs - p->nfree - p->at_writers;
+}
+
+/* A free job: one a writer gave back, else the oldest delivered, else wait for a
+ * writer. */
+static int free_one(struct vpipe_decode *p, struct verr *err)
+{
+	int rc = reclaim(p, false, err);
+
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	if (undelivered(p))
+		return take_one(p, err);
+	rc = reclaim(p, true, err);
+	return rc < 0 ? rc : 0;
 }
 
 /* Takes a framed record from the reader's buffer into a free job, whose buffer the
@@ -183,8 +316,9 @@ static int submit(struct vpipe_decode *p, unsigned stream, const struct vstream_
 	struct decode_job *job;
 	int rc;
 
-	if (!p->nfree && (rc = take_one(p, err)) < 0)
-		return rc;
+	while (!p->nfree)
+		if ((rc = free_one(p, err)) < 0)
+			return rc;
 	job = p->free_jobs[--p->nfree];
 	vstream_reader_swap_buffer(r, &job->rec, &job->rec_cap);
 	job->rec_len = ev->len;
@@ -212,9 +346,12 @@ int vpipe_decode_drain(struct vpipe_decode *p, struct verr *err)
 {
 	int rc = check_stop(p, err);
 
-	while (rc == 0 && in_flight(p))
+	while (rc == 0 && undelivered(p))
 		rc = take_one(p, err);
-	return rc;
+	/* and every writer done with what it has */
+	while (rc >= 0 && p->at_writers)
+		rc = reclaim(p, true, err);
+	return rc < 0 ? rc : check_stop(p, err);
 }
 
 int vpipe_decode_feed(struct vpipe_decode *p, unsigned stream, const uint8_t *buf, size_t len,
@@ -260,10 +397,11 @@ int vpipe_decode_end(struct vpipe_decode *p, unsigned stream, struct verr *err)
 	return 0;
 }
 
-static int alloc_pipe(struct vpipe_decode *p, unsigned threads)
+static int alloc_pipe(struct vpipe_decode *p, unsigned threads, unsigned writers)
 {
-	/* Enough for every worker to have one job while as many wait in order. */
-	p->njobs = 2 * threads + 2;
+	/* Enough for every worker to have one job while as many wait in order, and
+	 * for every writer one to write and one to come. */
+	p->njobs = 2 * threads + 2 + 2 * writers;
 	p->jobs = calloc(p->njobs, sizeof(*p->jobs));
 	p->free_jobs = calloc(p->njobs, sizeof(*p->free_jobs));
 	if (!p->jobs || !p->free_jobs || vqueue_init(&p->work_q, p->njobs) < 0 ||
@@ -272,6 +410,57 @@ static int alloc_pipe(struct vpipe_decode *p, unsigned threads)
 	for (unsigned i = 0; i < p->njobs; i++)
 		p->free_jobs[p->nfree++] = &p->jobs[i];
 	return 0;
+}
+
+/* One writer per stream, signals blocked as the workers' are. */
+static int start_writers(struct vpipe_decode *p)
+{
+	sigset_t saved;
+	int ret = 0;
+
+	pthread_mutex_init(&p->wlock, NULL);
+	p->writers = calloc(p->nstreams, sizeof(*p->writers));
+	if (!p->writers || vqueue_init(&p->returned_q, p->njobs) < 0)
+		return -ENOMEM;
+	vqueue_set_stop(&p->returned_q, p->sink.stop);
+	io_block_interrupts(&saved);
+	for (unsigned i = 0; i < p->nstreams && ret == 0; i++) {
+		struct decode_writer *w = &p->writers[i];
+
+		w->pipe = p;
+		w->stream = i;
+		if (vqueue_init(&w->q, p->njobs) < 0)
+			ret = -ENOMEM;
+		else if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
+			ret = -EAGAIN;
+		else
+			w->started = true;
+	}
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	return ret;
+}
+
+static void stop_writers(struct vpipe_decode *p)
+{
+	if (!p->writers)
+		return;
+	/* What a writer has not begun is dropped: the pipeline is being stopped. */
+	for (unsigned i = 0; i < p->nstreams; i++)
+		if (p->writers[i].q.items)
+			vqueue_cancel(&p->writers[i].q);
+	if (p->returned_q.items)
+		vqueue_cancel(&p->returned_q);
+	for (unsigned i = 0; i < p->nstreams; i++) {
+		if (p->writers[i].started)
+			pthread_join(p->writers[i].thread, NULL);
+		if (p->writers[i].q.items)
+			vqueue_destroy(&p->writers[i].q);
+	}
+	if (p->returned_q.items)
+		vqueue_destroy(&p->returned_q);
+	free(p->writers);
+	pthread_mutex_destroy(&p->wlock);
+	p->writers = NULL;
 }
 
 int vpipe_decode_start(struct vstream_reader *const *readers, unsigned nstreams,
@@ -284,8 +473,10 @@ int vpipe_decode_start(struct vstream_reader *const *readers, unsigned nstreams,
 	*pipe = NULL;
 	if (threads < 1 || threads > VPIPE_THREADS_MAX)
 		threads = threads < 1 ? 1 : VPIPE_THREADS_MAX;
+	bool parallel = sink->parallel && nstreams > 1;
+
 	if (!p || !(p->readers = calloc(nstreams ? nstreams : 1, sizeof(*p->readers))) ||
-	    alloc_pipe(p, threads) < 0) {
+	    alloc_pipe(p, threads, parallel ? nstreams : 0) < 0) {
 		vpipe_decode_stop(p);
 		return verr_set(err, VERR_FAILED, ENOMEM, NULL, NULL, "pipeline: decode buffers");
 	}
@@ -302,6 +493,10 @@ int vpipe_decode_start(struct vstream_reader *const *readers, unsigned nstreams,
 		vpipe_decode_stop(p);
 		return verr_set(err, VERR_FAILED, EAGAIN, NULL, NULL, "pipeline: start a worker");
 	}
+	if (parallel && start_writers(p) < 0) {
+		vpipe_decode_stop(p);
+		return verr_set(err, VERR_FAILED, EAGAIN, NULL, NULL, "pipeline: start a writer");
+	}
 	*pipe = p;
 	return 0;
 }
@@ -316,6 +511,7 @@ void vpipe_decode_stop(struct vpipe_decode *p)
 		vqueue_cancel(&p->done_q);
 	for (unsigned i = 0; i < p->nworkers; i++)
 		pthread_join(p->workers[i], NULL);
+	stop_writers(p);
 	for (unsigned i = 0; p->jobs && i < p->njobs; i++) {
 		free(p->jobs[i].rec);
 		free(p->jobs[i].out);

@@ -27,8 +27,11 @@ struct job {
 	uint64_t order;                 /* queued position over all streams */
 };
 
+/* A stream's fields belong to the one thread that feeds it, except the writer,
+ * which belongs to the writer thread. */
 struct save_stream {
 	struct vstream_writer *writer;
+	struct job *current;            /* the buffer being filled for this stream */
 	uint64_t next_seq;
 	bool ended;
 };
@@ -42,8 +45,8 @@ struct vpipe_save {
 	struct vqueue free_q, work_q, done_q;
 	struct job *jobs;
 	unsigned njobs;
-	struct job *current;
-	uint64_t next_order;            /* the caller's */
+	struct job *mark;               /* the buffer a mark takes */
+	uint64_t next_order;            /* under lock */
 	uint64_t written;               /* jobs the sink has had; under lock */
 	pthread_t workers[VPIPE_THREADS_MAX], writer_thread;
 	unsigned nworkers;
@@ -200,7 +203,7 @@ static void *writer_main(void *arg)
 
 static int alloc_jobs(struct vpipe_save *p)
 {
-	p->njobs = 2 * p->opt.threads + 2;
+	p->njobs = 2 * p->opt.threads + 2 + p->nstreams;
 	p->jobs = calloc(p->njobs, sizeof(*p->jobs));
 	if (!p->jobs)
 		return -ENOMEM;
@@ -325,7 +328,7 @@ int vpipe_save_start(const struct vstream_header *hdrs, unsigned nstreams,
 		     struct vpipe_save **pipe, struct verr *err)
 {
 	struct vpipe_save *p = calloc(1, sizeof(*p));
-	size_t queue = 2 * opt->threads + 2;
+	size_t queue = 2 * opt->threads + 2 + nstreams;
 	pthread_condattr_t attr;
 
 	*pipe = NULL;
@@ -375,30 +378,46 @@ static int pipe_error(struct vpipe_save *p, struct verr *err, const char *what)
 	return verr_set(err, VERR_FAILED, EPIPE, NULL, NULL, "pipeline: %s", what);
 }
 
-int vpipe_save_buffer(struct vpipe_save *p, uint8_t **buf, size_t *cap, struct verr *err)
+static int take_buffer(struct vpipe_save *p, struct job **slot, struct verr *err)
 {
 	void *item;
 
-	if (!p->current) {
+	if (!*slot) {
 		if (vqueue_pop(&p->free_q, &item) < 0)
 			return pipe_error(p, err, "get a buffer");
-		p->current = item;
+		*slot = item;
 	}
-	*buf = p->current->raw;
+	return 0;
+}
+
+int vpipe_save_buffer(struct vpipe_save *p, unsigned stream, uint8_t **buf, size_t *cap,
+		      struct verr *err)
+{
+	if (stream >= p->nstreams)
+		return verr_set(err, VERR_FAILED, EINVAL, NULL, NULL,
+				"pipeline: no stream %u", stream);
+	if (take_buffer(p, &p->streams[stream].current, err) < 0)
+		return -EIO;
+	*buf = p->streams[stream].current->raw;
 	*cap = p->opt.chunk;
 	return 0;
 }
 
-/* Queues the current buffer as a job; records go to the workers, the rest
- * straight to the writer, which orders everything. */
-static int queue_job(struct vpipe_save *p, enum job_kind kind, unsigned stream, struct verr *err)
+/* Queues the buffer in slot as a job; records go to the workers, the rest straight
+ * to the writer, which orders everything. Its place in that order is taken under
+ * the lock, so callers on several threads interleave whole jobs; the writer's
+ * window puts them back in order whichever queue push comes first. */
+static int queue_job(struct vpipe_save *p, struct job **slot, enum job_kind kind, unsigned stream,
+		     struct verr *err)
 {
-	struct job *job = p->current;
+	struct job *job = *slot;
 
 	job->kind = kind;
 	job->stream = stream;
+	pthread_mutex_lock(&p->lock);
 	job->order = p->next_order++;
-	p->current = NULL;
+	pthread_mutex_unlock(&p->lock);
+	*slot = NULL;
 	if (vqueue_push(kind == JOB_RECORD ? &p->work_q : &p->done_q, job) < 0)
 		return pipe_error(p, err, "queue a record");
 	return 0;
@@ -415,14 +434,17 @@ static int open_stream(struct vpipe_save *p, unsigned stream, struct verr *err)
 int vpipe_save_submit(struct vpipe_save *p, unsigned stream, uint16_t type, size_t len,
 		      struct verr *err)
 {
+	struct save_stream *s;
+
 	if (open_stream(p, stream, err) < 0)
 		return -EINVAL;
-	if (!p->current || len > p->opt.chunk)
+	s = &p->streams[stream];
+	if (!s->current || len > p->opt.chunk)
 		return verr_set(err, VERR_FAILED, EINVAL, NULL, NULL, "pipeline: submit");
-	p->current->type = type;
-	p->current->raw_len = len;
-	p->current->seq = p->streams[stream].next_seq++;
-	return queue_job(p, JOB_RECORD, stream, err);
+	s->current->type = type;
+	s->current->raw_len = len;
+	s->current->seq = s->next_seq++;
+	return queue_job(p, &s->current, JOB_RECORD, stream, err);
 }
 
 int vpipe_save_read(struct vpipe_save *p, unsigned stream, struct vdev *dev, uint16_t type,
@@ -433,7 +455,7 @@ int vpipe_save_read(struct vpipe_save *p, unsigned stream, struct vdev *dev, uin
 
 	*got = 0;
 	*drained = false;
-	if (vpipe_save_buffer(p, &buf, &cap, err) < 0)
+	if (vpipe_save_buffer(p, stream, &buf, &cap, err) < 0)
 		return -EIO;
 	while (fill < cap) {
 		bool end;
@@ -457,23 +479,22 @@ int vpipe_save_read(struct vpipe_save *p, unsigned stream, struct vdev *dev, uin
 
 int vpipe_save_end(struct vpipe_save *p, unsigned stream, struct verr *err)
 {
-	uint8_t *buf;
-	size_t cap;
+	struct save_stream *s;
 
-	if (open_stream(p, stream, err) < 0 || vpipe_save_buffer(p, &buf, &cap, err) < 0)
+	if (open_stream(p, stream, err) < 0)
 		return -EIO;
-	p->streams[stream].ended = true;
-	return queue_job(p, JOB_END, stream, err);
+	s = &p->streams[stream];
+	if (take_buffer(p, &s->current, err) < 0)
+		return -EIO;
+	s->ended = true;
+	return queue_job(p, &s->current, JOB_END, stream, err);
 }
 
 int vpipe_save_mark(struct vpipe_save *p, struct verr *err)
 {
-	uint8_t *buf;
-	size_t cap;
-
-	if (vpipe_save_buffer(p, &buf, &cap, err) < 0)
+	if (take_buffer(p, &p->mark, err) < 0)
 		return -EIO;
-	return queue_job(p, JOB_MARK, VPIPE_NO_STREAM, err);
+	return queue_job(p, &p->mark, JOB_MARK, VPIPE_NO_STREAM, err);
 }
 
 int vpipe_save_flush(struct vpipe_save *p, struct verr *err)
@@ -504,7 +525,7 @@ int vpipe_save_finish(struct vpipe_save *p, struct vpipe_stats *stats, struct ve
 	stop_threads(p);
 	if (p->failed)
 		ret = pipe_error(p, err, "finish");
-	else if (ret == 0 && p->written != p->next_order)
+	else if (ret == 0 && p->written != p->next_order)   /* no caller left: no lock */
 		ret = verr_set(err, VERR_FAILED, EIO, NULL, NULL, "pipeline: %llu records lost",
 			       (unsigned long long)(p->next_order - p->written));
 	if (ret == 0 && stats)

@@ -247,6 +247,26 @@ static ssize_t real_io(const struct io_request *io)
 	}
 }
 
+/* With knob io_log=1 each data-fd read or write of the device is logged, as it begins
+ * (before any delay) and as it ends, in $R/double/io.log, which all devices share:
+ * the order of the lines shows whether two devices' I/O overlapped. */
+static void log_io(const char *dev, const char *what, int writing)
+{
+	char path[PATH_MAX], line[192];
+	int fd, n;
+
+	if (!knob_int(dev, "io_log", 0))
+		return;
+	snprintf(path, sizeof(path), "%s/double/io.log", root);
+	fd = real_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	n = snprintf(line, sizeof(line), "%s %s %s\n", dev, what, writing ? "write" : "read");
+	if (real_write(fd, line, (size_t)n) < 0)
+		n = 0;
+	real_close(fd);
+}
+
 /* read or write on an fd of ours of that KIND: only a data fd of the call's direction
  * moves bytes. The fd is looked up again after the delay, which runs unlocked. */
 static ssize_t data_fd_io(const struct io_request *io, enum fd_kind kind, const char *dev)
@@ -257,8 +277,10 @@ static ssize_t data_fd_io(const struct io_request *io, enum fd_kind kind, const 
 	struct dfd *e;
 	ssize_t ret;
 
-	if (kind == own)
+	if (kind == own) {
+		log_io(dev, "begin", writing);
 		slow_down(dev);
+	}
 	pthread_mutex_lock(&big_lock);
 	e = lookup(io->fd);
 	if (!e)
@@ -270,6 +292,8 @@ static ssize_t data_fd_io(const struct io_request *io, enum fd_kind kind, const 
 	else
 		ret = -EINVAL;         /* region access is not modelled */
 	pthread_mutex_unlock(&big_lock);
+	if (kind == own)
+		log_io(dev, "end", writing);
 	return ret;
 }
 

@@ -49,7 +49,7 @@ static int decode_all(const struct vstream_key *key, const uint8_t *buf, size_t 
 		      size_t slice, unsigned threads, unsigned fail_at, struct event_log *log)
 {
 	struct sink_state state = { log, fail_at, 0 };
-	const struct vpipe_decode_sink sink = { log_record, &state, &test_stop };
+	const struct vpipe_decode_sink sink = { log_record, &state, &test_stop, false };
 	struct vpipe_decode *pipe = NULL;
 	struct vstream_reader *r;
 	struct verr err = { 0 };
