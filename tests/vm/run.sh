@@ -110,7 +110,7 @@ declare -A measured=(
 	[tests/vm/handover-kernel.bats]=105 [tests/vm/precopy-kernel.bats]=40 [tests/bats/large-state.bats]=70
 	[tests/vm/devices-kernel.bats]=71 [tests/vm/rehearse-kernel.bats]=42
 	[tests/bats/events.bats]=87 [tests/bats/rehearse.bats]=36
-	[tests/vm/compat-kernel.bats]=6
+	[tests/vm/compat-kernel.bats]=4
 )
 # shard_of WEIGHT FILE lines -> GUEST FILE lines: longest first onto the lightest guest, then
 # single moves and swaps between the heaviest and the lightest guest while they even it out.
