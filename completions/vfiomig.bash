@@ -126,7 +126,7 @@ _vfiomig()
 		--open-via | -o | --output | -i | --input | --key-file | -l | --level | \
 			-T | --threads | --to | --exec | --listen | --psk-file | --cert | --key | \
 			--ca | --timeout | --accept-timeout | --max-downtime | --max-rounds | \
-			--only | --skip | --repeat) ((i++)) ;;
+			--only | --skip | --repeat | --compat) ((i++)) ;;
 		--peer)
 			((i++))
 			((i < n - 1)) && peer=${_vfiomig_words[i]}
@@ -152,6 +152,15 @@ _vfiomig()
 	fi
 	if [[ $cur == --open-via=* ]]; then
 		mapfile -t COMPREPLY < <(compgen -P --open-via= -W 'auto cdev group' -- "${cur#--open-via=}")
+		_vfiomig_trim_breaks "$cur"
+		return 0
+	fi
+	if [[ $prev == --compat ]]; then
+		mapfile -t COMPREPLY < <(compgen -W 'strict driver ids' -- "$cur")
+		return 0
+	fi
+	if [[ $cur == --compat=* ]]; then
+		mapfile -t COMPREPLY < <(compgen -P --compat= -W 'strict driver ids' -- "${cur#--compat=}")
 		_vfiomig_trim_breaks "$cur"
 		return 0
 	fi
@@ -210,17 +219,17 @@ _vfiomig()
 			opts+=' -T --threads= --key-file= --progress --no-progress --events='
 			;;
 		restore)
-			opts+=' -i --input= --stop --force -T --threads= --key-file= --progress'
+			opts+=' -i --input= --stop --force --compat= -T --threads= --key-file= --progress'
 			opts+=' --no-progress --events='
 			;;
 		migrate)
 			opts+=' --to= --exec= --psk-file= --cert= --key= --ca= --insecure --timeout='
-			opts+=' --force --no-precopy --max-downtime= --max-rounds= -T --threads= --json'
+			opts+=' --force --compat= --no-precopy --max-downtime= --max-rounds= -T --threads= --json'
 			opts+=' --progress --no-progress --events= --rehearse'
 			;;
 		receive)
 			opts+=' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure'
-			opts+=' --timeout= --accept-timeout= --stop --force --json -T --threads= --progress --no-progress'
+			opts+=' --timeout= --accept-timeout= --stop --force --compat= --json -T --threads= --progress --no-progress'
 			opts+=' --events='
 			;;
 		inspect) opts+=' --json --no-records --key-file=' ;;

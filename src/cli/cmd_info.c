@@ -71,6 +71,37 @@ static void json_compat(struct json *j, const struct vdev_ident *id)
 	json_object_end(j);
 }
 
+static void json_text(struct json *j, const char *key, const char *value)
+{
+	json_string(j, key, value[0] ? value : NULL);
+}
+
+/* What decides compatibility in practice (vfiomig-info(1), Build): null where the
+ * kernel exposes nothing. */
+static void json_build(struct json *j, const struct vdev_ident *id)
+{
+	const struct vdev_build *b = &id->build;
+
+	json_object_begin(j, "build");
+	json_text(j, "module", b->module);
+	json_text(j, "module_version", b->module_version);
+	json_text(j, "srcversion", b->srcversion);
+	json_text(j, "kernel_release", b->kernel_release);
+	if (!id->physfn[0]) {
+		json_null(j, "pf");
+	} else {
+		json_object_begin(j, "pf");
+		json_string(j, "device", id->physfn);
+		json_text(j, "driver", b->pf_driver);
+		json_text(j, "module_version", b->pf_module_version);
+		json_text(j, "srcversion", b->pf_srcversion);
+		json_text(j, "firmware", b->pf_firmware);
+		json_text(j, "firmware_source", b->pf_firmware_source);
+		json_object_end(j);
+	}
+	json_object_end(j);
+}
+
 static void print_json(const struct vdev *dev, const struct migration_facts *mig)
 {
 	const struct vdev_ident *id = vdev_ident(dev);
@@ -100,6 +131,7 @@ static void print_json(const struct vdev *dev, const struct migration_facts *mig
 	json_string(&j, "parent", id->parent[0] ? id->parent : NULL);
 	json_string(&j, "physfn", id->physfn[0] ? id->physfn : NULL);
 	json_compat(&j, id);
+	json_build(&j, id);
 	json_string(&j, "iommu_group", id->group[0] ? id->group : NULL);
 	snprintf(cdev, sizeof(cdev), "/dev/vfio/devices/%s", id->cdev);
 	json_string(&j, "cdev", id->cdev[0] ? cdev : NULL);
@@ -148,6 +180,33 @@ static void print_json(const struct vdev *dev, const struct migration_facts *mig
 
 #define ROW(label, ...) do { printf("%-14s", label); printf(__VA_ARGS__); putchar('\n'); } while (0)
 
+static const char *none(const char *value)
+{
+	return value[0] ? value : "none";
+}
+
+static void print_build(const struct vdev_ident *id)
+{
+	const struct vdev_build *b = &id->build;
+
+	if (b->module[0])
+		ROW("module:", "%s  version %s  srcversion %s", b->module, none(b->module_version),
+		    none(b->srcversion));
+	else if (id->sysfs[0])
+		ROW("module:", "none (built in, no /sys/module entry)");
+	if (b->kernel_release[0])
+		ROW("kernel:", "%s", b->kernel_release);
+	if (!id->physfn[0])
+		return;
+	ROW("pf driver:", "%s  version %s  srcversion %s", none(b->pf_driver),
+	    none(b->pf_module_version), none(b->pf_srcversion));
+	if (b->pf_firmware[0])
+		ROW("pf firmware:", "%s (%s)", b->pf_firmware, b->pf_firmware_source);
+	else
+		ROW("pf firmware:", "not exposed (no devlink info, infiniband fw_ver or nvme "
+		    "firmware_rev)");
+}
+
 static void print_identity(const struct vdev *dev)
 {
 	const struct vdev_ident *id = vdev_ident(dev);
@@ -173,6 +232,7 @@ static void print_identity(const struct vdev *dev)
 		ROW("compat:", "\"%s\" (%s)", id->compat.value, id->compat.file);
 	else if (id->sysfs[0])
 		ROW("compat:", "none (no " VDEV_COMPAT_ATTR " in sysfs)");
+	print_build(id);
 	if (id->group[0])
 		ROW("iommu group:", "%s%s", id->group, id->noiommu ? " (no-IOMMU)" : "");
 	if (id->cdev[0])

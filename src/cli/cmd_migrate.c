@@ -22,6 +22,7 @@ struct migrate_args {
 	unsigned ndevices;
 	const char *to, *exec;
 	bool force, no_precopy, rehearse;
+	enum eng_compat compat;
 	long max_downtime_ms, max_rounds;
 	unsigned threads;               /* 0: vpipe_threads() */
 };
@@ -34,6 +35,7 @@ static const struct argp_option options[] = {
 	{ "exec", OPT_EXEC, "COMMAND", 0, "Migrate over COMMAND's stdio (e.g. 'ssh dst vfiomig "
 	  "receive DEV --stdio')", 0 },
 	{ "force", OPT_FORCE, NULL, 0, "Migrate even when identities do not pair (dangerous)", 0 },
+	CLI_COMPAT_OPTION,
 	{ "no-precopy", OPT_NO_PRECOPY, NULL, 0, "Stop the devices at once; no pre-copy", 0 },
 	{ "max-downtime", OPT_DOWNTIME, "MS", 0, "Switch over once the rest fits in MS at the "
 	  "measured throughput (default 300)", 0 },
@@ -54,6 +56,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_TO: a->to = arg; return 0;
 	case OPT_EXEC: a->exec = arg; return 0;
 	case OPT_FORCE: a->force = true; return 0;
+	case CLI_OPT_COMPAT: a->compat = cli_parse_compat(arg, state); return 0;
 	case OPT_NO_PRECOPY: a->no_precopy = true; return 0;
 	case OPT_JSON: cli.json = true; return 0;
 	case OPT_REHEARSE: a->rehearse = true; return 0;
@@ -175,7 +178,8 @@ static int connect_peer(const struct migrate_args *a, const struct xport_tls *tl
 
 int cmd_migrate(int argc, char **argv)
 {
-	struct migrate_args a = { .max_downtime_ms = 300, .max_rounds = 8 };
+	struct migrate_args a = { .max_downtime_ms = 300, .max_rounds = 8,
+				  .compat = ENG_COMPAT_DEFAULT };
 	struct cli_phase_progress progress = { .command = "migrate" };
 	struct eng_source *src = NULL;
 	struct xport_conn *conn;
@@ -198,6 +202,7 @@ int cmd_migrate(int argc, char **argv)
 	cli_progress_init(&progress.line, "migrate", 0);
 	struct eng_source_options opt = {
 		.devices = a.devices, .n = a.ndevices, .open_via = cli.open_via, .force = a.force,
+		.compat = a.compat,
 		.precopy = !a.no_precopy, .max_downtime_ms = a.max_downtime_ms,
 		.rehearse = a.rehearse,
 		.max_rounds = a.max_rounds, .initial_wait_ms = t.idle_ms, .threads = a.threads, .record_key = cli_key_get(&psk),

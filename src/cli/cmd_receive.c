@@ -22,6 +22,7 @@ struct receive_args {
 	unsigned ndevices;
 	const char *listen;
 	bool stdio, stop, force;
+	enum eng_compat compat;
 	unsigned threads;               /* 0: vpipe_threads() */
 };
 
@@ -33,6 +34,7 @@ static const struct argp_option options[] = {
 	{ "stop", OPT_STOP, NULL, 0, "Leave the devices in STOP after resuming", 0 },
 	{ "force", OPT_FORCE, NULL, 0, "Load a stream whose device identity does not match "
 	  "(dangerous)", 0 },
+	CLI_COMPAT_OPTION,
 	{ "json", OPT_JSON, NULL, 0, "Print the summary as JSON on stdout", 0 },
 	CLI_DECODE_THREADS_OPTION,
 	{ 0 }
@@ -47,6 +49,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_STDIO: a->stdio = true; return 0;
 	case OPT_STOP: a->stop = true; return 0;
 	case OPT_FORCE: a->force = true; return 0;
+	case CLI_OPT_COMPAT: a->compat = cli_parse_compat(arg, state); return 0;
 	case OPT_JSON: cli.json = true; return 0;
 	case 'T': a->threads = cli_parse_threads(arg, state); return 0;
 	case ARGP_KEY_ARG:
@@ -169,7 +172,7 @@ static int connect_peer(const struct receive_args *a, const struct xport_tls *tl
 
 int cmd_receive(int argc, char **argv)
 {
-	struct receive_args a = { 0 };
+	struct receive_args a = { .compat = ENG_COMPAT_DEFAULT };
 	struct cli_phase_progress progress = { .command = "receive" };
 	struct eng_destination *dst = NULL;
 	struct xport_conn *conn;
@@ -193,6 +196,7 @@ int cmd_receive(int argc, char **argv)
 	cli_progress_init(&progress.line, "receive", 0);
 	struct eng_destination_options opt = {
 		.devices = a.devices, .n = a.ndevices, .open_via = cli.open_via, .force = a.force,
+		.compat = a.compat,
 		.leave_stopped = a.stop, .threads = a.threads, .record_key = cli_key_get(&psk),
 		.stop = &cli_signal, .progress = cli_phase_progress_show, .progress_ctx = &progress,
 	};

@@ -44,6 +44,22 @@ struct vdev_compat {
 	char problem[96];               /* why the file cannot be used; "" when it can */
 };
 
+/* What decides in practice whether two hosts' drivers read each other's state, as far
+ * as sysfs, procfs and devlink tell it (vfiomig-info(1), Build). Strings are printable
+ * ASCII ("" when the kernel does not expose the value). */
+#define VDEV_FIRMWARE_MAX 511
+struct vdev_build {
+	char module[64];                /* the driver's module: driver/module, "" built in */
+	char module_version[64];        /* /sys/module/M/version (MODULE_VERSION) */
+	char srcversion[64];            /* /sys/module/M/srcversion (loadable modules) */
+	char kernel_release[65];        /* /proc/sys/kernel/osrelease, else uname(2) */
+	char pf_driver[64];             /* a VF's PF: physfn/driver */
+	char pf_module_version[64];
+	char pf_srcversion[64];
+	char pf_firmware[VDEV_FIRMWARE_MAX + 1];
+	char pf_firmware_source[96];    /* "devlink", "infiniband/mlx5_0/fw_ver", ... */
+};
+
 struct vdev_ident {
 	enum vdev_kind kind;
 	char name[64];                  /* BDF, UUID or "fd:N" */
@@ -60,6 +76,7 @@ struct vdev_ident {
 	char physfn[64];                /* PF of a VF, "" otherwise */
 	char mdev_type[64], mdev_type_name[128], parent[64];
 	struct vdev_compat compat;
+	struct vdev_build build;
 	int fd;                         /* inherited fd for fd:N, else -1 */
 };
 
@@ -83,6 +100,14 @@ int vdev_enumerate(int (*fn)(const struct vdev_ident *id, void *arg), void *arg,
  * whitespace trimmed; -EMSGSIZE (longer than VDEV_COMPAT_MAX) or -EILSEQ (a byte
  * that is not printable ASCII) with out->problem saying so. Empty is "none". */
 int vdev_compat_parse(const char *raw, size_t len, struct vdev_compat *out);
+
+/* device_build.c — module, kernel and PF firmware facts; no device access */
+void vdev_read_build(struct vdev_ident *id);
+/* device_devlink.c: the PF's running firmware versions from devlink info over generic
+ * netlink, "name=value" joined by spaces; -errno (-ENODEV: no devlink instance). */
+int vdev_devlink_firmware(const char *bus, const char *name, char *out, size_t size);
+/* Pure: the running versions of one DEVLINK_CMD_INFO_GET reply (a netlink message). */
+int vdev_devlink_parse_info(const void *msg, size_t len, char *out, size_t size);
 
 /* device.c — open and close */
 int vdev_open(const struct vdev_ident *id, enum vdev_open_via via, struct vdev **out,

@@ -114,7 +114,8 @@ static int check_start(struct eng_destination *run, const struct proto_msg *msg,
 		return verr_set(err, VERR_PEER, EPROTO, name, NULL, "START for device %u carries "
 				"%zu bytes after its stream header; records come in DATA",
 				msg->device, msg->len - len);
-	if (eng_check_stream_identity(&hdr, vdev_ident(d->dev), run->opt.force, "receive", err) < 0)
+	if (eng_check_stream_identity(&hdr, vdev_ident(d->dev), run->opt.compat,
+				      run->opt.force, "receive", err) < 0)
 		return -EPERM;
 	d->start_msg = malloc(msg->len);
 	if (!d->start_msg)

@@ -74,6 +74,20 @@ void eng_emit(const struct eng_event *ev);
 void eng_emit_phase(enum eng_phase phase, const char *device, const char *text);
 const char *eng_phase_name(enum eng_phase phase);
 
+/* compat.c: the compatibility policy (--compat): which differences in the build
+ * identity (driver module, PF driver and firmware, kernel; stream format 1.1) refuse
+ * a state and which only warn. */
+enum eng_compat { ENG_COMPAT_IDS, ENG_COMPAT_DRIVER, ENG_COMPAT_STRICT };
+#define ENG_COMPAT_DEFAULT ENG_COMPAT_DRIVER
+const char *eng_compat_name(enum eng_compat policy);
+int eng_compat_parse(const char *text, enum eng_compat *policy);        /* -EINVAL */
+/* from's build identity against to's under policy; labels name the two sides in
+ * messages ("the stream", "this device"). Each difference the policy lets pass is a
+ * warning (eng_note, on device); 1 with why and a hint at the first it refuses. */
+int eng_build_compare(const struct vstream_identity *from, const struct vstream_identity *to,
+		      enum eng_compat policy, const char *const labels[2], const char *device,
+		      char *why, size_t size, const char **hint);
+
 /* identity.c */
 /* The stream identity a device's header carries: kind, names, PCI ids, driver,
  * migration flags, stop-copy estimate, this host and now. */
@@ -82,11 +96,13 @@ void eng_identity_from_device(const struct vdev_ident *id, uint64_t flags, uint6
 /* 1 with a reason in why when the saved state cannot belong on this device. */
 int eng_identity_mismatch(const struct vstream_identity *saved, const struct vdev_ident *id,
 			  char *why, size_t size);
-/* The check restore and receive make of a stream header against their device:
- * VERR_PEER on a mismatch, a note instead with force. command names the action
- * in the note ("restore" gives "restoring anyway"). */
+/* The check restore and receive make of a stream header against their device: kind
+ * and ids, then the build identity under policy; VERR_PEER on a mismatch, a note
+ * instead with force. command names the action in the note ("restore" gives
+ * "restoring anyway") and who wrote the header ("restore": the stream, else the source). */
 int eng_check_stream_identity(const struct vstream_header *hdr, const struct vdev_ident *id,
-			      bool force, const char *command, struct verr *err);
+			      enum eng_compat policy, bool force, const char *command,
+			      struct verr *err);
 /* 1 with a reason when dst cannot take src's state (migrate's pairing rule). */
 int eng_identity_compare(const struct vstream_identity *src, const struct vstream_identity *dst,
 			 char *why, size_t size);
@@ -166,6 +182,7 @@ struct eng_source_options {
 	unsigned n;                     /* 1..PROTO_MAX_DEVICES */
 	enum vdev_open_via open_via;
 	bool force;                     /* pair devices that do not match, with a note each */
+	enum eng_compat compat;         /* which build differences refuse a pair */
 	bool precopy;                   /* pre-copy rounds when every device has PRE_COPY */
 	bool rehearse;                  /* a rehearsal: end after the initial data, abort */
 	long max_downtime_ms, max_rounds;
@@ -197,6 +214,7 @@ struct eng_destination_options {
 	unsigned n;
 	enum vdev_open_via open_via;
 	bool force;                     /* load a stream header from another kind of device */
+	enum eng_compat compat;         /* which build differences refuse a START */
 	bool leave_stopped;             /* devices stay in STOP after RUN (receive --stop) */
 	unsigned threads;               /* decoders; 0: vpipe_threads() */
 	const struct vstream_key *record_key;   /* required of the source when given */
@@ -266,6 +284,7 @@ struct eng_restore_options {
 	const struct vstream_key *key;  /* required of the stream when given */
 	unsigned threads;               /* 0: vpipe_threads() on the header's estimate */
 	bool force;                     /* a foreign identity gets a note, not a refusal */
+	enum eng_compat compat;         /* which build differences refuse the stream */
 	bool leave_stopped;             /* finalize to STOP, not RUNNING */
 	volatile sig_atomic_t *stop;
 	eng_progress_fn *progress;

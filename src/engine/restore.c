@@ -72,7 +72,8 @@ int eng_restore_begin(const struct eng_input *src, const struct eng_restore_opti
 		goto out_free;
 	}
 	r->header = *ev.header;
-	if (eng_check_stream_identity(&r->header, id, opt->force, "restore", err) < 0)
+	if (eng_check_stream_identity(&r->header, id, opt->compat, opt->force, "restore",
+				      err) < 0)
 		goto out_free;
 	eng_emit_phase(ENG_PHASE_HEADER, id->name, NULL);
 	r->threads = opt->threads ? opt->threads

@@ -142,7 +142,7 @@ static int verdict(struct eng_source *run, struct verr *err)
 		const char *this_hint;
 
 		if (!eng_pair_mismatch(run->dev[i].dev, run->dev[i].flags, &run->peer.ids.dev[i],
-				       this_why, sizeof(this_why), &this_hint))
+				       run->opt.compat, this_why, sizeof(this_why), &this_hint))
 			continue;
 		if (run->opt.force)
 			eng_note("%s: warning: %s; migrating anyway (--force)",

@@ -99,6 +99,24 @@ assert_reset() { # DEVICE
 	fi
 }
 
+# ---- a peer that predates the build identity (stream format 1.0, no tags 11-18) ----
+
+@test "a destination that records no build identity: migrate warns by default and migrates" {
+	migrate_to_peer "hello; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END; v2:loaded; v2:expect RUN; commit; expect-eof" "$MTTY2_A"
+	assert_status 0
+	assert_output_contains "warning: destination ? records no driver build or kernel release"
+	assert_output_contains "(--compat driver)"
+}
+
+@test "a destination that records no build identity is refused under --compat strict, untouched" {
+	migrate_to_peer "hello; expect HELLO; identity; until VERDICT,ABORT; drain" "$MTTY2_A" --compat strict
+	assert_status 6
+	assert_output_contains "records no driver build or kernel release"
+	assert_output_contains "--compat driver to accept it with a warning"
+	assert_equal "$(arcs "$MTTY2_A")" ""
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
 # ---- the peer itself ----
 
 @test "hostile-peer's stream encoder reproduces the stream format's keyed test vector" {

@@ -168,8 +168,14 @@ expect 'save options' \
 	--threads= --key-file= --progress --no-progress --events= --quiet --verbose --open-via= \
 	--help --version --usage
 expect 'restore options' \
-	'vfiomig restore --' --input= --stop --force --threads= --key-file= --progress \
+	'vfiomig restore --' --input= --stop --force --compat= --threads= --key-file= --progress \
 	--no-progress --events= --quiet --verbose --open-via= --help --version --usage
+expect 'compat policies after --compat=' \
+	'vfiomig restore 0000:00:03.0 --compat=' strict driver ids
+expect 'compat policy prefix as a separate word' \
+	'vfiomig migrate --compat s' strict
+expect 'a separate --compat value is not taken for a device' \
+	'vfiomig receive --compat ids ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
 expect 'inspect options' \
 	'vfiomig inspect --' --json --no-records --key-file= --quiet --verbose \
 	--open-via= --help --version --usage
@@ -242,12 +248,12 @@ expect 'subcommand prefix of receive' \
 	'vfiomig rec' receive
 expect 'migrate options' \
 	'vfiomig migrate --' --to= --exec= --psk-file= --cert= --key= --ca= --insecure \
-	--timeout= --force --no-precopy --max-downtime= --max-rounds= --threads= --json \
+	--timeout= --force --compat= --no-precopy --max-downtime= --max-rounds= --threads= --json \
 	--progress --no-progress --events= --rehearse --quiet --verbose --open-via= --help --version \
 	--usage
 expect 'receive options' \
 	'vfiomig receive --' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure \
-	--timeout= --accept-timeout= --stop --force --json --threads= --progress --no-progress --events= --quiet --verbose \
+	--timeout= --accept-timeout= --stop --force --compat= --json --threads= --progress --no-progress --events= --quiet --verbose \
 	--open-via= --help --version --usage
 expect 'migrate option prefix --max' \
 	'vfiomig migrate 0000:00:03.0 --max' --max-downtime= --max-rounds=

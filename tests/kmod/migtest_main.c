@@ -517,3 +517,6 @@ module_exit(mgt_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("VFIO migration test driver: large state, dirty rate, fault knobs");
+/* Gives the module /sys/module/vfio_migtest/version and (modpost adds it with a version)
+ * srcversion, which vfiomig's build identity reads. */
+MODULE_VERSION("1.0");

@@ -111,6 +111,7 @@ declare -A measured=(
 	[tests/vm/devices-kernel.bats]=71 [tests/vm/rehearse-kernel.bats]=42
 	[tests/bats/events.bats]=87 [tests/bats/rehearse.bats]=36
 	[tests/vm/dma-logging-kernel.bats]=97 [tests/bats/dma-logging.bats]=113
+	[tests/vm/compat-kernel.bats]=33
 )
 # shard_of WEIGHT FILE lines -> GUEST FILE lines: longest first onto the lightest guest, then
 # single moves and swaps between the heaviest and the lightest guest while they even it out.
