@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # vfiomig — hand-written Makefile for Debian 12 and alike; ./configure is optional
 # and writes config.mk, which is read here when present.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Writes SIZE bytes of the generated device state (tests/double/content.h) to
  * stdout: the very bytes the test double serves with content=generated.
  * Build: cc -O2 -Itests/double -o bench/gencontent bench/gencontent.c */

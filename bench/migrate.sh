@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Live-migration downtime with pre-copy against stop-copy only, for a large state
 # with a small tail left for stop-copy, through the test double over loopback TCP.
 # Prints both downtimes and, for comparison, stop-copy bytes / measured throughput,

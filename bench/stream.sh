@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Measures vfiomig save | vfiomig restore against the baselines a user has, all on
 # the same bytes and in the same run, and prints ratios (no assertion is made):
 #   raw     a plain uncompressed copy through a pipe (cat | cat)

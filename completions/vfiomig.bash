@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # bash completion for vfiomig(1): subcommands, options, --open-via methods, state
 # names, device names taken from `vfiomig list --names`, check names taken from
 # `vfiomig check --list`, stream, key and certificate files.

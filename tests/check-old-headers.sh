@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds every source against Debian 12's own 6.1 uAPI headers (linux-libc-dev
 # 6.1.x), which lack the iommufd cdev, PRECOPY_INFO and MIG_DATA_SIZE ABI that
 # src/vfio_uapi.h defines itself. Hosts that installed a newer linux-libc-dev

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Runs vfiomig's test suites and ends with one closing line for all of them:
 # "N passed, N failed[, N skipped]". Usage: tests/check.sh host|vm|all
 # host: C unit tests, the test double's self-test, completion tests, the fuzzers, the test

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Installs what building and testing vfiomig needs on Debian 12 (run as root).
 # The real-kernel suite's own needs (kernel source, qemu) are installed by
 # tests/vm/build-kernel.sh when it first runs.

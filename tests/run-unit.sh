@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Runs the C unit test binaries given as arguments; their TAP goes to stdout.
 status=0
 for t in "$@"; do

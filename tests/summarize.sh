@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Counts the TAP results of the runners check.sh started and prints the closing line,
 # "N passed, N failed[, N skipped]", as its last line; exits 1 if anything failed.
 # Usage: tests/summarize.sh DIR NAME...

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Full-count I/O helpers used for every fd. */
 #include <errno.h>
 #include <fcntl.h>

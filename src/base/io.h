@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The one way vfiomig reads and writes fds: full counts, EINTR retried, EAGAIN
  * waited out with poll(2). */
 #ifndef VFIOMIG_IO_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A small streaming JSON writer for --json output: keys in the order written,
  * strings escaped, two-space indentation (or one line, for --events). */
 #ifndef VFIOMIG_JSON_H

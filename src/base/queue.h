@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A bounded, blocking FIFO of pointers for the pipeline's threads: producers wait
  * when it is full, consumers when it is empty, and closing it wakes everyone. */
 #ifndef VFIOMIG_QUEUE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* sysfs and /dev path helpers. */
 #include <dirent.h>
 #include <fcntl.h>

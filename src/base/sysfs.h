@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Paths under /sys and /dev, all prefixed with $VFIOMIG_SYSROOT (the test suite's
  * fake root; empty in normal use), and small attribute readers. */
 #ifndef VFIOMIG_SYSFS_H

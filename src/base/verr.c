@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Error context recording and formatting. */
 #include <errno.h>
 #include <stdarg.h>

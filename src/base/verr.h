@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Error context: below the CLI, functions return 0 or -errno and record once what
  * failed, on which object, and what the user can do; the CLI prints it. */
 #ifndef VFIOMIG_VERR_H

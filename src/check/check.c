@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The table of conformance checks; the helpers they share are in check_steps.c. */
 #include <errno.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vfiomig check: the conformance checks of a VFIO migration driver against the
  * uAPI. Surveys drive the device and collect facts; each check judges some of them.
  * Above the device layer, below the CLI: nothing here prints or exits. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The saving survey and the data fd checks it feeds: PRE_COPY's session going on
  * into STOP_COPY, PRECOPY_INFO, both ends of stream, fds after their session,
  * and MIG_DATA_SIZE's estimate. */

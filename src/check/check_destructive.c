@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The checks that replace device state: a save/restore/save round trip, and a
  * deliberately short resume that must be refused and undone by a reset. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Checks of the migration state machine: flags, arcs, combination paths, refused
  * targets, GET after a failed SET, which SETs return a data fd, MIG_DATA_SIZE. */
 #include <errno.h>

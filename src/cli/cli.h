@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The command-line front end: shared options, exit codes, error printing and
  * signal handling used by every cmd_*.c. */
 #ifndef VFIOMIG_CLI_H

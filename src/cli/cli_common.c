@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Options, messages, exit codes and signals shared by all subcommands. */
 #include <errno.h>
 #include <sys/prctl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Progress line for save, restore, migrate and receive. */
 #include <stdio.h>
 #include <unistd.h>

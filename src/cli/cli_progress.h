@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A one-line progress display on stderr: bytes, rate, ratio, and an ETA when the
  * total is known. On by default when stderr is a terminal (not with -q or --json);
  * --progress and --no-progress, an argp child, decide otherwise. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Helpers shared by the stream commands (save, restore, inspect, verify): key files
  * and the -T option. */
 #ifndef VFIOMIG_CLI_STREAM_H

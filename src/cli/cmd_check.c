@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vfiomig check: a conformance suite for a VFIO migration driver: runs the checks
  * of check.h on a device and prints a verdict per check, as a table or JSON. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vfiomig info: a device's identity and everything its driver says about migration. */
 #include <errno.h>
 #include <stdio.h>

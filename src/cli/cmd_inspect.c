@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vfiomig inspect and verify: read a saved stream without any device — its
  * header, records and totals, or just whether it is intact. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vfiomig list: every VFIO device on the host, with its migration support. */
 #include <errno.h>
 #include <stdio.h>

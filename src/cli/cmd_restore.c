@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vfiomig restore: load a saved stream into a device; every record is verified
  * before its bytes reach the device, and the device is finalized only after the
  * trailer verified. Any failure resets the device. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vfiomig save: capture a device's migration state into a stream on stdout or in
  * a file, pre-copy first when the device supports it. */
 #include <time.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vfiomig state: print a device's migration state, or set it and show the path
  * the kernel walks; --hold keeps the device open in the new state. */
 #include <errno.h>

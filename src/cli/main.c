@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* vfiomig: global options and the subcommand table. */
 #include <argp.h>
 #include <stdio.h>

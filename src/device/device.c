@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Opening a VFIO device (cdev + iommufd, or group + container, or an inherited
  * fd), its feature ioctls, and the one function that changes its migration state. */
 #include <errno.h>

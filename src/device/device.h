@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The device layer: names a VFIO device, finds it in sysfs, opens it through the
  * cdev/iommufd or group/container path, and drives its migration state machine.
  * It is the only layer that issues VFIO ioctls. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Migration data through the data fd: reading what a saving device produces and
  * writing a saved state into a resuming device. */
 #include <errno.h>

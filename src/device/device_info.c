@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Device identity from sysfs: resolving a user's device name to a sysfs directory,
  * reading ids, driver, group and cdev, and enumerating VFIO devices. */
 #include <dirent.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The device object, shared by the device layer's own files only. */
 #ifndef VFIOMIG_DEVICE_INTERNAL_H
 #define VFIOMIG_DEVICE_INTERNAL_H

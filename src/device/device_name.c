@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Parsing of the ways a user names a VFIO device: pure string work. */
 #include <ctype.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Raw, unplanned probes of the migration interface for the conformance checks:
  * the SET, read and data fd duplicates that vdev_set_state and vdev_read_data hide. */
 #include <errno.h>

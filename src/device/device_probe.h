@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Raw probes of a device's migration interface for `vfiomig check`: a SET that is
  * not planned or recovered (only where the kernel is known to answer), raw reads
  * that keep ENOMSG apart from 0, and duplicates of a data fd kept past the end of

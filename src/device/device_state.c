@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Feature ioctls of an open VFIO device: migration flags, state get/set with
  * recovery, data fd tracking, size estimates, DMA logging, v1 region, reset. */
 #include <errno.h>

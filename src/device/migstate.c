@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Migration state tables: names, the flags each state needs, the arcs a driver
  * implements, and the kernel's next-hop choice for combination transitions. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Migration states, flags and arcs of the VFIO v2 migration uAPI, and the path the
  * kernel walks between two states: pure tables, no device access. */
 #ifndef VFIOMIG_MIGSTATE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libpci name lookups, done lazily and once per process. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Vendor and device names from the PCI ID database through libpci. Call before
  * any device changes state: libpci's error callback does not return. */
 #ifndef VFIOMIG_PCI_NAMES_H

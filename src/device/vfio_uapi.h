@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The VFIO uAPI as vfiomig uses it: the build host's <linux/vfio.h>, plus guarded
  * definitions, written from the documented 6.x ABI, of what older headers lack. */
 #ifndef VFIOMIG_VFIO_UAPI_H

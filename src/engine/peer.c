@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Protocol messages over a connection, for the two sides of a live migration, and
  * the keepalive thread that speaks for a side busy with its devices. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* One side of a live migration's conversation: protocol messages over a transport
  * connection, checked against the session's order, for the engine's source and
  * destination. */

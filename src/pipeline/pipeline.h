@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The pipeline layer: threads that overlap device reads, record encoding
  * (compression and digests) and output, through bounded queues and a fixed pool
  * of buffers, so memory does not grow with the state's size. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* What the save and decode pipelines share: how many threads, starting them, and
  * the reorder window. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The decode pipeline: the caller's thread frames records off each stream, workers
  * verify and decompress them in parallel, and the caller's thread takes them back
  * in the order they were fed, for the in-order checks and the sink, which runs there

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Pieces the save and decode pipelines share: the thread count, starting worker
  * threads without the interrupt signals, and the window that puts results coming
  * back from workers out of order back in the order they were queued. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The save pipeline: the caller fills pooled buffers with device data for its
  * streams; workers encode them into records in parallel; one writer hands records,
  * trailers and marks to the sink in the order they were queued. The pool bounds

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Protocol messages: the type table (who sends what, length limits), the fixed
  * header, and the small payloads; IDENTITY's entries are in protocol_identity.c. */
 #include <errno.h>

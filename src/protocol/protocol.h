@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The protocol layer: messages of the live-migration protocol between two vfiomig
  * peers (docs/protocol.md) as pure functions over byte buffers — no fds, no clock. */
 #ifndef VFIOMIG_PROTOCOL_H

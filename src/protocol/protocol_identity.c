@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* IDENTITY payloads: per device an unkeyed stream header (so identities are encoded
  * and checked by the stream layer's own code) plus protocol fields (vendor string). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* What the protocol files share and nothing else needs. */
 #ifndef VFIOMIG_PROTOCOL_INTERNAL_H
 #define VFIOMIG_PROTOCOL_INTERNAL_H

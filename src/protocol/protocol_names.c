@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Names of the protocol's reason codes, roles, verdicts and phases, from one table
  * each, for messages and JSON. Message type names live with the type table. */
 #include <stdarg.h>

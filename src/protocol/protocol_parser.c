@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The incremental protocol parser: takes the peer's bytes in slices of any size,
  * holds one message at a time, and names the message and byte of every error. */
 #include <errno.h>

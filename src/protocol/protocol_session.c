@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The conversation's state machine (docs/protocol.md §4): which message may come
  * next from either side, and whether the destination has committed. */
 #include <errno.h>

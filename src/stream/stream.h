@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The stream layer: vfiomig's framed, versioned migration-data format (see
  * docs/stream-format.md) as pure functions over byte buffers — no fds, no threads. */
 #ifndef VFIOMIG_STREAM_H

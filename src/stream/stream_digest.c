@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The stream's digests: SHA-256, or HMAC-SHA-256 when a key is given, each input
  * prefixed with a domain label so no digest can stand in for another kind. */
 #include <errno.h>

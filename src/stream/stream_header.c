@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The stream header: fixed fields, the source device's identity as type-length-
  * value fields, a key check value and the header's own digest (docs §3). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Names of the stream format's record types, codecs, digests and device kinds:
  * one table each, used for printing and for deciding what a reader knows. */
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The incremental stream reader: takes bytes in slices of any size and yields the
  * header, each record once its digest verified, and the verified trailer. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* One record of the stream: its 20-byte head, payload (zstd or stored) and
  * digest. Encoders and decoders are independent, so each worker thread owns one. */
 #include <errno.h>

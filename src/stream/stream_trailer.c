@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The trailer: the END record's payload of per-type totals and the digest over
  * the whole stream, and the totals bookkeeping writer and reader share. */
 #include <errno.h>

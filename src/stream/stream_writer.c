@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The in-order side of writing a stream: encodes the header, accounts each
  * encoded record in sequence, chains their digests and writes the trailer. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The transport layer: where stream bytes go and come from — stdio, or a file. A
  * regular file (or a new name) is written atomically (temporary file, fsync, rename,
  * fsync of the directory) so a failed save leaves nothing that looks valid; an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The exec transport: `sh -c COMMAND` with a socket pair as its stdin and stdout
  * (so writes never raise SIGPIPE), stderr shared, reaped with a bounded wait. */
 #include <errno.h>

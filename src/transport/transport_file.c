@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* stdio and file transports: atomic output to regular files, in-place output to device
  * nodes and FIFOs, terminal refusal, full-count I/O. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Bidirectional connections: timed, signal-aware I/O on sockets and pipes, the
  * stdio connection, and the close/abort paths shared by every kind. */
 #include <errno.h>

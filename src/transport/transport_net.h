@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Bidirectional transports for the live-migration protocol: TCP (TLS 1.3 with a
  * pre-shared key or X.509, or explicitly insecure), a spawned command's stdio
  * (--exec 'ssh host vfiomig receive --stdio'), and our own stdin/stdout. Only this

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* What the network transport files share: the connection object and timed waits. */
 #ifndef VFIOMIG_TRANSPORT_NET_INTERNAL_H
 #define VFIOMIG_TRANSPORT_NET_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* TCP: [ADDR:]PORT parsing, a listener that accepts peers until one authenticates
  * (junk is turned away), a client with a deadline; either hands the socket to TLS
  * unless the caller chose insecure. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* TLS 1.3 over a connected socket with OpenSSL: external pre-shared key or X.509
  * mutual authentication, non-blocking with timeouts, through a socket BIO of ours
  * that sends with MSG_NOSIGNAL so a vanished peer cannot raise SIGPIPE. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
 # vfiomig check: the conformance suite, on a conformant device and on the double's
 # misbehaving drivers, one knob a bug; the device is RUNNING afterwards every time.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The driver's compatibility string (sysfs migration_version) in info and in
 # migrate's pairing rule; the exit statuses of a peer that breaks the protocol.
 

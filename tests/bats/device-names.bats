@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Every DEVICE form the SPEC lists, how an unusable device is refused, and how it is opened.
 
 load helper

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Faults only the test double can produce: failing arcs, a device in ERROR, a reset that
 # does not help. vfiomig must report them and never leave a device stranded.
 

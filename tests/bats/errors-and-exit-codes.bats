@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Exit codes are stable: 0 ok, 1 failed, 2 usage, 3 unavailable, 4 not supported.
 # Errors go to stderr as "vfiomig: <object>: <operation>: <reason> (<hint>)".
 

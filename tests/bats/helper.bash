@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Common setup for the bats suites: the same tests run against the LD_PRELOAD test double
 # (VFIOMIG_TEST_BACKEND=double, the default) and against a real kernel with mtty
 # (VFIOMIG_TEST_BACKEND=kernel, inside the VM). Load with `load helper` and call

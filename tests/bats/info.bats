@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
 # vfiomig info: a device's identity, migration flags, states, arcs and current state.
 
 load helper

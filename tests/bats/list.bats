@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
 # vfiomig list: which VFIO devices exist and what migration they support.
 
 load helper

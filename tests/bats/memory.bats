@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Memory does not grow with the state's size: save and restore of 1 GiB and 8 GiB
 # of generated state through the test double each peak well under 64 MiB of RSS.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
 # migrate and receive stay responsive to signals while they connect, accept and
 # handshake, and --timeout bounds the peer's silence, not the length of an operation:
 # a side busy with its devices sends PING, a peer that says nothing times out.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
 # vfiomig migrate and receive: a live migration between two peers over loopback TCP
 # or a spawned command's stdio; the source runs on unless it handed the state over (RUN).
 

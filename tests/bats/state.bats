@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
 # vfiomig state: print a device's migration state, or move it along the kernel's path.
 
 load helper

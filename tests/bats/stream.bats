@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
 # vfiomig save, restore, inspect and verify: device state through a stream, and
 # every way a stream can be wrong refused with the device left RUNNING.
 

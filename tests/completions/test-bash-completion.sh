@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Drives completions/vfiomig.bash the way bash does (COMP_LINE, COMP_POINT,
 # COMP_WORDS split at COMP_WORDBREAKS, COMP_CWORD) against a stub vfiomig on PATH
 # that knows two devices and a few checks, with a scratch directory of stream and key files as the

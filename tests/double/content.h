@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Generated device state for large-state tests and benchmarks: the byte at any
  * offset is a pure function of the offset, so the double can serve gigabytes
  * without holding them, and bench/ can write the very same bytes to a file.

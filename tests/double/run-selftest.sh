@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds the double and its selftest, makes a fake root and runs the selftest (TAP on stdout).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)

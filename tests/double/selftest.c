@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Drives the VFIO test double through raw syscalls and checks the kernel facts it must
  * reproduce (SPEC "Kernel semantics"); prints TAP. Run by tests/double/run-selftest.sh,
  * which builds the fake root and preloads the double. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libFuzzer target for the protocol parser. Input: a mode byte (bit 0: parse as the
  * source, else the destination; the rest seeds slice sizes), then the peer's bytes.
  * Each input is parsed whole and in slices; both must agree, every message must

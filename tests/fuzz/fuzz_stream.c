@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* libFuzzer target for the stream reader. Input: a mode byte (bit 0: read with the
  * key; the rest seeds the slice sizes), then stream bytes. Each input is read once
  * whole, once in slices and once in split mode (records framed, decoded apart and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Writes the seed streams of tests/fuzz/corpus/ with the stream writer: a mode
  * byte (bit 0: keyed with the fuzz key) followed by a complete stream. */
 #include <stdbool.h>

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds the protocol parser's libFuzzer target (make fuzzers, with clang), makes its seed corpus,
 # and fuzzes it for SECONDS (default 30) in FUZZ_OUT (default: a new temporary
 # directory, kept for its log and crash inputs); prints TAP, non-zero on a crash.

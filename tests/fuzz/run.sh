@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds the stream reader's libFuzzer targets (make fuzzers, with clang) and fuzzes them for SECONDS
 # (default 30) on a copy of tests/fuzz/corpus in FUZZ_OUT (default: a new temporary
 # directory, kept for its log and crash inputs); prints TAP, non-zero on a crash.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * mtty-uart: pokes the emulated 16550 of an mtty mdev through VFIO, independently of vfiomig,
  * so tests can put bytes into a device's loopback FIFO and see where they come out.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The vendor compatibility string: reading a sysfs attribute's bytes into one, the
  * pairing rule over two of them, and the IDENTITY field that carries one. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Parsing of device names: every accepted form and the refusals. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The JSON writer: nesting, escaping, nulls, and that the output parses. */
 #include <stdlib.h>
 #include <string.h>

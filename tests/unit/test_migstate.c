@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The arc table and path planner against an independent model: for every flag
  * combination and every (current, target) pair, the planned path uses only arcs
  * the flags promise, is as short as a breadth-first search finds, never opens a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The save pipeline with several streams: whatever the number of encoders, the sink
  * gets headers, records, marks and trailers in the order they were queued, each
  * stream reads back complete and verified, and a sink failure stops everything.

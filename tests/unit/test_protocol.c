@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The protocol messages: every type round-trips, the parser yields the same
  * messages however the bytes are sliced, and malformed input is refused with the
  * message and byte it is at. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The conversation rules: version negotiation, the order of messages both peers
  * enforce, and the commit rule that decides rollback. */
 #include <errno.h>

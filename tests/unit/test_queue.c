@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The bounded queue: order, bounds, close and cancel semantics under threads. */
 #include <errno.h>
 #include <pthread.h>

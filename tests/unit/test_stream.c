@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The stream format: round trips through writer and reader, keys, versioning
  * rules, and that slicing the input never changes what the reader yields. */
 #define TEST_STREAM_LIB_INCLUDED

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The stream reader against damaged and hostile input: every corruption class is
  * refused with its own message, and nothing unverified ever comes out. */
 #define TEST_STREAM_LIB_INCLUDED

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The decode pipeline against the serial stream reader: on intact and on damaged
  * streams, whatever the number of workers and the slicing of the input, it yields
  * the same records in the same order and refuses with the same message, naming

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Helpers the stream tests share: build a stream from a list of records, read one
  * back in slices into an event log. The other test_stream*.c include this file;
  * built alone it checks the helpers themselves. */

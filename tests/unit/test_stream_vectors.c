@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The test vectors of docs/stream-format.md: each decodes, and re-encoding what
  * was decoded gives the same bytes. "test_stream_vectors --print" writes them. */
 #include <ctype.h>

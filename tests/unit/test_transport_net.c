@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The network transports over loopback only: plain TCP, TLS 1.3 with a PSK (right
  * and wrong key) and X.509 (certificates made here with the openssl CLI), timeouts,
  * exec with cat and with commands that exit or hang, stdio. Every test ends by itself. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* The exec and stdio connections, signals and refused or malformed addresses:
  * no network beyond loopback, every child reaped, every test ends by itself. */
 #include <errno.h>

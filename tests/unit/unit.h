@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A minimal TAP harness for the C unit tests: one "ok"/"not ok" line per check. */
 #ifndef VFIOMIG_UNIT_H
 #define VFIOMIG_UNIT_H

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds (once) the small x86-64 kernel the real-kernel suite boots, and prints its bzImage path.
 # Usage: tests/vm/build-kernel.sh [--deps-only]
 # Cache: ${VFIOMIG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vfiomig}/kernel-<key>/bzImage,
@@ -82,7 +83,9 @@ main() {
 
 	local version key out tarball srcdir builddir log
 	version=$(dpkg-query -W -f='${Version}' "$source_pkg")
-	key=$( { cat "$fragment"; echo "$source_pkg $version"; } | sha256sum | cut -c1-16)
+	# the license line does not change the kernel: it stays out of the key
+	key=$( { grep -v '^# SPDX-License-Identifier' "$fragment"; echo "$source_pkg $version"; } |
+		sha256sum | cut -c1-16)
 	out=$cache/kernel-$key
 	if [ -s "$out/bzImage" ]; then
 		echo "$out/bzImage"

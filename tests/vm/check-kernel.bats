@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
 # vfiomig check on the real thing: Linux 6.12's mtty sample and an e1000 on vfio-pci
 # without migration. What mtty does here is what the double's defaults copy.
 

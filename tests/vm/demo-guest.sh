@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Guest side of `make demo` (tests/vm/demo.sh): vfiomig on live mtty devices, as a transcript.
 A=$VFIOMIG_TEST_MTTY2_A
 B=$VFIOMIG_TEST_MTTY2_B

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # `make demo`: boots the test guest and shows vfiomig driving live mtty devices on Linux 6.12.
 # Usage: tests/vm/demo.sh [--bin PATH]   (same environment knobs as tests/vm/run.sh)
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # /init of the test guest (busybox sh): mounts the pseudo file systems, creates the mtty
 # instances (and, when the initramfs has tests/kmod's driver, the migtest ones), binds the e1000 to vfio-pci in no-IOMMU mode, then runs the mode named on the
 # kernel command line (vfiomig.mode=tests|demo|run|shell; default tests) and powers off.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Guest half of tests/vm/run-hostlink.sh (run by /init via vfiomig.run=): brings up the NIC
 # whose MAC is vfiomig.hostlink_mac= as 10.0.2.15/24 (QEMU user networking), then accepts two
 # migrations from the host on 0.0.0.0:7070 with the PSK in /etc/vfiomig-hostlink.psk:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Real-kernel-only behaviour (Linux 6.12, mtty sample, e1000 on vfio-pci in no-IOMMU mode):
 # facts the test double copies, checked where they come from. Runs inside the VM (tests/vm/run.sh).
 

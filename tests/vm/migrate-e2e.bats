@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The end-to-end proof on the real kernel: bytes written into one mtty's UART FIFO
 # come out of another mtty's after its state was saved and restored, and a refused
 # stream leaves the destination's own FIFO as it was.

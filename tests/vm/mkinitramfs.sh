@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds the test guest's initramfs: busybox, bash, bats, vfiomig and its libraries, the repo's
 # bats suites, the test tools and an /init that sets up mtty and vfio-pci devices, then runs the
 # suites (or the demo, or a shell) and powers the guest off.

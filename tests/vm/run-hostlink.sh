@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Host-to-guest live migration over TCP with TLS 1.3 (PSK): the host migrates a fake mtty-2
 # of the test double into a real mtty-2 of the QEMU guest (Linux 6.12) through a QEMU
 # user-networking forward bound to 127.0.0.1, then tries again with a wrong key.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Runs the bats suites on a real kernel: boots the cached test kernel with an initramfs holding
 # vfiomig, bats and the suites under qemu-system-x86_64, and brings the guest's TAP back.
 # Usage: tests/vm/run.sh [--tap FILE] [--times FILE] [--bin PATH] [--timeout SECONDS] [--files 'F...'] [--jobs N] [--shell] [--verbose]
