@@ -4,7 +4,9 @@
 
 -include config.mk
 
-VERSION    ?= 0.1.0
+# The version lives in VERSION alone (tests/harness/version.bats checks NEWS, the man
+# pages and debian/changelog against it).
+VERSION    := $(shell cat VERSION 2>/dev/null)
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
@@ -31,13 +33,73 @@ LDFLAGS   += -fsanitize=address,undefined
 HARDEN     = -fstack-protector-strong
 endif
 
+# --- ship: static build, build dependencies, dist (issue 17) -------------------------
+.DEFAULT_GOAL := all
+# make STATIC=1: one self-contained ./vfiomig from Debian's static archives (libzstd.a,
+# libssl.a, libcrypto.a). Debian 12 ships no libpci.a, so it is built without libpci
+# (PCI names stay numeric); its objects go under build/static/.
+STATIC ?= 0
+OBJDIR  = build
+ifeq ($(STATIC),1)
+override WITH_LIBPCI := 0
+OBJDIR  = build/static
+FEATURE_CFLAGS += -DVFIOMIG_STATIC=1
+STATIC_LDFLAGS = -static
+PKG_STATIC = --static
+endif
+# The options ./vfiomig was linked with: a change relinks it.
+BUILD_FLAVOR = static=$(STATIC) libpci=$(WITH_LIBPCI) version=$(VERSION)
+
 PKGS = libzstd libcrypto libssl
 ifeq ($(WITH_LIBPCI),1)
 PKGS += libpci
 FEATURE_CFLAGS += -DHAVE_LIBPCI=1
 endif
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) $(PKG_STATIC) --libs $(PKGS) 2>/dev/null)
+
+# Before compiling anything: every pkg-config module there, or a list of the missing
+# ones and the Debian packages that provide them (not a compiler error).
+build-deps:
+	$(Q)missing= debs=; \
+	command -v $(firstword $(CC)) >/dev/null 2>&1 || { missing="$$missing $(firstword $(CC))"; debs="$$debs build-essential"; }; \
+	if ! command -v $(firstword $(PKG_CONFIG)) >/dev/null 2>&1; then \
+		missing="$$missing pkg-config"; debs="$$debs pkg-config"; \
+	fi; \
+	for m in $(PKGS); do \
+		$(PKG_CONFIG) --exists $$m 2>/dev/null && continue; \
+		missing="$$missing $$m"; \
+		case $$m in libzstd) d=libzstd-dev ;; libcrypto | libssl) d=libssl-dev ;; \
+		libpci) d=libpci-dev ;; *) d=$$m ;; esac; \
+		case " $$debs " in *" $$d "*) ;; *) debs="$$debs $$d" ;; esac; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "vfiomig cannot be built here: missing$$missing (pkg-config modules and tools)." >&2; \
+		echo "On Debian 12 install them with:" >&2; \
+		echo "    sudo apt-get install$$debs" >&2; \
+		echo "or, as root, tests/install-deps.sh (everything the build and the tests need)." >&2; \
+		$(if $(filter libpci,$(PKGS)),echo "Or build without libpci (numeric PCI names only): make WITH_LIBPCI=0" >&2;) \
+		exit 1; \
+	fi
+
+build/flavor: FORCE
+	@mkdir -p $(@D)
+	@echo '$(BUILD_FLAVOR)' | cmp -s - $@ || echo '$(BUILD_FLAVOR)' >$@
+
+# make dist: vfiomig-VERSION.tar.gz of the files git tracks, plus MANIFEST, their list
+# (tests/check-spdx.sh reads it in the unpacked tree). Built under build/dist/.
+DIST_NAME = vfiomig-$(VERSION)
+dist:
+	$(Q)[ -e .git ] || { echo "make dist: not a git checkout; run it in vfiomig's git tree" >&2; exit 1; }
+	$(Q)rm -rf build/dist && mkdir -p build/dist/$(DIST_NAME)
+	$(Q)git ls-files -z | xargs -0 cp --parents -t build/dist/$(DIST_NAME)
+	$(Q){ git ls-files; echo MANIFEST; } | LC_ALL=C sort >build/dist/$(DIST_NAME)/MANIFEST
+	$(Q)tar -C build/dist --sort=name --owner=0 --group=0 --numeric-owner \
+		--mtime="@$$(git log -1 --format=%ct)" -czf $(DIST_NAME).tar.gz $(DIST_NAME)
+	@echo "  DIST    $(DIST_NAME).tar.gz"
+
+.PHONY: build-deps dist FORCE
+# --- end of ship ---------------------------------------------------------------------
 
 # The layers of docs/architecture.md, bottom up: one folder each under src/. A layer
 # includes only the layers below it (tests/check-layers.sh, run by make check).
@@ -46,7 +108,7 @@ LIB_LAYERS = $(filter-out cli,$(LAYERS))
 
 COMMON_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(FEATURE_CFLAGS) $(PKG_CFLAGS) \
 		-DVFIOMIG_VERSION='"$(VERSION)"' -Isrc
-ALL_CFLAGS  = $(COMMON_CFLAGS) $(HARDEN) $(CFLAGS)
+ALL_CFLAGS  = $(COMMON_CFLAGS) $(HARDEN) $(CPPFLAGS) $(CFLAGS)
 ASAN_CFLAGS = $(COMMON_CFLAGS) -fstack-protector-strong $(SANITIZER_FLAGS)
 ALL_LDFLAGS = $(LDFLAGS)
 
@@ -61,8 +123,8 @@ endif
 # headers it read, so that a header change rebuilds only the files that include it.
 CORE_SRCS = $(foreach l,$(LIB_LAYERS),$(wildcard src/$(l)/*.c))
 CLI_SRCS  = $(wildcard src/cli/*.c)
-CORE_OBJS = $(CORE_SRCS:%.c=build/%.o)
-CLI_OBJS  = $(CLI_SRCS:%.c=build/%.o)
+CORE_OBJS = $(CORE_SRCS:%.c=$(OBJDIR)/%.o)
+CLI_OBJS  = $(CLI_SRCS:%.c=$(OBJDIR)/%.o)
 ASAN_OBJS = $(CORE_SRCS:%.c=build/asan/%.o) $(CLI_SRCS:%.c=build/asan/%.o)
 
 UNIT_TESTS = $(basename $(wildcard tests/unit/test_*.c))
@@ -71,11 +133,19 @@ DOUBLE = tests/double/libvfio-double.so
 
 all: vfiomig
 
-vfiomig: $(CORE_OBJS) $(CLI_OBJS)
+vfiomig: $(CORE_OBJS) $(CLI_OBJS) build/flavor
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALL_LDFLAGS) $(PKG_LIBS) -lpthread
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(CORE_OBJS) $(CLI_OBJS) $(STATIC_LDFLAGS) $(ALL_LDFLAGS) \
+		$(PKG_LIBS) -lpthread
+
+$(CORE_OBJS) $(CLI_OBJS) $(ASAN_OBJS): | build-deps
 
 build/src/%.o: src/%.c
+	@echo "  CC      $@"
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+build/static/src/%.o: src/%.c
 	@echo "  CC      $@"
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
@@ -170,7 +240,11 @@ install: vfiomig
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0755 vfiomig $(DESTDIR)$(BINDIR)/vfiomig
-	install -m 0644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	for m in man/*.1; do \
+		sed '/^\.TH /s/"vfiomig [^"]*"/"vfiomig $(VERSION)"/' $$m \
+			>$(DESTDIR)$(MANDIR)/man1/$${m#man/} && \
+		chmod 0644 $(DESTDIR)$(MANDIR)/man1/$${m#man/} || exit 1; \
+	done
 	install -m 0644 completions/vfiomig.bash $(DESTDIR)$(BASHCOMPDIR)/vfiomig
 	install -m 0644 completions/_vfiomig $(DESTDIR)$(ZSHCOMPDIR)/_vfiomig
 
@@ -183,6 +257,7 @@ clean:
 	rm -f vfiomig vfiomig-asan $(UNIT_TESTS) $(DOUBLE) tests/double/selftest \
 		tests/tools/mtty-uart
 	rm -rf build tests/out
+	rm -f vfiomig-*.tar.gz
 
 .PHONY: all double fuzzers check check-unit check-host check-vm demo install uninstall clean
 

@@ -22,12 +22,14 @@ allowed() {
 	debian/changelog) ;;            # its format has no comments
 	debian/source/format) ;;        # one line, read by dpkg-source
 	debian/copyright) ;;            # DEP-5: it states every file's license itself
+	VERSION) ;;                     # one line, the version, read by make, configure and tests
+	MANIFEST) ;;                    # the file list make dist writes into the tarball
 	*) return 1 ;;
 	esac
 }
 
 if [ $# = 0 ]; then
-	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	if [ -e .git ]; then
 		mapfile -t files < <(git ls-files)
 	elif [ -f MANIFEST ]; then
 		mapfile -t files <MANIFEST

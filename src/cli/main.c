@@ -7,8 +7,41 @@
 #include "cli.h"
 #include "cli_events.h"
 #include "device/pci_names.h"
+#include "stream/stream_versions.h"
 
-const char *argp_program_version = "vfiomig " VFIOMIG_VERSION;
+#if defined(__SANITIZE_ADDRESS__)
+#define BUILD_ASAN "yes"
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BUILD_ASAN "yes"
+#endif
+#endif
+#ifndef BUILD_ASAN
+#define BUILD_ASAN "no"
+#endif
+#ifdef HAVE_LIBPCI
+#define BUILD_LIBPCI "yes"
+#else
+#define BUILD_LIBPCI "no"
+#endif
+#ifdef VFIOMIG_STATIC
+#define BUILD_STATIC "yes"
+#else
+#define BUILD_STATIC "no"
+#endif
+
+/* --version: the program's version, the libraries it runs with (and was built with),
+ * and the build's options. */
+static void print_version(FILE *f, struct argp_state *state)
+{
+	fprintf(f, "vfiomig %s\n", VFIOMIG_VERSION);
+	fprintf(f, "zstd %s (built with %s)\n", stream_zstd_version(), stream_zstd_built_version());
+	fprintf(f, "%s (built with %s)\n", stream_crypto_version(), stream_crypto_built_version());
+	fprintf(f, "build: libpci %s, static %s, asan %s\n", BUILD_LIBPCI, BUILD_STATIC, BUILD_ASAN);
+	(void)state;
+}
+
+void (*argp_program_version_hook)(FILE *, struct argp_state *) = print_version;
 const char *argp_program_bug_address = "the vfiomig issue tracker";
 
 static const struct command {

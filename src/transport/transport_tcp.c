@@ -417,6 +417,15 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline, volatile sig
 /* A name lookup on its own thread, so that a signal can end the wait for it: glibc's
  * resolver retries through EINTR. Whoever finishes last (the lookup, or the caller that
  * gave up on it) frees the job. */
+/* A static vfiomig has glibc's own "files" and "dns" lookups only: no NSS module
+ * (systemd-resolved's, mDNS, LDAP) is loaded into it. */
+#ifdef VFIOMIG_STATIC
+#define RESOLVE_HINT "check the name, or give a numeric address: this static vfiomig " \
+	"resolves names through /etc/hosts and DNS only"
+#else
+#define RESOLVE_HINT "check the name, or give a numeric address"
+#endif
+
 struct resolve_job {
 	pthread_mutex_t lock;
 	pthread_cond_t done_cv;
@@ -545,8 +554,8 @@ int xport_connect(const char *spec, const struct xport_tls *tls, const struct xp
 	}
 	if (gai != 0) {
 		xport_tls_ctx_free(ctx);
-		return verr_set(err, VERR_USAGE, gai == EAI_SYSTEM ? errno : 0, spec, NULL,
-				"resolve %s: %s", ep.host, gai_strerror(gai));
+		return verr_set(err, VERR_USAGE, gai == EAI_SYSTEM ? errno : 0, spec,
+				RESOLVE_HINT, "resolve %s: %s", ep.host, gai_strerror(gai));
 	}
 	for (ai = res; ai && fd < 0 && fd != -ETIMEDOUT && fd != -EINTR; ai = ai->ai_next) {
 		xport_sockaddr_name(ai->ai_addr, ai->ai_addrlen, peer, sizeof(peer));
