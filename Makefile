@@ -86,17 +86,19 @@ build/flavor: FORCE
 	@mkdir -p $(@D)
 	@echo '$(BUILD_FLAVOR)' | cmp -s - $@ || echo '$(BUILD_FLAVOR)' >$@
 
-# make dist: vfiomig-VERSION.tar.gz of the files git tracks, plus MANIFEST, their list
-# (tests/check-spdx.sh reads it in the unpacked tree). Built under build/dist/.
+# make dist: vfiomig-VERSION.tar.gz (in DIST_DIR, default here) of the files git tracks,
+# plus MANIFEST, their list (tests/check-spdx.sh reads it in the unpacked tree).
 DIST_NAME = vfiomig-$(VERSION)
+DIST_DIR ?= .
 dist:
-	$(Q)[ -e .git ] || { echo "make dist: not a git checkout; run it in vfiomig's git tree" >&2; exit 1; }
-	$(Q)rm -rf build/dist && mkdir -p build/dist/$(DIST_NAME)
-	$(Q)git ls-files -z | xargs -0 cp --parents -t build/dist/$(DIST_NAME)
-	$(Q){ git ls-files; echo MANIFEST; } | LC_ALL=C sort >build/dist/$(DIST_NAME)/MANIFEST
-	$(Q)tar -C build/dist --sort=name --owner=0 --group=0 --numeric-owner \
-		--mtime="@$$(git log -1 --format=%ct)" -czf $(DIST_NAME).tar.gz $(DIST_NAME)
-	@echo "  DIST    $(DIST_NAME).tar.gz"
+	$(Q)[ -e .git ] || { echo "make dist: $(CURDIR) is not a git checkout" >&2; exit 1; }
+	$(Q)stage=$$(mktemp -d) && trap 'rm -rf "$$stage"' EXIT && \
+	mkdir "$$stage/$(DIST_NAME)" && \
+	git ls-files -z | xargs -0 cp --parents -t "$$stage/$(DIST_NAME)" && \
+	{ git ls-files; echo MANIFEST; } | LC_ALL=C sort >"$$stage/$(DIST_NAME)/MANIFEST" && \
+	tar -C "$$stage" --sort=name --owner=0 --group=0 --numeric-owner \
+		--mtime="@$$(git log -1 --format=%ct)" -czf "$(DIST_DIR)/$(DIST_NAME).tar.gz" $(DIST_NAME)
+	@echo "  DIST    $(DIST_DIR)/$(DIST_NAME).tar.gz"
 
 .PHONY: build-deps dist FORCE
 # --- end of ship ---------------------------------------------------------------------

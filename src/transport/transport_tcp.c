@@ -120,6 +120,18 @@ static int bind_one(const struct sockaddr *sa, socklen_t len, struct xport_liste
 	return 0;
 }
 
+/* A static vfiomig has glibc's own "files" and "dns" lookups only: no NSS module
+ * (systemd-resolved's, mDNS, LDAP) is loaded into it. */
+#ifdef VFIOMIG_STATIC
+#define RESOLVE_HINT "check the name, or give a numeric address: this static vfiomig " \
+	"resolves names through /etc/hosts and DNS only"
+#define LISTEN_HINT "give one of this host's addresses, or a name that resolves to one: " \
+	"this static vfiomig resolves names through /etc/hosts and DNS only"
+#else
+#define RESOLVE_HINT "check the name, or give a numeric address"
+#define LISTEN_HINT "give one of this host's addresses, or a name that resolves to one"
+#endif
+
 static int bind_endpoint(const struct endpoint *ep, bool secure, struct xport_listener *l)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res, *ai;
@@ -167,8 +179,8 @@ int xport_listen(const char *spec, const struct xport_tls *tls, struct xport_lis
 	rc = bind_endpoint(&ep, secure, l);
 	if (rc < 0) {
 		verr_set(err, VERR_FAILED, rc, spec, rc == -EADDRINUSE ? "choose another port" :
-			 NULL, "listen on %s port %s", ep.host[0] ? ep.host : "the default address",
-			 ep.port);
+			 rc == -EADDRNOTAVAIL ? LISTEN_HINT : NULL, "listen on %s port %s",
+			 ep.host[0] ? ep.host : "the default address", ep.port);
 		goto fail;
 	}
 	*out = l;
@@ -417,15 +429,6 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline, volatile sig
 /* A name lookup on its own thread, so that a signal can end the wait for it: glibc's
  * resolver retries through EINTR. Whoever finishes last (the lookup, or the caller that
  * gave up on it) frees the job. */
-/* A static vfiomig has glibc's own "files" and "dns" lookups only: no NSS module
- * (systemd-resolved's, mDNS, LDAP) is loaded into it. */
-#ifdef VFIOMIG_STATIC
-#define RESOLVE_HINT "check the name, or give a numeric address: this static vfiomig " \
-	"resolves names through /etc/hosts and DNS only"
-#else
-#define RESOLVE_HINT "check the name, or give a numeric address"
-#endif
-
 struct resolve_job {
 	pthread_mutex_t lock;
 	pthread_cond_t done_cv;
