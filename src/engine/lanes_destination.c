@@ -81,6 +81,11 @@ static int read_join(struct xport_conn *conn, int ms, struct proto_msg *msg, str
 					"no JOIN within %d ms", ms);
 		xport_conn_set_idle(conn, (int)left);
 		n = xport_conn_read(conn, buf + got, sizeof(buf) - got, err);
+		if (n == -ETIMEDOUT) {
+			verr_clear(err);
+			return verr_set(err, VERR_PEER, ETIMEDOUT, xport_conn_name(conn), NULL,
+					"no JOIN within %d ms", ms);
+		}
 		if (n < 0)
 			return -EIO;
 		if (n == 0)

@@ -44,6 +44,7 @@ struct eng_lanes_out {
 	uint64_t sent[PROTO_MAX_DEVICES];
 	unsigned drop_lane;             /* test: VFIOMIG_TEST_DROP_LANE=K:M */
 	uint64_t drop_after;
+	struct xport_conn *strangers[2];        /* test: VFIOMIG_TEST_STRANGERS */
 };
 
 /* The test knobs: records dealt at random, and a lane that drops its connection. */
@@ -159,6 +160,31 @@ static int open_lane(struct eng_lanes_out *l, unsigned i, const uint8_t *token,
 	return start_sender(lane, err);
 }
 
+/* Test: before the real ones, connections the destination must turn away without
+ * harm, authenticated like them: "wrong-token" JOINs with a token one bit off,
+ * "silent" sends nothing. They stay open until the lanes close. */
+static int strangers(struct eng_lanes_out *l, const uint8_t *token,
+		     const struct eng_connector *connect, struct verr *err)
+{
+	const char *list = getenv("VFIOMIG_TEST_STRANGERS");
+	unsigned k = 0;
+
+	if (!list)
+		return 0;
+	if (strstr(list, "silent") && connect->connect(connect->ctx, &l->strangers[k++], err) < 0)
+		return -EIO;
+	if (strstr(list, "wrong-token")) {
+		uint8_t wrong[PROTO_TOKEN_LEN];
+
+		memcpy(wrong, token, sizeof(wrong));
+		wrong[PROTO_TOKEN_LEN / 2] ^= 1;
+		if (connect->connect(connect->ctx, &l->strangers[k++], err) < 0 ||
+		    send_join(l->strangers[k - 1], 1, wrong, err) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
 int eng_lanes_out_open(struct eng_peer *peer, unsigned n, const uint8_t *token,
 		       const struct eng_connector *connect, volatile sig_atomic_t *stop,
 		       struct eng_lanes_out **out, struct verr *err)
@@ -172,6 +198,8 @@ int eng_lanes_out_open(struct eng_peer *peer, unsigned n, const uint8_t *token,
 	l->n = n;
 	l->stop = stop;
 	test_knobs(l);
+	if (strangers(l, token, connect, err) < 0)
+		return -EIO;
 	for (unsigned i = 1; i < n; i++)
 		if (open_lane(l, i, token, connect, stop, err) < 0)
 			return -EIO;
@@ -286,6 +314,8 @@ int eng_lanes_out_close(struct eng_lanes_out *l, bool orderly, struct verr *err)
 			free(lane->q.items[(lane->q.head + k) % lane->q.capacity]);
 		vqueue_destroy(&lane->q);
 	}
+	for (unsigned k = 0; k < 2; k++)
+		xport_conn_abort(l->strangers[k]);
 	free(l);
 	return ret;
 }

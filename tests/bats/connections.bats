@@ -67,3 +67,85 @@ summary_of() { # the JSON summary in $output
 	assert_equal "$(summary_of | jq .connections)" 4
 	assert_whole
 }
+
+@test "records dealt to random connections arrive out of order and are put back in order" {
+	pairs 2 $((16 << 20)) $((4 << 20))
+	start_receive "${DST[@]}" --psk-file "$OUT/psk"
+	VFIOMIG_TEST_LANES=random run vfiomig migrate "${SRC[@]}" --to "127.0.0.1:$PORT" \
+		--psk-file "$OUT/psk" --connections 3 --json -T 2
+	finish_receive
+	assert_status 0
+	assert_equal "$RECV_STATUS" 0
+	assert_equal "$(summary_of | jq .raw_bytes)" $((32 << 20))
+	assert_whole
+}
+
+@test "--insecure works the same over several connections" {
+	pairs 1 $((8 << 20)) 0
+	start_receive "${DST[@]}" --insecure --json
+	run vfiomig migrate "${SRC[@]}" --to "127.0.0.1:$PORT" --insecure --connections 16
+	finish_receive
+	assert_status 0
+	assert_equal "$RECV_STATUS" 0
+	assert_equal "$(sed -n '/^{/,/^}/p' "$OUT/recv.out" | jq .connections)" 16
+	assert_whole
+}
+
+@test "one connection dropping in the data phase rolls the migration back" {
+	pairs 2 $((16 << 20)) $((4 << 20))
+	start_receive "${DST[@]}" --psk-file "$OUT/psk"
+	VFIOMIG_TEST_DROP_LANE=2:3 run vfiomig migrate "${SRC[@]}" --to "127.0.0.1:$PORT" \
+		--psk-file "$OUT/psk" --connections 4
+	finish_receive
+	assert_status 6
+	assert_output_contains "connection 2 dropped after 3 records"
+	assert_output_contains "back in RUNNING"
+	[[ $RECV_STATUS -ne 0 ]]
+	grep -q "reset; it is RUNNING" "$OUT/recv.out"
+	assert_rolled_back
+}
+
+@test "a stranger with the key but a wrong token, and one that never joins, are turned away" {
+	pairs 2 $((4 << 20)) 0
+	start_receive "${DST[@]}" --psk-file "$OUT/psk" -v --json
+	VFIOMIG_TEST_STRANGERS=silent,wrong-token run vfiomig migrate "${SRC[@]}" \
+		--to "127.0.0.1:$PORT" --psk-file "$OUT/psk" --connections 2
+	finish_receive
+	assert_status 0
+	assert_equal "$RECV_STATUS" 0
+	grep -q "turned away: .*no JOIN within" "$OUT/recv.out"
+	grep -q "turned away: .*JOIN with a wrong token" "$OUT/recv.out"
+	assert_equal "$(sed -n '/^{/,/^}/p' "$OUT/recv.out" | jq .turned_away)" 2
+	assert_whole
+}
+
+@test "once every connection joined the listener closes: nobody joins late" {
+	pairs 1 $((4 << 20)) 0
+	knob "${SRC[0]}" "delay_ms=50"
+	start_receive "${DST[@]}" --psk-file "$OUT/psk" -v
+	vfiomig_bg "$OUT/mig.out" migrate "${SRC[@]}" --to "127.0.0.1:$PORT" \
+		--psk-file "$OUT/psk" --connections 2
+	wait_for_text "$OUT/recv.out" "connection 2 of 2 joined" "$RECV_PID"
+	kill -0 "$RECV_PID"
+	run bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT"
+	[[ $status -ne 0 ]]
+	wait "$VFIOMIG_PID"
+	finish_receive >/dev/null
+	assert_equal "$RECV_STATUS" 0
+	assert_whole
+}
+
+@test "--connections is for --to, and takes 1 to 16" {
+	pairs 1 $((1 << 20)) 0
+	run vfiomig migrate "${SRC[@]}" --exec "true" --connections 2
+	assert_status 2
+	assert_output_contains "--connections is for --to"
+	run vfiomig migrate "${SRC[@]}" --to 127.0.0.1:1 --insecure --connections 0
+	assert_status 2
+	assert_output_contains "--connections takes 1 to 16"
+	run vfiomig migrate "${SRC[@]}" --to 127.0.0.1:1 --insecure --connections 17
+	assert_status 2
+	run vfiomig migrate "${SRC[@]}" --to 127.0.0.1:1 --insecure --connections 2x
+	assert_status 2
+	assert_equal "$(state_of "${SRC[0]}")" RUNNING
+}
