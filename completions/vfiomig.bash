@@ -126,7 +126,7 @@ _vfiomig()
 		--open-via | -o | --output | -i | --input | --key-file | -l | --level | \
 			-T | --threads | --to | --exec | --listen | --psk-file | --cert | --key | \
 			--ca | --timeout | --accept-timeout | --max-downtime | --max-rounds | \
-			--only | --skip | --repeat) ((i++)) ;;
+			--connections | --only | --skip | --repeat) ((i++)) ;;
 		--peer)
 			((i++))
 			((i < n - 1)) && peer=${_vfiomig_words[i]}
@@ -172,7 +172,7 @@ _vfiomig()
 		return 0
 		;;
 	-l | --level | -T | --threads | --timeout | --accept-timeout | --max-downtime | \
-		--max-rounds | --to | --exec | --listen | --repeat)
+		--max-rounds | --connections | --to | --exec | --listen | --repeat)
 		return 0
 		;;
 	esac
@@ -190,7 +190,7 @@ _vfiomig()
 		return 0
 		;;
 	--level=* | --threads=* | --timeout=* | --accept-timeout=* | --max-downtime=* | \
-		--max-rounds=* | --to=* | --exec=* | --listen=* | --repeat=*)
+		--max-rounds=* | --connections=* | --to=* | --exec=* | --listen=* | --repeat=*)
 		return 0
 		;;
 	esac
@@ -215,7 +215,7 @@ _vfiomig()
 		migrate)
 			opts+=' --to= --exec= --psk-file= --cert= --key= --ca= --insecure --timeout='
 			opts+=' --force --no-precopy --max-downtime= --max-rounds= -T --threads= --json'
-			opts+=' --progress --no-progress'
+			opts+=' --connections= --progress --no-progress'
 			;;
 		receive)
 			opts+=' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure'

@@ -121,18 +121,23 @@ int cli_listen_accept(const char *spec, const struct xport_tls *tls,
 	return ret;
 }
 
-int cli_listen_join(void *ctx, int timeout_ms, struct xport_conn **conn, struct verr *err)
+int cli_listen_join(void *ctx, int timeout_ms, int handshake_ms, struct xport_conn **conn,
+		    struct verr *err)
 {
 	struct cli_listen_more *more = ctx;
 	struct xport_admit admit = { .check = check_join, .rejected = report_rejected,
 				     .keep_listening = true };
+	struct xport_timeouts t;
 	int ret;
 
 	*conn = NULL;
 	if (!more->listener)
 		return verr_set(err, VERR_FAILED, EBADF, NULL, NULL, "no listener for more "
 				"connections");
-	ret = xport_accept(more->listener, more->t, timeout_ms, &admit, conn, err);
+	t = *more->t;
+	if (handshake_ms > 0 && (t.connect_ms <= 0 || t.connect_ms > handshake_ms))
+		t.connect_ms = handshake_ms;
+	ret = xport_accept(more->listener, &t, timeout_ms, &admit, conn, err);
 	more->turned_away += admit.turned_away;
 	return ret;
 }

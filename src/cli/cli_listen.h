@@ -33,8 +33,10 @@ int cli_listen_accept(const char *spec, const struct xport_tls *tls,
 		      const struct xport_timeouts *t, struct xport_conn **conn,
 		      unsigned *turned_away, struct cli_listen_more *more, struct verr *err);
 /* The engine's acceptor (ctx: a struct cli_listen_more): the next connection that
- * authenticates (TLS) or opens with a JOIN (--insecure), within timeout_ms. */
-int cli_listen_join(void *ctx, int timeout_ms, struct xport_conn **conn, struct verr *err);
+ * authenticates (TLS) or opens with a JOIN (--insecure), within timeout_ms, each
+ * peer cut after handshake_ms. */
+int cli_listen_join(void *ctx, int timeout_ms, int handshake_ms, struct xport_conn **conn,
+		    struct verr *err);
 /* Closes the listener (ctx: a struct cli_listen_more); safe twice. */
 void cli_listen_done(void *ctx);
 

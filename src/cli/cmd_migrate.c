@@ -133,7 +133,8 @@ static void summary(const struct eng_migration_stats *st)
 		json_uint(&j, "pings_received", st->pings_received);
 		json_uint(&j, "stop_copy_size_unknown", st->unknown_sizes);
 		json_uint(&j, "initial_data_acknowledged_ms", (uint64_t)st->initial_ack_ms);
-		json_uint(&j, "connections", st->connections);
+		if (st->connections > 1)        /* absent: one, as before the option */
+			json_uint(&j, "connections", st->connections);
 		json_object_end(&j);
 		json_finish(&j);
 		return;

@@ -109,7 +109,8 @@ static void summary(const struct eng_migration_stats *st, unsigned turned_away)
 		json_uint(&j, "pings_sent", st->pings_sent);
 		json_uint(&j, "pings_received", st->pings_received);
 		json_uint(&j, "turned_away", turned_away);
-		json_uint(&j, "connections", st->connections);
+		if (st->connections > 1)        /* absent: one, as before the option */
+			json_uint(&j, "connections", st->connections);
 		json_object_end(&j);
 		json_finish(&j);
 		return;

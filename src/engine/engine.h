@@ -118,8 +118,10 @@ struct eng_connector {
 };
 struct eng_acceptor {
 	/* The next connection the listener admitted (TLS authenticated it), within
-	 * timeout_ms; NULL: this side takes one connection only. */
-	int (*accept)(void *ctx, int timeout_ms, struct xport_conn **out, struct verr *err);
+	 * timeout_ms in all, each peer getting handshake_ms for its TLS handshake (or
+	 * its first bytes); NULL: this side takes one connection only. */
+	int (*accept)(void *ctx, int timeout_ms, int handshake_ms, struct xport_conn **out,
+		      struct verr *err);
 	void (*done)(void *ctx);        /* no more connections: stop listening */
 	void *ctx;
 };

@@ -9,8 +9,8 @@
 
 #include "peer.h"
 
-/* A JOIN waits at most this long for its connection's first message, so a silent
- * stranger delays the migration by that much and no more. */
+/* A connection that would join gets at most this long for its TLS handshake and
+ * its JOIN, so a silent stranger delays the migration by that much and no more. */
 #define ENG_JOIN_WAIT_MS 5000
 
 /* The source's side: lane 0 is the primary, written by the pipeline's writer

@@ -156,7 +156,7 @@ int eng_lanes_in_join(struct eng_peer *peer, unsigned n, const uint8_t *token,
 		char text[1200];
 		int i;
 
-		if (left <= 0 || accept->accept(accept->ctx, (int)left, &conn, err) < 0) {
+		if (left <= 0 || accept->accept(accept->ctx, (int)left, ENG_JOIN_WAIT_MS, &conn, err) < 0) {
 			if (left <= 0 || err->errnum == ETIMEDOUT)
 				return verr_set(err, VERR_PEER, ETIMEDOUT, xport_conn_name(peer->conn),
 						"check the network between the hosts, or raise "
@@ -471,14 +471,15 @@ static int pick(struct eng_lanes_in *l, bool *owed, struct verr *err)
 	bool stalled = true;
 
 	*owed = false;
+	for (unsigned i = 0; i < l->n; i++)
+		if (l->lane[i].failed) {
+			*err = l->lane[i].err;
+			return -2;
+		}
 	for (unsigned i = 0; i < l->n; i++) {
 		struct lane_in *lane = &l->lane[i];
 		enum use use;
 
-		if (lane->failed) {
-			*err = lane->err;
-			return -2;
-		}
 		if (!lane->head) {
 			stalled = stalled && lane->done;
 			continue;
