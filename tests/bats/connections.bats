@@ -149,3 +149,82 @@ summary_of() { # the JSON summary in $output
 	assert_status 2
 	assert_equal "$(state_of "${SRC[0]}")" RUNNING
 }
+
+# The hostile peer (tests/tools/hostile-peer) as a source over --insecure TCP, with
+# connections of its own: receive's status in RECV_STATUS, what it said in $output.
+hostile_source() { # SCRIPT
+	start_receive "$MTTY2_B" --insecure -v --json
+	PEER_STATUS=0
+	timeout 60 "$REPO/tests/tools/hostile-peer" --log "$OUT/peer.log" \
+		--connect "127.0.0.1:$PORT" "$1" || PEER_STATUS=$?
+	finish_receive >/dev/null
+	output=$(<"$OUT/recv.out")
+	echo "--- receive ($RECV_STATUS):"; printf '%s\n' "$output"
+	echo "--- peer ($PEER_STATUS):"; cat "$OUT/peer.log"
+}
+
+OPEN2='hello features=precopy,sync,connections; expect HELLO; expect IDENTITY; verdict accept; connections n=2'
+
+@test "a source's records may come over any connection in any order; a JOIN with a wrong token is turned away" {
+	hostile_source "$OPEN2; join index=1 token=wrong; join index=1; start; expect READY;
+		lane 1; data type=precopy bytes=zero:0; lane 0; switchover; data; end;
+		expect LOADED; run; expect COMMIT"
+	assert_equal "$PEER_STATUS" 0
+	assert_equal "$RECV_STATUS" 0
+	assert_output_contains "JOIN with a wrong token"
+	assert_equal "$(sed -n '/^{/,/^}/p' <<<"$output" | jq .turned_away)" 1
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "a DATA that comes twice, over two connections, is a protocol error; the device is reset" {
+	hostile_source "$OPEN2; join; start; expect READY; data type=precopy bytes=zero:0;
+		lane 1; data type=precopy bytes=zero:0 seq=0; lane 0; until ABORT"
+	assert_equal "$RECV_STATUS" 6
+	assert_output_contains "DATA 0 of device 0 came twice"
+	assert_output_contains "reset; it is RUNNING"
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "a DATA 2^24 records ahead of its device is refused" {
+	hostile_source "$OPEN2; join; start; expect READY; lane 1; data seq=16777216; lane 0;
+		until ABORT"
+	assert_equal "$RECV_STATUS" 6
+	assert_output_contains "16777216 ahead of the next one it needs"
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "an extra connection carries DATA only" {
+	hostile_source "$OPEN2; join; start; expect READY; lane 1; switchover; lane 0; until ABORT"
+	assert_equal "$RECV_STATUS" 6
+	assert_output_contains "connection 2 carries DATA only, not SWITCHOVER"
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "connections that wait for records none of them brings are a stall, not a hang" {
+	hostile_source "$OPEN2; join; start; expect READY; data type=precopy bytes=zero:0;
+		lane 1; data seq=5; lane 0; switchover; end; until ABORT"
+	assert_equal "$RECV_STATUS" 6
+	assert_output_contains "waits for DATA none of them will bring"
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "RECORDS counting fewer DATA than came is refused" {
+	hostile_source "$OPEN2; join; start; expect READY; data type=precopy bytes=zero:0;
+		records counts=0; sync; until ABORT"
+	assert_equal "$RECV_STATUS" 6
+	assert_output_contains "more than the 0 its RECORDS counts"
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
+
+@test "JOIN on the first connection, and CONNECTIONS after a START, are out of order" {
+	hostile_source "hello features=precopy,sync,connections; expect HELLO; expect IDENTITY;
+		verdict accept; msg type=JOIN payload=0100000000000000${ZERO32:=$(printf '0%.0s' {1..64})};
+		until ABORT"
+	assert_equal "$RECV_STATUS" 6
+	assert_output_contains "received JOIN out of order"
+	hostile_source "hello features=precopy,sync,connections; expect HELLO; expect IDENTITY;
+		verdict accept; start; connections n=2"
+	assert_equal "$RECV_STATUS" 6
+	assert_output_contains "received CONNECTIONS out of order"
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+}
