@@ -156,14 +156,15 @@ int eng_lanes_in_join(struct eng_peer *peer, unsigned n, const uint8_t *token,
 		char text[1200];
 		int i;
 
-		if (left <= 0 || accept->accept(accept->ctx, (int)left, ENG_JOIN_WAIT_MS, &conn, err) < 0) {
-			if (left <= 0 || err->errnum == ETIMEDOUT)
-				return verr_set(err, VERR_PEER, ETIMEDOUT, xport_conn_name(peer->conn),
-						"check the network between the hosts, or raise "
-						"--timeout", "%u of %u extra connections joined in %d "
-						"ms (%u turned away)", joined, n - 1, timeout_ms,
-						*turned_away);
+		if (left > 0 && accept->accept(accept->ctx, (int)left, ENG_JOIN_WAIT_MS, &conn,
+					       err) < 0 && err->errnum != ETIMEDOUT)
 			return -EIO;
+		if (!conn) {
+			verr_clear(err);
+			return verr_set(err, VERR_PEER, ETIMEDOUT, xport_conn_name(peer->conn),
+					"check the network between the hosts, or raise --timeout",
+					"%u of %u extra connections joined in %d ms (%u turned "
+					"away)", joined, n - 1, timeout_ms, *turned_away);
 		}
 		i = check_join(l, conn, token, &why);
 		if (i < 0) {

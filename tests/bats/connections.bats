@@ -228,3 +228,17 @@ OPEN2='hello features=precopy,sync,connections; expect HELLO; expect IDENTITY; v
 	assert_output_contains "received CONNECTIONS out of order"
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
 }
+
+@test "connections that do not all join within --timeout fail the migration before any device moves" {
+	start_receive "$MTTY2_B" --insecure -v --timeout 3
+	PEER_STATUS=0
+	timeout 60 "$REPO/tests/tools/hostile-peer" --log "$OUT/peer.log" \
+		--connect "127.0.0.1:$PORT" "hello features=precopy,sync,connections; expect HELLO;
+		expect IDENTITY; verdict accept; connections n=3; join; until ABORT" || PEER_STATUS=$?
+	finish_receive
+	assert_equal "$PEER_STATUS" 0
+	assert_equal "$RECV_STATUS" 6
+	grep -q "1 of 2 extra connections joined" "$OUT/recv.out"
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+	! grep -q "reset" "$OUT/recv.out"
+}
