@@ -24,7 +24,8 @@ int eng_lanes_out_open(struct eng_peer *peer, unsigned n, const uint8_t *token,
 		       const struct eng_connector *connect, volatile sig_atomic_t *stop,
 		       struct eng_lanes_out **out, struct verr *err);
 /* DATA of device: on the lane whose turn it is (round robin; under the test
- * variable VFIOMIG_TEST_LANES=random a random one), counted for RECORDS. */
+ * variable VFIOMIG_TEST_LANES=random a random one), counted for RECORDS. The test
+ * variable VFIOMIG_TEST_LANE_DELAY=K:MS makes lane K sleep MS before each record. */
 int eng_lanes_out_data(struct eng_lanes_out *l, uint16_t device, const uint8_t *payload,
 		       size_t len, struct verr *err);
 /* RECORDS on the primary: how many DATA of each of devices went out so far. */
@@ -45,6 +46,7 @@ struct eng_lanes_in;
 struct eng_lane_msg {
 	struct eng_lane_msg *next;
 	unsigned lane;
+	bool held;                      /* it came before DATA sent ahead of it */
 	struct proto_msg msg;
 	uint8_t bytes[];
 };

@@ -50,6 +50,7 @@ struct eng_lanes_in {
 	uint64_t expected[PROTO_MAX_DEVICES];
 	bool ended[PROTO_MAX_DEVICES];
 	int64_t owed_since;             /* a message waits for DATA still on its way */
+	uint64_t held;                  /* messages that waited for one sent before them */
 };
 
 static void timed_wait(pthread_cond_t *cond, pthread_mutex_t *lock, int ms)
@@ -227,6 +228,7 @@ static struct eng_lane_msg *copy_msg(unsigned lane, const struct proto_msg *msg)
 	if (!m)
 		return NULL;
 	m->lane = lane;
+	m->held = false;
 	m->msg = *msg;
 	if (msg->len)
 		memcpy(m->bytes, msg->payload, msg->len);
@@ -490,6 +492,7 @@ static int pick(struct eng_lanes_in *l, bool *owed, struct verr *err)
 			return -2;
 		if (use == USE_NOW)
 			return (int)i;
+		lane->head->held = true;
 		*owed = true;
 	}
 	if (stalled)
@@ -544,6 +547,7 @@ int eng_lanes_in_next(struct eng_lanes_in *l, struct eng_lane_msg **out, struct 
 	if (*out) {
 		struct proto_msg *msg = &(*out)->msg;
 
+		l->held += (*out)->held;
 		if (msg->type == PROTO_DATA)
 			l->expected[msg->device]++;
 		else if (msg->type == PROTO_DEVICE_END)
@@ -573,6 +577,10 @@ void eng_lanes_in_close(struct eng_lanes_in *l)
 {
 	if (!l)
 		return;
+	if (l->devices)
+		eng_debug("%llu message%s came before one sent ahead of %s on another connection, "
+			  "and waited for it", (unsigned long long)l->held, l->held == 1 ? "" : "s",
+			  l->held == 1 ? "it" : "them");
 	pthread_mutex_lock(&l->lock);
 	l->quit = 1;
 	pthread_cond_broadcast(&l->room);

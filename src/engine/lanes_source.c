@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lanes.h"
 #include "base/clock.h"
@@ -44,6 +45,7 @@ struct eng_lanes_out {
 	uint64_t sent[PROTO_MAX_DEVICES];
 	unsigned drop_lane;             /* test: VFIOMIG_TEST_DROP_LANE=K:M */
 	uint64_t drop_after;
+	unsigned delay_lane, delay_ms;  /* test: VFIOMIG_TEST_LANE_DELAY=K:MS */
 	struct xport_conn *strangers[2];        /* test: VFIOMIG_TEST_STRANGERS */
 };
 
@@ -52,6 +54,7 @@ static void test_knobs(struct eng_lanes_out *l)
 {
 	const char *order = getenv("VFIOMIG_TEST_LANES");
 	const char *drop = getenv("VFIOMIG_TEST_DROP_LANE");
+	const char *delay = getenv("VFIOMIG_TEST_LANE_DELAY");
 	unsigned lane;
 	unsigned long long after;
 
@@ -60,6 +63,11 @@ static void test_knobs(struct eng_lanes_out *l)
 	if (drop && sscanf(drop, "%u:%llu", &lane, &after) == 2 && lane > 0 && lane < l->n) {
 		l->drop_lane = lane;
 		l->drop_after = after;
+	}
+	if (delay && sscanf(delay, "%u:%llu", &lane, &after) == 2 && lane > 0 && lane < l->n &&
+	    after < 10000) {
+		l->delay_lane = lane;
+		l->delay_ms = (unsigned)after;
 	}
 }
 
@@ -81,7 +89,15 @@ static void *sender_main(void *arg)
 	while (vqueue_pop(&lane->q, &p) == 0) {
 		struct item *it = p;
 		struct verr err = { 0 };
-		int rc = xport_conn_write(lane->conn, it->bytes, it->len, &err);
+		int rc;
+
+		if (lane->index == l->delay_lane) {
+			struct timespec pause = { l->delay_ms / 1000,
+						  (long)(l->delay_ms % 1000) * 1000000 };
+
+			nanosleep(&pause, NULL);
+		}
+		rc = xport_conn_write(lane->conn, it->bytes, it->len, &err);
 
 		atomic_fetch_add(&lane->bytes, it->len);
 		free(it);

@@ -70,13 +70,15 @@ summary_of() { # the JSON summary in $output
 
 @test "records dealt to random connections arrive out of order and are put back in order" {
 	pairs 2 $((16 << 20)) $((4 << 20))
-	start_receive "${DST[@]}" --psk-file "$OUT/psk"
-	VFIOMIG_TEST_LANES=random run vfiomig migrate "${SRC[@]}" --to "127.0.0.1:$PORT" \
-		--psk-file "$OUT/psk" --connections 3 --json -T 2
+	start_receive "${DST[@]}" --psk-file "$OUT/psk" -v
+	VFIOMIG_TEST_LANES=random VFIOMIG_TEST_LANE_DELAY=1:20 run vfiomig migrate "${SRC[@]}" \
+		--to "127.0.0.1:$PORT" --psk-file "$OUT/psk" --connections 3 --json -T 2
 	finish_receive
 	assert_status 0
 	assert_equal "$RECV_STATUS" 0
 	assert_equal "$(summary_of | jq .raw_bytes)" $((32 << 20))
+	# the late connection's records were overtaken, and the destination waited for them
+	grep -Eq "[1-9][0-9]* messages? came before one sent ahead" "$OUT/recv.out"
 	assert_whole
 }
 
