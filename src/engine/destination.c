@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "lanes.h"
@@ -138,31 +137,16 @@ static void stop_listening(struct eng_destination *run)
 		run->opt.acceptor.done(run->opt.acceptor.ctx);
 }
 
-/* The source asked for n connections in all: TOKEN, then the extra ones join with
- * it within --timeout (docs/protocol.md §8). */
+/* The source asked for n connections in all (docs/protocol.md §8). */
 static int join_lanes(struct eng_destination *run, unsigned n, struct verr *err)
 {
-	struct proto_msg msg = { .type = PROTO_TOKEN, .device = PROTO_NO_DEVICE };
 	int timeout_ms = xport_conn_idle(run->peer.conn);
-	size_t got = 0;
 
-	while (got < PROTO_TOKEN_LEN) {
-		ssize_t r = getrandom(msg.u.join.token + got, PROTO_TOKEN_LEN - got, 0);
-
-		if (r < 0 && errno != EINTR)
-			return verr_set(err, VERR_FAILED, errno, NULL, NULL,
-					"getrandom for the session's token");
-		got += r > 0 ? (size_t)r : 0;
-	}
-	msg.u.join.count = (uint16_t)n;
-	if (eng_peer_send(&run->peer, &msg, err) < 0)
-		return -EIO;
 	eng_debug("waiting for %u more connections to join", n - 1);
-	if (eng_lanes_in_join(&run->peer, n, msg.u.join.token, &run->opt.acceptor,
+	if (eng_lanes_in_open(&run->peer, n, &run->opt.acceptor,
 			      timeout_ms > 0 ? timeout_ms : 60000, &run->lanes,
 			      &run->stats.turned_away, err) < 0)
 		return -EIO;
-	explicit_bzero(msg.u.join.token, PROTO_TOKEN_LEN);
 	stop_listening(run);
 	run->lanes_used = n;
 	/* the handshake's deadline again, for the STARTs */

@@ -17,12 +17,12 @@
  * itself; lanes 1..n-1 have a sender thread each. */
 struct eng_lanes_out;
 
-/* Opens n-1 extra connections with connect, each sending JOIN(index, token), and
- * starts their senders. stop: the signal flag a blocked hand-over to a sender
- * checks. *out is set also on failure, for eng_lanes_out_close. */
-int eng_lanes_out_open(struct eng_peer *peer, unsigned n, const uint8_t *token,
-		       const struct eng_connector *connect, volatile sig_atomic_t *stop,
-		       struct eng_lanes_out **out, struct verr *err);
+/* Sends CONNECTIONS on the primary, reads the TOKEN, opens n-1 extra connections
+ * with connect, each sending JOIN(index, token), and starts their senders. stop: the
+ * signal flag a blocked hand-over to a sender checks. *out is set also on failure,
+ * for eng_lanes_out_close. */
+int eng_lanes_out_open(struct eng_peer *peer, unsigned n, const struct eng_connector *connect,
+		       volatile sig_atomic_t *stop, struct eng_lanes_out **out, struct verr *err);
 /* DATA of device: on the lane whose turn it is (round robin; under the test
  * variable VFIOMIG_TEST_LANES=random a random one), counted for RECORDS. The test
  * variable VFIOMIG_TEST_LANE_DELAY=K:MS makes lane K sleep MS before each record. */
@@ -51,12 +51,14 @@ struct eng_lane_msg {
 	uint8_t bytes[];
 };
 
-/* Accepts n-1 connections with accept until each index 1..n-1 has joined with the
- * token, within timeout_ms in all; a connection that sends anything else, or
- * nothing within ENG_JOIN_WAIT_MS, is closed and counted in *turned_away. */
-int eng_lanes_in_join(struct eng_peer *peer, unsigned n, const uint8_t *token,
-		      const struct eng_acceptor *accept, int timeout_ms,
-		      struct eng_lanes_in **out, unsigned *turned_away, struct verr *err);
+/* Sends TOKEN (n in all, a fresh random token) on the primary, then accepts n-1
+ * connections with accept until each index 1..n-1 has joined with the token, within
+ * timeout_ms in all; a connection that sends anything else, or nothing within
+ * ENG_JOIN_WAIT_MS, is closed and counted in *turned_away. *out is set also on
+ * failure, for eng_lanes_in_close. */
+int eng_lanes_in_open(struct eng_peer *peer, unsigned n, const struct eng_acceptor *accept,
+		      int timeout_ms, struct eng_lanes_in **out, unsigned *turned_away,
+		      struct verr *err);
 /* Starts the readers, the primary's included: from now on only the lanes read the
  * primary, until the last DEVICE_END (or a SYNC, until eng_lanes_in_resume). */
 int eng_lanes_in_start(struct eng_lanes_in *l, unsigned devices, volatile sig_atomic_t *stop,

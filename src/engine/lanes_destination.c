@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The destination's connections of a migration over several: extra connections
- * join with the session's token; during the data phase a reader per connection
- * reads and decrypts into a short queue of its own, and the main thread takes from
- * the queues' heads the message it can use next (docs/protocol.md §8). */
+/* The destination's connections of a migration over several, in the data phase: a
+ * reader per connection reads and decrypts into a short queue of its own, and the
+ * main thread takes from the queues' heads the message it can use next
+ * (docs/protocol.md §8). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,47 +11,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "lanes.h"
+#include "lanes_internal.h"
 #include "base/clock.h"
 
 #define READER_QUEUE 4          /* messages a reader holds for the main thread */
 #define READ_BUF (1 << 16)
 #define WAIT_SLICE_MS 100
-
-struct lane_in {
-	struct eng_lanes_in *l;
-	unsigned index;
-	struct xport_conn *conn;        /* extra lanes: owned; lane 0: the peer's */
-	struct proto_parser *parser;
-	pthread_t thread;
-	bool running;
-	struct eng_lane_msg *head, *tail;       /* under l->lock */
-	unsigned count;
-	bool done;                      /* the reader ended: nothing more comes */
-	bool failed;
-	struct verr err;
-	uint64_t pings;
-	_Atomic uint64_t bytes;
-};
-
-struct eng_lanes_in {
-	struct eng_peer *peer;
-	unsigned n, devices;
-	struct lane_in lane[PROTO_CONNECTIONS_MAX];
-	pthread_mutex_t lock;
-	pthread_cond_t more, room;
-	bool paused;                    /* the primary's reader waits for the SYNC echo */
-	volatile sig_atomic_t quit;     /* the readers' connections' stop flag */
-	volatile sig_atomic_t *stop;    /* the signal flag */
-	volatile sig_atomic_t *primary_stop;    /* the primary's own, given back at the end */
-	bool stop_swapped;
-	int keepalive_ms, idle_ms;
-	/* The main thread's alone: where each device is. */
-	uint64_t expected[PROTO_MAX_DEVICES];
-	bool ended[PROTO_MAX_DEVICES];
-	int64_t owed_since;             /* a message waits for DATA still on its way */
-	uint64_t held;                  /* messages that waited for one sent before them */
-};
 
 static void timed_wait(pthread_cond_t *cond, pthread_mutex_t *lock, int ms)
 {
@@ -64,125 +29,21 @@ static void timed_wait(pthread_cond_t *cond, pthread_mutex_t *lock, int ms)
 	pthread_cond_timedwait(cond, lock, &ts);
 }
 
-/* Joining */
-
-/* The JOIN, and nothing after it, within ms: exactly its bytes are read. */
-static int read_join(struct xport_conn *conn, int ms, struct proto_msg *msg, struct verr *err)
-{
-	uint8_t buf[PROTO_HEAD_LEN + 8 + PROTO_TOKEN_LEN];
-	size_t got = 0, len;
-	int64_t deadline = vclock_now_ms() + ms;
-
-	while (got < sizeof(buf)) {
-		int64_t left = deadline - vclock_now_ms();
-		ssize_t n;
-
-		if (left <= 0)
-			return verr_set(err, VERR_PEER, ETIMEDOUT, xport_conn_name(conn), NULL,
-					"no JOIN within %d ms", ms);
-		xport_conn_set_idle(conn, (int)left);
-		n = xport_conn_read(conn, buf + got, sizeof(buf) - got, err);
-		if (n == -ETIMEDOUT) {
-			verr_clear(err);
-			return verr_set(err, VERR_PEER, ETIMEDOUT, xport_conn_name(conn), NULL,
-					"no JOIN within %d ms", ms);
-		}
-		if (n < 0)
-			return -EIO;
-		if (n == 0)
-			return verr_set(err, VERR_PEER, ECONNRESET, xport_conn_name(conn), NULL,
-					"closed before its JOIN");
-		got += (size_t)n;
-		if (got >= PROTO_HEAD_LEN && vstream_get16(buf + 4) != PROTO_JOIN)
-			break;          /* the decoder says what it is */
-	}
-	if (proto_decode(buf, got, PROTO_ROLE_SOURCE, msg, NULL, &len, err) < 0 ||
-	    msg->type != PROTO_JOIN)
-		return err->set ? -EBADMSG : verr_set(err, VERR_PEER, EPROTO, xport_conn_name(conn),
-						      NULL, "its first message is not JOIN");
-	return 0;
-}
-
-/* Whether conn is one of ours: JOIN, the token, an index not taken yet. */
-static int check_join(struct eng_lanes_in *l, struct xport_conn *conn, const uint8_t *token,
-		      struct verr *err)
-{
-	struct proto_msg msg;
-	unsigned i;
-
-	if (read_join(conn, ENG_JOIN_WAIT_MS, &msg, err) < 0)
-		return -1;
-	if (!proto_token_equal(msg.u.join.token, token))
-		return verr_set(err, VERR_PEER, EACCES, xport_conn_name(conn), NULL,
-				"JOIN with a wrong token"), -1;
-	i = msg.u.join.index;
-	if (i >= l->n)
-		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(conn), NULL,
-				"JOIN as connection %u of %u", i + 1, l->n), -1;
-	if (l->lane[i].conn)
-		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(conn), NULL,
-				"JOIN as connection %u, which has joined already", i + 1), -1;
-	return (int)i;
-}
-
-int eng_lanes_in_join(struct eng_peer *peer, unsigned n, const uint8_t *token,
-		      const struct eng_acceptor *accept, int timeout_ms,
-		      struct eng_lanes_in **out, unsigned *turned_away, struct verr *err)
-{
-	struct eng_lanes_in *l = calloc(1, sizeof(*l));
-	int64_t deadline = vclock_now_ms() + timeout_ms;
-	unsigned joined = 0;
-	pthread_condattr_t attr;
-
-	*out = l;
-	if (!l)
-		return verr_set(err, VERR_FAILED, ENOMEM, NULL, NULL, "connections");
-	l->peer = peer;
-	l->n = n;
-	pthread_mutex_init(&l->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&l->more, &attr);
-	pthread_cond_init(&l->room, &attr);
-	pthread_condattr_destroy(&attr);
-	for (unsigned i = 0; i < n; i++) {
-		l->lane[i].l = l;
-		l->lane[i].index = i;
-	}
-	l->lane[0].conn = peer->conn;
-	while (joined < n - 1) {
-		int64_t left = deadline - vclock_now_ms();
-		struct xport_conn *conn = NULL;
-		struct verr why = { 0 };
-		char text[1200];
-		int i;
-
-		if (left > 0 && accept->accept(accept->ctx, (int)left, ENG_JOIN_WAIT_MS, &conn,
-					       err) < 0 && err->errnum != ETIMEDOUT)
-			return -EIO;
-		if (!conn) {
-			verr_clear(err);
-			return verr_set(err, VERR_PEER, ETIMEDOUT, xport_conn_name(peer->conn),
-					"check the network between the hosts, or raise --timeout",
-					"%u of %u extra connections joined in %d ms (%u turned "
-					"away)", joined, n - 1, timeout_ms, *turned_away);
-		}
-		i = check_join(l, conn, token, &why);
-		if (i < 0) {
-			verr_format(&why, text, sizeof(text));
-			eng_debug("turned away: %s", text);
-			(*turned_away)++;
-			xport_conn_abort(conn);
-			continue;
-		}
-		l->lane[i].conn = conn;
-		joined++;
-		eng_debug("%s: connection %d of %u joined", xport_conn_name(conn), i + 1, n);
-	}
-	return 0;
-}
-
 /* Reading */
+
+/* A PING on an extra connection, if it takes it at once: the source's writes there
+ * see a live peer that is busy, not a silent one. */
+static void ping_source(struct lane_in *lane)
+{
+	struct proto_msg ping = { .type = PROTO_PING, .device = PROTO_NO_DEVICE };
+	uint8_t buf[PROTO_HEAD_LEN + 8];
+	struct verr quiet = { 0 };
+	size_t len;
+
+	ping.u.ping = ++lane->pings;
+	if (proto_encode(&ping, buf, sizeof(buf), &len, &quiet) == 0)
+		xport_conn_write_now(lane->conn, buf, len, &quiet);
+}
 
 /* Under l->lock: a lane's message for the main thread, once its queue has room. An
  * extra lane pings its source while it waits, as its source hears nothing else. */
@@ -193,18 +54,11 @@ static int push(struct lane_in *lane, struct eng_lane_msg *m)
 
 	while (lane->count >= READER_QUEUE && !l->quit) {
 		timed_wait(&l->room, &l->lock, WAIT_SLICE_MS);
-		if (lane->index == 0 || l->keepalive_ms <= 0 ||
-		    vclock_now_ms() - last < l->keepalive_ms)
-			continue;
-		struct proto_msg ping = { .type = PROTO_PING, .device = PROTO_NO_DEVICE };
-		uint8_t buf[PROTO_HEAD_LEN + 8];
-		struct verr quiet = { 0 };
-		size_t len;
-
-		last = vclock_now_ms();
-		ping.u.ping = ++lane->pings;
-		if (proto_encode(&ping, buf, sizeof(buf), &len, &quiet) == 0)
-			xport_conn_write_now(lane->conn, buf, len, &quiet);
+		if (lane->index > 0 && l->keepalive_ms > 0 &&
+		    vclock_now_ms() - last >= l->keepalive_ms) {
+			last = vclock_now_ms();
+			ping_source(lane);
+		}
 	}
 	if (l->quit) {
 		free(m);

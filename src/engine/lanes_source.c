@@ -201,11 +201,27 @@ static int strangers(struct eng_lanes_out *l, const uint8_t *token,
 	return 0;
 }
 
-int eng_lanes_out_open(struct eng_peer *peer, unsigned n, const uint8_t *token,
-		       const struct eng_connector *connect, volatile sig_atomic_t *stop,
-		       struct eng_lanes_out **out, struct verr *err)
+/* CONNECTIONS out, TOKEN back: the token every extra connection joins with. */
+static int ask(struct eng_peer *peer, unsigned n, uint8_t *token, struct verr *err)
+{
+	struct proto_msg msg = { .type = PROTO_CONNECTIONS, .device = PROTO_NO_DEVICE };
+
+	msg.u.join.count = (uint16_t)n;
+	if (eng_peer_send(peer, &msg, err) < 0 || eng_peer_recv(peer, &msg, err) < 0)
+		return -EIO;
+	if (msg.type != PROTO_TOKEN)
+		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(peer->conn), NULL,
+				"expected TOKEN, got %s", proto_type_name(msg.type));
+	memcpy(token, msg.u.join.token, PROTO_TOKEN_LEN);
+	return 0;
+}
+
+int eng_lanes_out_open(struct eng_peer *peer, unsigned n, const struct eng_connector *connect,
+		       volatile sig_atomic_t *stop, struct eng_lanes_out **out, struct verr *err)
 {
 	struct eng_lanes_out *l = calloc(1, sizeof(*l));
+	uint8_t token[PROTO_TOKEN_LEN];
+	int ret = 0;
 
 	*out = l;
 	if (!l)
@@ -214,12 +230,15 @@ int eng_lanes_out_open(struct eng_peer *peer, unsigned n, const uint8_t *token,
 	l->n = n;
 	l->stop = stop;
 	test_knobs(l);
-	if (strangers(l, token, connect, err) < 0)
-		return -EIO;
-	for (unsigned i = 1; i < n; i++)
+	if (ask(peer, n, token, err) < 0 || strangers(l, token, connect, err) < 0)
+		ret = -EIO;
+	for (unsigned i = 1; i < n && !ret; i++)
 		if (open_lane(l, i, token, connect, stop, err) < 0)
-			return -EIO;
-	return 0;
+			ret = -EIO;
+	explicit_bzero(token, sizeof(token));
+	if (!ret)
+		eng_debug("the data goes over %u connections", n);
+	return ret;
 }
 
 static unsigned next_lane(struct eng_lanes_out *l)

@@ -522,11 +522,9 @@ static int hand_over(struct eng_source *run, struct verr *err)
 			"outcome unknown: RUN was sent, then %s", why.what);
 }
 
-/* Asks for the extra connections, learns the token, opens them and sends JOIN on
- * each (docs/protocol.md §8); all before the first START. */
+/* Extra connections, before the first START (docs/protocol.md §8). */
 static int open_lanes(struct eng_source *run, uint64_t agreed, struct verr *err)
 {
-	struct proto_msg msg = { .type = PROTO_CONNECTIONS, .device = PROTO_NO_DEVICE };
 	unsigned n = run->opt.connections;
 
 	if (n < 2)
@@ -536,17 +534,10 @@ static int open_lanes(struct eng_source *run, uint64_t agreed, struct verr *err)
 			 "or an older vfiomig); migrating over one");
 		return 0;
 	}
-	msg.u.join.count = (uint16_t)n;
-	if (eng_peer_send(&run->peer, &msg, err) < 0 || eng_peer_recv(&run->peer, &msg, err) < 0)
-		return -EIO;
-	if (msg.type != PROTO_TOKEN)
-		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
-				"expected TOKEN, got %s", proto_type_name(msg.type));
-	if (eng_lanes_out_open(&run->peer, n, msg.u.join.token, &run->opt.connector,
-			       run->opt.stop, &run->lanes, err) < 0)
+	if (eng_lanes_out_open(&run->peer, n, &run->opt.connector, run->opt.stop, &run->lanes,
+			       err) < 0)
 		return -EIO;
 	run->lanes_used = n;
-	eng_debug("the data goes over %u connections", n);
 	return 0;
 }
 
