@@ -8,12 +8,13 @@
 #   CPU-bound:   no delay; the readers must not cost anything where the encoders are
 #                the limit (ratio against the baseline near 1.00 or better).
 # Usage: bench/devices.sh [SIZE_PER_DEVICE [DELAY_MS [BASELINE_REV]]]
-#        (default 64 MiB, 5 ms, the revision before per-device readers: 5bda306)
+#        (default 32 MiB, 40 ms a 1 MiB read, i.e. a driver giving 25 MiB/s, and the
+#        revision before per-device readers: 5bda306); REPS=N runs each case N times (3).
 # Prints one line per case and the ratios; nothing is asserted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-size=${1:-67108864}
-delay=${2:-5}
+size=${1:-33554432}
+delay=${2:-40}
 base_rev=${3:-5bda306}
 reps=${REPS:-3}
 work=$(mktemp -d "${TMPDIR:-/tmp}/vfiomig-devbench.XXXXXX")

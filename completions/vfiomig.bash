@@ -126,7 +126,7 @@ _vfiomig()
 		--open-via | -o | --output | -i | --input | --key-file | -l | --level | \
 			-T | --threads | --to | --exec | --listen | --psk-file | --cert | --key | \
 			--ca | --timeout | --accept-timeout | --max-downtime | --max-rounds | \
-			--connections | --only | --skip | --repeat) ((i++)) ;;
+			--connections | --only | --skip | --repeat | --compat) ((i++)) ;;
 		--peer)
 			((i++))
 			((i < n - 1)) && peer=${_vfiomig_words[i]}
@@ -155,11 +155,20 @@ _vfiomig()
 		_vfiomig_trim_breaks "$cur"
 		return 0
 	fi
+	if [[ $prev == --compat ]]; then
+		mapfile -t COMPREPLY < <(compgen -W 'strict driver ids' -- "$cur")
+		return 0
+	fi
+	if [[ $cur == --compat=* ]]; then
+		mapfile -t COMPREPLY < <(compgen -P --compat= -W 'strict driver ids' -- "${cur#--compat=}")
+		_vfiomig_trim_breaks "$cur"
+		return 0
+	fi
 	# Option values: files for the stream, key and certificate options, devices for
 	# check --peer (not the device under check), check names for --only and --skip;
 	# nothing to offer for numbers, addresses and commands, which are free text.
 	case $prev in
-	-o | --output | -i | --input | --key-file | --psk-file | --cert | --key | --ca)
+	-o | --output | -i | --input | --key-file | --psk-file | --cert | --key | --ca | --events)
 		_vfiomig_files "$cur"
 		return 0
 		;;
@@ -177,7 +186,8 @@ _vfiomig()
 		;;
 	esac
 	case $cur in
-	--output=* | --input=* | --key-file=* | --psk-file=* | --cert=* | --key=* | --ca=*)
+	--output=* | --input=* | --key-file=* | --psk-file=* | --cert=* | --key=* | --ca=* | \
+		--events=*)
 		_vfiomig_files "$cur" "${cur%%=*}="
 		return 0
 		;;
@@ -206,20 +216,21 @@ _vfiomig()
 			;;
 		save)
 			opts+=' -o --output= --resume --no-precopy -l --level= --no-compress'
-			opts+=' -T --threads= --key-file= --progress --no-progress'
+			opts+=' -T --threads= --key-file= --progress --no-progress --events='
 			;;
 		restore)
-			opts+=' -i --input= --stop --force -T --threads= --key-file= --progress'
-			opts+=' --no-progress'
+			opts+=' -i --input= --stop --force --compat= -T --threads= --key-file= --progress'
+			opts+=' --no-progress --events='
 			;;
 		migrate)
 			opts+=' --to= --exec= --psk-file= --cert= --key= --ca= --insecure --timeout='
-			opts+=' --force --no-precopy --max-downtime= --max-rounds= -T --threads= --json'
-			opts+=' --connections= --progress --no-progress'
+			opts+=' --force --compat= --no-precopy --max-downtime= --max-rounds= -T --threads= --json'
+			opts+=' --connections= --progress --no-progress --events= --rehearse'
 			;;
 		receive)
 			opts+=' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure'
-			opts+=' --timeout= --accept-timeout= --stop --force --json -T --threads= --progress --no-progress'
+			opts+=' --timeout= --accept-timeout= --stop --force --compat= --json -T --threads= --progress --no-progress'
+			opts+=' --events='
 			;;
 		inspect) opts+=' --json --no-records --key-file=' ;;
 		verify) opts+=' --key-file=' ;;

@@ -9,6 +9,13 @@ void json_init(struct json *j, FILE *out)
 	j->depth = 0;
 	j->first[0] = true;
 	j->in_array[0] = false;
+	j->line = false;
+}
+
+void json_init_line(struct json *j, FILE *out)
+{
+	json_init(j, out);
+	j->line = true;
 }
 
 static void put_escaped(FILE *out, const char *s)
@@ -35,6 +42,8 @@ static void put_escaped(FILE *out, const char *s)
 
 static void indent(struct json *j)
 {
+	if (j->line)
+		return;
 	fputc('\n', j->out);
 	for (int i = 0; i < j->depth; i++)
 		fputs("  ", j->out);
@@ -50,7 +59,7 @@ static void prefix(struct json *j, const char *key)
 	j->first[j->depth] = false;
 	if (key && j->depth > 0 && !j->in_array[j->depth]) {
 		put_escaped(j->out, key);
-		fputs(": ", j->out);
+		fputs(j->line ? ":" : ": ", j->out);
 	}
 }
 
@@ -100,6 +109,15 @@ void json_int(struct json *j, const char *key, int64_t value)
 {
 	prefix(j, key);
 	fprintf(j->out, "%" PRId64, value);
+}
+
+void json_double(struct json *j, const char *key, double value)
+{
+	prefix(j, key);
+	if (value != value || value > 1e300 || value < -1e300)
+		fputs("null", j->out);          /* JSON has no NaN or infinity */
+	else
+		fprintf(j->out, "%.3f", value);
 }
 
 void json_bool(struct json *j, const char *key, bool value)

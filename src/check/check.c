@@ -63,6 +63,31 @@ const struct check_def check_table[CK_NR_CHECKS] = {
 		"vfio.h VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2 (Linux 7.1): on SET, "
 		"vfio_precopy_info.flags becomes a valid output field; REINIT (bit 0) says new "
 		"initial data is present", false, check_precopy_info_v2 },
+	[CK_DMA_LOG_START] = { "dma_log_start", "DMA_LOGGING_START takes page-size hints and "
+		"answers the page size chosen, a power of two",
+		"vfio.h DMA_LOGGING_START: page_size hints the tracking granularity; on output "
+		"the device returns the page size it selected", false, check_dma_log_start },
+	[CK_DMA_LOG_RANGES] = { "dma_log_ranges", "START refuses no range, too many, unaligned, "
+		"wrapping and overlapping ranges; takes a page of ranges",
+		"vfio.h and vfio_main.c: num_ranges 0 and unaligned or overlapping ranges are "
+		"EINVAL, more than fit in a kernel page E2BIG, a range past 2^64 EOVERFLOW; a "
+		"page's worth of ranges is guaranteed", false, check_dma_log_ranges },
+	[CK_DMA_LOG_ONCE] = { "dma_log_once", "a second START before STOP is refused",
+		"vfio.h DMA_LOGGING_START: a single start can be issued and a matching stop "
+		"should follow; another start is not allowed in the meantime", false,
+		check_dma_log_once },
+	[CK_DMA_LOG_REPORT] = { "dma_log_report", "DMA_LOGGING_REPORT refuses bad page sizes "
+		"and wrapping ranges; a report only sets bits, within its bitmap",
+		"vfio.h DMA_LOGGING_REPORT: page_size any power of two (the core: at least 4 KiB, "
+		"else EINVAL; a range past 2^64 EOVERFLOW); one bit per page_size; it only sets "
+		"bits, never clears", false, check_dma_log_report },
+	[CK_DMA_LOG_INACTIVE] = { "dma_log_inactive", "a REPORT before START and after STOP "
+		"is refused",
+		"vfio.h DMA_LOGGING_REPORT: if DMA logging is not enabled, an error will be "
+		"returned", false, check_dma_log_inactive },
+	[CK_DMA_LOG_STOP] = { "dma_log_stop", "DMA_LOGGING_STOP ends the logging START began",
+		"vfio.h DMA_LOGGING_STOP: stops device DMA logging that was started by "
+		"DMA_LOGGING_START", false, check_dma_log_stop },
 };
 
 int check_find(const char *name)

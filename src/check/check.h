@@ -18,7 +18,8 @@ enum check_id {
 	CK_FLAGS, CK_ARCS, CK_PATHS, CK_REFUSED, CK_GET_AFTER_FAIL, CK_FD_ARCS,
 	CK_PRECOPY_SAME_FD, CK_PRECOPY_INFO, CK_PRECOPY_END, CK_STOPCOPY_END,
 	CK_FD_INVALIDATED, CK_SIZE_ESTIMATE, CK_ROUNDTRIP, CK_RECOVERY, CK_DATA_SIZE,
-	CK_PRECOPY_INFO_V2, CK_NR_CHECKS,
+	CK_PRECOPY_INFO_V2, CK_DMA_LOG_START, CK_DMA_LOG_RANGES, CK_DMA_LOG_ONCE,
+	CK_DMA_LOG_REPORT, CK_DMA_LOG_INACTIVE, CK_DMA_LOG_STOP, CK_NR_CHECKS,
 };
 
 struct check_result {
@@ -94,6 +95,8 @@ struct check_ctx {
 
 	bool resuming_size_asked;
 	int resuming_size_ret;
+
+	bool dma_log_stuck;                     /* a STOP failed: logging may still run */
 };
 
 extern const struct check_def check_table[CK_NR_CHECKS];
@@ -138,6 +141,14 @@ void check_size_estimate(struct check_ctx *ctx, struct check_result *res);
 
 /* check_precopy_v2.c */
 void check_precopy_info_v2(struct check_ctx *ctx, struct check_result *res);
+
+/* check_dma_logging.c: each STOPs whatever it STARTed. */
+void check_dma_log_start(struct check_ctx *ctx, struct check_result *res);
+void check_dma_log_ranges(struct check_ctx *ctx, struct check_result *res);
+void check_dma_log_once(struct check_ctx *ctx, struct check_result *res);
+void check_dma_log_report(struct check_ctx *ctx, struct check_result *res);
+void check_dma_log_inactive(struct check_ctx *ctx, struct check_result *res);
+void check_dma_log_stop(struct check_ctx *ctx, struct check_result *res);
 
 /* check_destructive.c */
 void check_roundtrip(struct check_ctx *ctx, struct check_result *res);

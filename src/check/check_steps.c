@@ -59,6 +59,7 @@ const char *check_errno_name(int errnum)
 		{ ENOMEM, "ENOMEM" }, { EFAULT, "EFAULT" }, { EBUSY, "EBUSY" }, { EPERM, "EPERM" },
 		{ ETIMEDOUT, "ETIMEDOUT" }, { EDEADLK, "EDEADLK" }, { EINTR, "EINTR" },
 		{ EAGAIN, "EAGAIN" }, { ENOSPC, "ENOSPC" }, { EPROTO, "EPROTO" },
+		{ E2BIG, "E2BIG" }, { EOVERFLOW, "EOVERFLOW" }, { ENOENT, "ENOENT" },
 	};
 	static char other[4][24];      /* a few may appear in one message */
 	static unsigned next;

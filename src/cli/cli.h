@@ -38,6 +38,8 @@ void cli_install_signals(void);
 void cli_route_engine_log(void);
 /* Prints "vfiomig: <error>" and returns the exit code for its class. */
 int cli_fail(const struct verr *err);
+/* The first error cli_fail printed (for --events' outcome), or NULL. */
+const char *cli_first_error(void);
 /* Prints "vfiomig: <fmt>" and returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));     /* unless -q */

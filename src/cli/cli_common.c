@@ -69,6 +69,13 @@ void cli_install_signals(void)
 	io_set_interrupt_flag(&cli_signal);
 }
 
+static char first_error[2048];
+
+const char *cli_first_error(void)
+{
+	return first_error[0] ? first_error : NULL;
+}
+
 int cli_fail(const struct verr *err)
 {
 	static const int codes[] = {
@@ -81,6 +88,8 @@ int cli_fail(const struct verr *err)
 
 	verr_format(err, msg, sizeof(msg));
 	fprintf(stderr, "vfiomig: %s\n", msg);
+	if (!first_error[0])
+		snprintf(first_error, sizeof(first_error), "%s", msg);
 	/* Whatever a signal broke on its way, the cause is the signal; but an unknown
 	 * outcome stays unknown, whatever interrupted the wait for it. */
 	if (cli_signal && err->class != VERR_UNKNOWN)

@@ -24,6 +24,15 @@ unsigned cli_parse_threads(const char *arg, struct argp_state *state)
 	return (unsigned)v;
 }
 
+enum eng_compat cli_parse_compat(const char *arg, struct argp_state *state)
+{
+	enum eng_compat policy = ENG_COMPAT_DEFAULT;
+
+	if (eng_compat_parse(arg, &policy) < 0)
+		argp_error(state, "--compat takes strict, driver or ids, not '%s'", arg);
+	return policy;
+}
+
 int cli_key_load(const char *path, struct cli_key *key)
 {
 	struct verr err = { 0 };

@@ -32,4 +32,12 @@ static inline const struct vstream_key *cli_key_get(const struct cli_key *key)
 	  "Threads verifying and decompressing records (default: online CPUs, at most 8)", 0 }
 unsigned cli_parse_threads(const char *arg, struct argp_state *state);
 
+/* --compat for the commands that check a device identity (restore, receive, migrate):
+ * which differences in the driver build, PF firmware and kernel refuse the state. */
+#define CLI_OPT_COMPAT 0x3c0
+#define CLI_COMPAT_OPTION \
+	{ "compat", CLI_OPT_COMPAT, "POLICY", 0, "Which driver build, PF firmware and kernel " \
+	  "differences refuse the state: strict, driver (default) or ids", 0 }
+enum eng_compat cli_parse_compat(const char *arg, struct argp_state *state);
+
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_dirty.h"
 #include "base/json.h"
 #include "base/sysfs.h"
 
@@ -35,7 +36,8 @@ static const struct argp_child children[] = { { &cli_common_argp, 0, NULL, 0 }, 
 static const struct argp info_argp = {
 	options, parse_opt, "DEVICE",
 	"Show a VFIO device's identity, migration flags, supported states and arcs, "
-	"current state, stop-copy size estimate and DMA logging support.\v"
+	"current state, stop-copy size estimate, DMA logging support, the IOMMU's dirty "
+	"tracking, and whether QEMU can migrate the device.\v"
 	"Exits 4 after printing when the device has no migration support.",
 	children, NULL, NULL
 };
@@ -49,6 +51,7 @@ struct migration_facts {
 	uint64_t stop_copy_bytes;
 	bool dma_logging, v1_region;
 	bool precopy_info_v2;           /* feature 12 offered (a PROBE; no opt-in) */
+	struct cli_dirty dirty;         /* DMA logging, the IOMMU's tracking, QEMU's verdict */
 };
 
 /* The driver's compatibility string: null when it publishes none. */
@@ -65,6 +68,37 @@ static void json_compat(struct json *j, const struct vdev_ident *id)
 	json_string(j, "value", id->compat.problem[0] ? NULL : id->compat.value);
 	json_string(j, "file", path);
 	json_string(j, "problem", id->compat.problem[0] ? id->compat.problem : NULL);
+	json_object_end(j);
+}
+
+static void json_text(struct json *j, const char *key, const char *value)
+{
+	json_string(j, key, value[0] ? value : NULL);
+}
+
+/* What decides compatibility in practice (vfiomig-info(1), Build): null where the
+ * kernel exposes nothing. */
+static void json_build(struct json *j, const struct vdev_ident *id)
+{
+	const struct vdev_build *b = &id->build;
+
+	json_object_begin(j, "build");
+	json_text(j, "module", b->module);
+	json_text(j, "module_version", b->module_version);
+	json_text(j, "srcversion", b->srcversion);
+	json_text(j, "kernel_release", b->kernel_release);
+	if (!id->physfn[0]) {
+		json_null(j, "pf");
+	} else {
+		json_object_begin(j, "pf");
+		json_string(j, "device", id->physfn);
+		json_text(j, "driver", b->pf_driver);
+		json_text(j, "module_version", b->pf_module_version);
+		json_text(j, "srcversion", b->pf_srcversion);
+		json_text(j, "firmware", b->pf_firmware);
+		json_text(j, "firmware_source", b->pf_firmware_source);
+		json_object_end(j);
+	}
 	json_object_end(j);
 }
 
@@ -97,6 +131,7 @@ static void print_json(const struct vdev *dev, const struct migration_facts *mig
 	json_string(&j, "parent", id->parent[0] ? id->parent : NULL);
 	json_string(&j, "physfn", id->physfn[0] ? id->physfn : NULL);
 	json_compat(&j, id);
+	json_build(&j, id);
 	json_string(&j, "iommu_group", id->group[0] ? id->group : NULL);
 	snprintf(cdev, sizeof(cdev), "/dev/vfio/devices/%s", id->cdev);
 	json_string(&j, "cdev", id->cdev[0] ? cdev : NULL);
@@ -138,11 +173,39 @@ static void print_json(const struct vdev *dev, const struct migration_facts *mig
 	}
 	json_bool(&j, "v1_region", mig->v1_region);
 	json_object_end(&j);
+	cli_dirty_json(&j, &mig->dirty);
 	json_object_end(&j);
 	json_finish(&j);
 }
 
 #define ROW(label, ...) do { printf("%-14s", label); printf(__VA_ARGS__); putchar('\n'); } while (0)
+
+static const char *none(const char *value)
+{
+	return value[0] ? value : "none";
+}
+
+static void print_build(const struct vdev_ident *id)
+{
+	const struct vdev_build *b = &id->build;
+
+	if (b->module[0])
+		ROW("module:", "%s  version %s  srcversion %s", b->module, none(b->module_version),
+		    none(b->srcversion));
+	else if (id->sysfs[0])
+		ROW("module:", "none (built in, no /sys/module entry)");
+	if (b->kernel_release[0])
+		ROW("kernel:", "%s", b->kernel_release);
+	if (!id->physfn[0])
+		return;
+	ROW("pf driver:", "%s  version %s  srcversion %s", none(b->pf_driver),
+	    none(b->pf_module_version), none(b->pf_srcversion));
+	if (b->pf_firmware[0])
+		ROW("pf firmware:", "%s (%s)", b->pf_firmware, b->pf_firmware_source);
+	else
+		ROW("pf firmware:", "not exposed (no devlink info, infiniband fw_ver or nvme "
+		    "firmware_rev)");
+}
 
 static void print_identity(const struct vdev *dev)
 {
@@ -169,6 +232,7 @@ static void print_identity(const struct vdev *dev)
 		ROW("compat:", "\"%s\" (%s)", id->compat.value, id->compat.file);
 	else if (id->sysfs[0])
 		ROW("compat:", "none (no " VDEV_COMPAT_ATTR " in sysfs)");
+	print_build(id);
 	if (id->group[0])
 		ROW("iommu group:", "%s%s", id->group, id->noiommu ? " (no-IOMMU)" : "");
 	if (id->cdev[0])
@@ -186,6 +250,7 @@ static void print_human(const struct vdev *dev, const struct migration_facts *mi
 		if (mig->v1_region)
 			ROW("", "the device exposes the v1 migration region, removed in Linux 5.18; "
 			    "vfiomig speaks only the v2 uAPI");
+		cli_dirty_print(&mig->dirty);
 		return;
 	}
 	vmig_flags_format(mig->flags, flags, sizeof(flags), false, " ");
@@ -218,12 +283,15 @@ static void print_human(const struct vdev *dev, const struct migration_facts *mi
 		    (unsigned long long)mig->stop_copy_bytes);
 	else
 		ROW("stop-copy:", "no estimate (driver lacks MIG_DATA_SIZE)");
-	ROW("dma logging:", "%s", mig->dma_logging ? "supported" : "not supported");
+	ROW("dma logging:", "%s", !mig->dma_logging ? "not supported"
+	    : mig->dirty.report_ret == -EOPNOTSUPP ? "supported, but reports fail with EOPNOTSUPP "
+	    "(a kernel without CONFIG_IOMMUFD_DRIVER)" : "supported");
 	/* the label runs into the value column: "pre-copy info v2 (REINIT): ..." */
 	ROW("pre-copy info", "v2 (REINIT): %s",
 	    mig->precopy_info_v2 ? "supported" : "not supported");
 	if (mig->v1_region)
 		ROW("v1 region:", "present (removed uAPI; ignored)");
+	cli_dirty_print(&mig->dirty);
 }
 
 static int gather(struct vdev *dev, struct migration_facts *mig)
@@ -235,6 +303,7 @@ static int gather(struct vdev *dev, struct migration_facts *mig)
 	if (ret == -ENOTTY) {
 		mig->reason = mig->v1_region ? "only the removed v1 migration region"
 					     : "the driver does not implement VFIO migration";
+		cli_dirty_gather(dev, false, 0, &mig->dirty);
 		return EXIT_UNSUPPORTED;
 	}
 	if (ret < 0)
@@ -245,8 +314,9 @@ static int gather(struct vdev *dev, struct migration_facts *mig)
 	mig->have_state = true;
 	verr_clear(&err);
 	mig->have_size = vdev_stop_copy_size(dev, &mig->stop_copy_bytes, &err) == 0;
-	vdev_dma_logging_supported(dev, &mig->dma_logging);
 	vdev_precopy_v2_supported(dev, &mig->precopy_info_v2);
+	cli_dirty_gather(dev, true, mig->flags, &mig->dirty);
+	mig->dma_logging = mig->dirty.dma_logging;
 	return EXIT_OK;
 }
 

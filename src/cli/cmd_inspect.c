@@ -71,6 +71,59 @@ static void hex(char *out, const uint8_t *bytes, size_t n)
 		sprintf(out + 2 * i, "%02x", bytes[i]);
 }
 
+static void json_text(struct json *j, const char *key, const char *value)
+{
+	json_string(j, key, value[0] ? value : NULL);
+}
+
+/* The build identity (format 1.1); recorded false and nulls for an older stream. */
+static void build_json(struct json *j, const struct vstream_identity *id)
+{
+	json_object_begin(j, "build");
+	json_bool(j, "recorded", id->build_recorded);
+	json_text(j, "module", id->module);
+	json_text(j, "module_version", id->module_version);
+	json_text(j, "srcversion", id->srcversion);
+	json_text(j, "kernel_release", id->kernel_release);
+	if (!id->pf_driver[0] && !id->pf_firmware[0] && !id->pf_module_version[0] &&
+	    !id->pf_srcversion[0]) {
+		json_null(j, "pf");
+	} else {
+		json_object_begin(j, "pf");
+		json_text(j, "driver", id->pf_driver);
+		json_text(j, "module_version", id->pf_module_version);
+		json_text(j, "srcversion", id->pf_srcversion);
+		json_text(j, "firmware", id->pf_firmware);
+		json_object_end(j);
+	}
+	json_object_end(j);
+}
+
+static const char *none(const char *value)
+{
+	return value[0] ? value : "none";
+}
+
+static void build_human(const struct vstream_identity *id)
+{
+	if (!id->build_recorded) {
+		printf("%-14s%s\n", "build:", "not recorded (format 1.0: no module, kernel or PF)");
+		return;
+	}
+	if (id->module[0])
+		printf("%-14s%s  version %s  srcversion %s\n", "module:", id->module,
+		       none(id->module_version), none(id->srcversion));
+	else
+		printf("%-14s%s\n", "module:", "none (built in, no /sys/module entry)");
+	printf("%-14s%s\n", "kernel:", none(id->kernel_release));
+	if (id->pf_driver[0] || id->pf_firmware[0]) {
+		printf("%-14s%s  version %s  srcversion %s\n", "pf driver:", none(id->pf_driver),
+		       none(id->pf_module_version), none(id->pf_srcversion));
+		printf("%-14s%s\n", "pf firmware:", id->pf_firmware[0] ? id->pf_firmware :
+		       "not exposed");
+	}
+}
+
 static void header_json(struct json *j, const struct vstream_header *h)
 {
 	const struct vstream_identity *id = &h->id;
@@ -111,6 +164,7 @@ static void header_json(struct json *j, const struct vstream_header *h)
 	json_string(j, "vfiomig_version", id->vfiomig_version);
 	json_string(j, "host", id->host_name);
 	json_uint(j, "created", id->created);
+	build_json(j, id);
 	json_object_end(j);
 	json_object_end(j);
 }
@@ -136,6 +190,7 @@ static void header_human(const struct vstream_header *h)
 		       "device:", id->device_name, id->vendor, id->device, id->subsystem_vendor,
 		       id->subsystem_device, id->class_code, id->revision);
 	printf("%-14s%s\n", "driver:", id->driver);
+	build_human(id);
 	printf("%-14s%s (0x%llx)\n", "migration:", flags, (unsigned long long)id->migration_flags);
 	printf("%-14s%llu bytes\n", "estimate:", (unsigned long long)id->stop_copy_estimate);
 	printf("%-14s%s on %s by vfiomig %s\n", "saved:", created, id->host_name,

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli_events.h"
 #include "cli_progress.h"
 #include "cli_tls.h"
 #include "base/json.h"
@@ -20,7 +21,8 @@ struct migrate_args {
 	const char *devices[MIGRATE_MAX_DEVICES];
 	unsigned ndevices;
 	const char *to, *exec;
-	bool force, no_precopy;
+	bool force, no_precopy, rehearse;
+	enum eng_compat compat;
 	long max_downtime_ms, max_rounds;
 	unsigned threads;               /* 0: vpipe_threads() */
 	unsigned connections;           /* --connections: 1..PROTO_CONNECTIONS_MAX */
@@ -28,7 +30,7 @@ struct migrate_args {
 };
 
 enum { OPT_TO = 0x700, OPT_EXEC, OPT_CONNECTIONS,
-       OPT_FORCE, OPT_NO_PRECOPY, OPT_DOWNTIME, OPT_ROUNDS, OPT_JSON };
+       OPT_FORCE, OPT_NO_PRECOPY, OPT_DOWNTIME, OPT_ROUNDS, OPT_JSON, OPT_REHEARSE };
 
 static const struct argp_option options[] = {
 	{ "to", OPT_TO, "HOST:PORT", 0, "Migrate to 'vfiomig receive --listen' over TCP", 0 },
@@ -37,12 +39,16 @@ static const struct argp_option options[] = {
 	{ "connections", OPT_CONNECTIONS, "N", 0, "Spread the data over N TLS connections "
 	  "to the --to address, for links where one is the limit (1 to 16, default 1)", 0 },
 	{ "force", OPT_FORCE, NULL, 0, "Migrate even when identities do not pair (dangerous)", 0 },
+	CLI_COMPAT_OPTION,
 	{ "no-precopy", OPT_NO_PRECOPY, NULL, 0, "Stop the devices at once; no pre-copy", 0 },
 	{ "max-downtime", OPT_DOWNTIME, "MS", 0, "Switch over once the rest fits in MS at the "
 	  "measured throughput (default 300)", 0 },
 	{ "max-rounds", OPT_ROUNDS, "N", 0, "At most N pre-copy rounds (default 8)", 0 },
 	CLI_THREADS_OPTION,
 	{ "json", OPT_JSON, NULL, 0, "Print the summary as JSON on stdout", 0 },
+	{ "rehearse", OPT_REHEARSE, NULL, 0, "Rehearse: handshake, checks and the initial "
+	  "pre-copy data into the destination, then abort on both sides; the devices here "
+	  "never stop", 0 },
 	{ 0 }
 };
 
@@ -54,8 +60,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_TO: a->to = arg; return 0;
 	case OPT_EXEC: a->exec = arg; return 0;
 	case OPT_FORCE: a->force = true; return 0;
+	case CLI_OPT_COMPAT: a->compat = cli_parse_compat(arg, state); return 0;
 	case OPT_NO_PRECOPY: a->no_precopy = true; return 0;
 	case OPT_JSON: cli.json = true; return 0;
+	case OPT_REHEARSE: a->rehearse = true; return 0;
 	case 'T': a->threads = cli_parse_threads(arg, state); return 0;
 	case OPT_CONNECTIONS: {
 		long v;
@@ -87,6 +95,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "give exactly one of --to and --exec");
 		if (a->exec && a->connections_given)
 			argp_error(state, "--connections is for --to (TCP); --exec has one channel");
+		if (a->rehearse && (a->no_precopy || a->max_rounds == 0))
+			argp_error(state, "--rehearse tries the initial pre-copy data: it excludes "
+				   "--no-precopy and --max-rounds 0");
 		return 0;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -96,6 +107,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 static const struct argp_child children[] = {
 	{ &cli_tls_argp, 0, "Security and timeouts:", 0 },
 	{ &cli_progress_argp, 0, NULL, 0 },
+	{ &cli_events_argp, 0, NULL, 0 },
 	{ &cli_common_argp, 0, NULL, 0 },
 	{ 0 }
 };
@@ -162,6 +174,31 @@ static int connect_more(void *ctx, struct xport_conn **conn, struct verr *err)
 	return xport_connect(m->to, m->tls, m->t, conn, err);
 }
 
+/* A rehearsal that went as planned: what it proved (exit 0). */
+static void rehearsal_summary(const struct eng_migration_stats *st)
+{
+	if (cli.json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_string(&j, "rehearsal", st->rehearsal == ENG_REHEARSAL_INITIAL_DATA
+					      ? "initial-data" : "identity");
+		json_uint(&j, "devices", st->devices);
+		json_uint(&j, "precopy_bytes", st->precopy_bytes);
+		json_uint(&j, "precopy_rounds", st->precopy_rounds);
+		json_uint(&j, "wire_bytes", st->wire_bytes);
+		json_uint(&j, "initial_data_acknowledged_ms", (uint64_t)st->initial_ack_ms);
+		json_uint(&j, "total_ms", (uint64_t)st->total_ms);
+		json_string(&j, "note", st->rehearsal_note);
+		json_object_end(&j);
+		json_finish(&j);
+		return;
+	}
+	cli_note("rehearsal accepted: %s; the devices here never stopped, and the destination "
+		 "ran nothing", st->rehearsal_note);
+}
+
 static int connect_peer(const struct migrate_args *a, const struct xport_tls *tls,
 			const struct xport_timeouts *t, struct xport_conn **conn, struct verr *err)
 {
@@ -174,7 +211,8 @@ static int connect_peer(const struct migrate_args *a, const struct xport_tls *tl
 
 int cmd_migrate(int argc, char **argv)
 {
-	struct migrate_args a = { .max_downtime_ms = 300, .max_rounds = 8, .connections = 1 };
+	struct migrate_args a = { .max_downtime_ms = 300, .max_rounds = 8, .connections = 1,
+				  .compat = ENG_COMPAT_DEFAULT };
 	struct cli_phase_progress progress = { .command = "migrate" };
 	struct eng_source *src = NULL;
 	struct xport_conn *conn;
@@ -189,11 +227,18 @@ int cmd_migrate(int argc, char **argv)
 	ret = cli_tls_setup(&cli_tls, false, &psk, &tls, &t);
 	if (ret)
 		return ret;
+	ret = cli_events_open("migrate");
+	if (ret) {
+		cli_key_wipe(&psk);
+		return ret;
+	}
 	cli_progress_init(&progress.line, "migrate", 0);
 	struct more_connections more = { a.to, &tls, &t };
 	struct eng_source_options opt = {
 		.devices = a.devices, .n = a.ndevices, .open_via = cli.open_via, .force = a.force,
+		.compat = a.compat,
 		.precopy = !a.no_precopy, .max_downtime_ms = a.max_downtime_ms,
+		.rehearse = a.rehearse,
 		.max_rounds = a.max_rounds, .initial_wait_ms = t.idle_ms, .threads = a.threads, .record_key = cli_key_get(&psk),
 		.connections = a.connections, .connector = { connect_more, &more },
 		.stop = &cli_signal, .progress = cli_phase_progress_show, .progress_ctx = &progress,
@@ -204,7 +249,10 @@ int cmd_migrate(int argc, char **argv)
 		ret = cli_fail(&err);
 	} else {
 		cli_progress_done(&progress.line);
-		summary(eng_source_stats(src));
+		if (eng_source_stats(src)->rehearsal)
+			rehearsal_summary(eng_source_stats(src));
+		else
+			summary(eng_source_stats(src));
 	}
 	eng_source_close(src);             /* rolls back, or leaves the devices stopped */
 	cli_key_wipe(&psk);

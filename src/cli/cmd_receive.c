@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli_listen.h"
+#include "cli_events.h"
 #include "cli_progress.h"
 #include "cli_tls.h"
 #include "base/json.h"
@@ -21,6 +22,7 @@ struct receive_args {
 	unsigned ndevices;
 	const char *listen;
 	bool stdio, stop, force;
+	enum eng_compat compat;
 	unsigned threads;               /* 0: vpipe_threads() */
 };
 
@@ -32,6 +34,7 @@ static const struct argp_option options[] = {
 	{ "stop", OPT_STOP, NULL, 0, "Leave the devices in STOP after resuming", 0 },
 	{ "force", OPT_FORCE, NULL, 0, "Load a stream whose device identity does not match "
 	  "(dangerous)", 0 },
+	CLI_COMPAT_OPTION,
 	{ "json", OPT_JSON, NULL, 0, "Print the summary as JSON on stdout", 0 },
 	CLI_DECODE_THREADS_OPTION,
 	{ 0 }
@@ -46,6 +49,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_STDIO: a->stdio = true; return 0;
 	case OPT_STOP: a->stop = true; return 0;
 	case OPT_FORCE: a->force = true; return 0;
+	case CLI_OPT_COMPAT: a->compat = cli_parse_compat(arg, state); return 0;
 	case OPT_JSON: cli.json = true; return 0;
 	case 'T': a->threads = cli_parse_threads(arg, state); return 0;
 	case ARGP_KEY_ARG:
@@ -73,6 +77,7 @@ static const struct argp_child children[] = {
 	{ &cli_tls_argp, 0, "Security and timeouts:", 0 },
 	{ &cli_listen_argp, 0, NULL, 0 },
 	{ &cli_progress_argp, 0, NULL, 0 },
+	{ &cli_events_argp, 0, NULL, 0 },
 	{ &cli_common_argp, 0, NULL, 0 },
 	{ 0 }
 };
@@ -123,6 +128,28 @@ static void summary(const struct eng_migration_stats *st, unsigned turned_away)
 		 st->resume_ms);
 }
 
+/* The source ended a rehearsal as planned (exit 0). */
+static void rehearsal_summary(const struct eng_migration_stats *st)
+{
+	if (cli.json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_string(&j, "rehearsal", st->rehearsal == ENG_REHEARSAL_INITIAL_DATA
+					      ? "initial-data" : "identity");
+		json_uint(&j, "devices", st->devices);
+		json_uint(&j, "raw_bytes", st->raw_bytes);
+		json_uint(&j, "wire_bytes", st->wire_bytes);
+		json_uint(&j, "total_ms", (uint64_t)st->total_ms);
+		json_string(&j, "note", st->rehearsal_note);
+		json_object_end(&j);
+		json_finish(&j);
+		return;
+	}
+	cli_note("rehearsal accepted: %s", st->rehearsal_note);
+}
+
 /* Names are checked now, not when a source has connected. */
 static int check_names(const struct receive_args *a, struct verr *err)
 {
@@ -149,7 +176,7 @@ static int connect_peer(const struct receive_args *a, const struct xport_tls *tl
 
 int cmd_receive(int argc, char **argv)
 {
-	struct receive_args a = { 0 };
+	struct receive_args a = { .compat = ENG_COMPAT_DEFAULT };
 	struct cli_phase_progress progress = { .command = "receive" };
 	struct eng_destination *dst = NULL;
 	struct xport_conn *conn;
@@ -166,9 +193,15 @@ int cmd_receive(int argc, char **argv)
 	ret = cli_tls_setup(&cli_tls, true, &psk, &tls, &t);
 	if (ret)
 		return ret;
+	ret = cli_events_open("receive");
+	if (ret) {
+		cli_key_wipe(&psk);
+		return ret;
+	}
 	cli_progress_init(&progress.line, "receive", 0);
 	struct eng_destination_options opt = {
 		.devices = a.devices, .n = a.ndevices, .open_via = cli.open_via, .force = a.force,
+		.compat = a.compat,
 		.leave_stopped = a.stop, .threads = a.threads, .record_key = cli_key_get(&psk),
 		.stop = &cli_signal, .progress = cli_phase_progress_show, .progress_ctx = &progress,
 	};
@@ -183,8 +216,11 @@ int cmd_receive(int argc, char **argv)
 		ret = cli_fail(&err);
 	} else {
 		cli_progress_done(&progress.line);
-		summary(eng_destination_stats(dst),
-			turned_away + more.turned_away + eng_destination_stats(dst)->turned_away);
+		if (eng_destination_stats(dst)->rehearsal)
+			rehearsal_summary(eng_destination_stats(dst));
+		else
+			summary(eng_destination_stats(dst), turned_away + more.turned_away +
+				eng_destination_stats(dst)->turned_away);
 	}
 	eng_destination_close(dst);        /* resets the devices of a failed run, then ABORT */
 	cli_listen_done(&more);

@@ -2,6 +2,7 @@
  * before its bytes reach the device, and the device is finalized only after the
  * trailer verified. Any failure resets the device. */
 
+#include "cli_events.h"
 #include "cli_progress.h"
 #include "cli_stream.h"
 #include "engine/engine.h"
@@ -10,6 +11,7 @@
 struct restore_args {
 	const char *device, *input, *key_file;
 	bool stop, force;
+	enum eng_compat compat;
 	unsigned threads;               /* 0: vpipe_threads() */
 };
 
@@ -21,6 +23,7 @@ static const struct argp_option options[] = {
 	{ "key-file", OPT_KEY_FILE, "FILE", 0, "Require a stream authenticated with this key", 0 },
 	{ "force", OPT_FORCE, NULL, 0,
 	  "Restore even when the stream's device identity does not match (dangerous)", 0 },
+	CLI_COMPAT_OPTION,
 	CLI_DECODE_THREADS_OPTION,
 	{ 0 }
 };
@@ -33,6 +36,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'i': args->input = arg; return 0;
 	case OPT_STOP: args->stop = true; return 0;
 	case OPT_FORCE: args->force = true; return 0;
+	case CLI_OPT_COMPAT: args->compat = cli_parse_compat(arg, state); return 0;
 	case OPT_KEY_FILE: args->key_file = arg; return 0;
 	case 'T': args->threads = cli_parse_threads(arg, state); return 0;
 	default:
@@ -42,6 +46,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = {
 	{ &cli_progress_argp, 0, NULL, 0 },
+	{ &cli_events_argp, 0, NULL, 0 },
 	{ &cli_common_argp, 0, NULL, 0 },
 	{ 0 }
 };
@@ -75,7 +80,7 @@ static int report_failure(const char *name, const struct eng_restore_result *res
 
 int cmd_restore(int argc, char **argv)
 {
-	struct restore_args args = { 0 };
+	struct restore_args args = { .compat = ENG_COMPAT_DEFAULT };
 	struct cli_progress progress = { 0 };
 	struct eng_restore_options opt;
 	struct xport_in *in = NULL;
@@ -89,12 +94,15 @@ int cmd_restore(int argc, char **argv)
 	int ret;
 
 	argp_parse(&restore_argp, argc, argv, 0, NULL, &args);
+	ret = cli_events_open("restore");
+	if (ret)
+		return ret;
 	ret = cli_key_load(args.key_file, &key);
 	if (ret)
 		return ret;
 	opt = (struct eng_restore_options){
 		.key = cli_key_get(&key), .threads = args.threads, .force = args.force,
-		.leave_stopped = args.stop, .stop = &cli_signal, .ctx = &progress,
+		.compat = args.compat, .leave_stopped = args.stop, .stop = &cli_signal, .ctx = &progress,
 	};
 	/* Everything about the stream's header is settled before the device is opened. */
 	if (vdev_identify(args.device, &id, &err) < 0 ||

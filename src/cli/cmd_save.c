@@ -2,6 +2,7 @@
  * a file, pre-copy first when the device supports it. */
 #include <time.h>
 
+#include "cli_events.h"
 #include "cli_progress.h"
 #include "cli_stream.h"
 #include "engine/engine.h"
@@ -56,6 +57,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 
 static const struct argp_child children[] = {
 	{ &cli_progress_argp, 0, NULL, 0 },
+	{ &cli_events_argp, 0, NULL, 0 },
 	{ &cli_common_argp, 0, NULL, 0 },
 	{ 0 }
 };
@@ -136,6 +138,9 @@ int cmd_save(int argc, char **argv)
 	argp_parse(&save_argp, argc, argv, 0, NULL, &args);
 	if (args.no_compress && args.level_given)
 		return cli_usage_error("--no-compress and --level exclude each other");
+	ret = cli_events_open("save");
+	if (ret)
+		return ret;
 	ret = cli_key_load(args.key_file, &key);
 	if (ret)
 		return ret;

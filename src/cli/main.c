@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_events.h"
 #include "device/pci_names.h"
 
 const char *argp_program_version = "vfiomig " VFIOMIG_VERSION;
@@ -95,6 +96,7 @@ int main(int argc, char **argv)
 		cli_protect_memory();
 		cli_route_engine_log();
 		ret = commands[i].run(argc - command_index, argv + command_index);
+		cli_events_close(ret);
 		pci_names_release();
 		return ret;
 	}

@@ -72,6 +72,7 @@ static int open_cdev(struct vdev *dev, struct verr *err)
 		return verr_set(err, VERR_UNAVAILABLE, e, dev->id.name, hint,
 				"bind %s to iommufd", node);
 	}
+	dev->iommufd_devid = bind.out_devid;
 	dev->via = VDEV_VIA_CDEV;
 	return 0;
 }

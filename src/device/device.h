@@ -44,6 +44,22 @@ struct vdev_compat {
 	char problem[96];               /* why the file cannot be used; "" when it can */
 };
 
+/* What decides in practice whether two hosts' drivers read each other's state, as far
+ * as sysfs, procfs and devlink tell it (vfiomig-info(1), Build). Strings are printable
+ * ASCII ("" when the kernel does not expose the value). */
+#define VDEV_FIRMWARE_MAX 511
+struct vdev_build {
+	char module[64];                /* the driver's module: driver/module, "" built in */
+	char module_version[64];        /* /sys/module/M/version (MODULE_VERSION) */
+	char srcversion[64];            /* /sys/module/M/srcversion (loadable modules) */
+	char kernel_release[65];        /* /proc/sys/kernel/osrelease, else uname(2) */
+	char pf_driver[64];             /* a VF's PF: physfn/driver */
+	char pf_module_version[64];
+	char pf_srcversion[64];
+	char pf_firmware[VDEV_FIRMWARE_MAX + 1];
+	char pf_firmware_source[96];    /* "devlink", "infiniband/mlx5_0/fw_ver", ... */
+};
+
 struct vdev_ident {
 	enum vdev_kind kind;
 	char name[64];                  /* BDF, UUID or "fd:N" */
@@ -60,6 +76,7 @@ struct vdev_ident {
 	char physfn[64];                /* PF of a VF, "" otherwise */
 	char mdev_type[64], mdev_type_name[128], parent[64];
 	struct vdev_compat compat;
+	struct vdev_build build;
 	int fd;                         /* inherited fd for fd:N, else -1 */
 };
 
@@ -84,6 +101,14 @@ int vdev_enumerate(int (*fn)(const struct vdev_ident *id, void *arg), void *arg,
  * that is not printable ASCII) with out->problem saying so. Empty is "none". */
 int vdev_compat_parse(const char *raw, size_t len, struct vdev_compat *out);
 
+/* device_build.c — module, kernel and PF firmware facts; no device access */
+void vdev_read_build(struct vdev_ident *id);
+/* device_devlink.c: the PF's running firmware versions from devlink info over generic
+ * netlink, "name=value" joined by spaces; -errno (-ENODEV: no devlink instance). */
+int vdev_devlink_firmware(const char *bus, const char *name, char *out, size_t size);
+/* Pure: the running versions of one DEVLINK_CMD_INFO_GET reply (a netlink message). */
+int vdev_devlink_parse_info(const void *msg, size_t len, char *out, size_t size);
+
 /* device.c — open and close */
 int vdev_open(const struct vdev_ident *id, enum vdev_open_via via, struct vdev **out,
 	      struct verr *err);
@@ -104,6 +129,13 @@ int vdev_get_state(struct vdev *dev, enum vmig_state *state, struct verr *err);
  */
 int vdev_set_state(struct vdev *dev, enum vmig_state target, enum vmig_state recovery,
 		   struct verr *err);
+/* Told of every change of a device's state that vdev_set_state, its recovery or a
+ * reset made, once it happened: from where the device was to where it went (a walk
+ * the kernel makes through states between is one change). One observer per process,
+ * called in the thread that changed the state; NULL: none. */
+typedef void vdev_state_observer(void *ctx, const struct vdev *dev, enum vmig_state from,
+				 enum vmig_state to);
+void vdev_observe_states(vdev_state_observer *fn, void *ctx);
 int vdev_stop_copy_size(struct vdev *dev, uint64_t *bytes, struct verr *err);
 int vdev_precopy_info(struct vdev *dev, uint64_t *initial, uint64_t *dirty, struct verr *err);
 
@@ -122,9 +154,32 @@ int vdev_precopy_v2_supported(struct vdev *dev, bool *supported);
 /* Opts in to PRECOPY_INFOv2 when offered (probe, then SET); *enabled false when it
  * is not offered (no error). A failing SET on a driver that offers it is an error. */
 int vdev_precopy_v2_enable(struct vdev *dev, bool *enabled, struct verr *err);
-int vdev_dma_logging_supported(struct vdev *dev, bool *supported);
 int vdev_has_v1_region(struct vdev *dev, bool *present);
 int vdev_reset(struct vdev *dev, struct verr *err);
+
+/* device_dirty.c — dirty page tracking: the device's DMA logging, the IOMMU's. The
+ * logging calls return 0 or the kernel's -errno as it came (check judges them). */
+struct vdev_dma_range {
+	uint64_t iova, length;
+};
+int vdev_dma_logging_supported(struct vdev *dev, bool *supported);
+/* DMA_LOGGING_START: *page_size is the hint going in and the driver's choice coming back. */
+int vdev_dma_log_start(struct vdev *dev, uint64_t *page_size,
+		       const struct vdev_dma_range *ranges, uint32_t nranges);
+int vdev_dma_log_stop(struct vdev *dev);
+/* DMA_LOGGING_REPORT: sets a bit of bitmap per dirty page_size unit from iova. */
+int vdev_dma_log_report(struct vdev *dev, uint64_t iova, uint64_t length, uint64_t page_size,
+			uint64_t *bitmap);
+
+enum vdev_iommu_dirty { VDEV_IOMMU_DIRTY_UNKNOWN, VDEV_IOMMU_DIRTY_YES, VDEV_IOMMU_DIRTY_NO };
+struct vdev_iommu_dirty_info {
+	enum vdev_iommu_dirty answer;
+	char how[160];                  /* where the answer comes from, or why none */
+};
+/* Whether the IOMMU the device sits behind can track dirty pages for it: iommufd's
+ * IOMMU_GET_HW_INFO on the cdev path, the type1 container's migration capability on
+ * the group path; unknown for an inherited fd. Never fails: info->how says why. */
+void vdev_iommu_dirty_tracking(struct vdev *dev, struct vdev_iommu_dirty_info *info);
 
 /* device_data.c — the data fd. read returns bytes, or 0 with *end set at the end of
  * STOP_COPY data, or 0 with *end clear when PRE_COPY has nothing more for now. */

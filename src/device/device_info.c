@@ -145,6 +145,7 @@ static void read_identity(struct vdev_ident *id)
 		read_mdev_type(id);
 	}
 	read_compat(id);
+	vdev_read_build(id);
 }
 
 static int sysfs_dir_for(enum vdev_kind kind, const char *name, char *dir, size_t size)
@@ -206,6 +207,7 @@ static int identify_fd(const struct vdev_name *name, const char *text, struct vd
 	if (!base || !strstr(target, "/dev/vfio/devices/vfio") || find_by_cdev(base + 1, id) < 0) {
 		id->kind = VDEV_KIND_FD;
 		snprintf(id->name, sizeof(id->name), "fd:%d", name->fd);
+		vdev_read_build(id);    /* the kernel release, at least */
 		return 0;
 	}
 	if (sysfs_dir_for(id->kind, id->name, id->sysfs, sizeof(id->sysfs)) == 0)

@@ -8,6 +8,7 @@ struct vdev {
 	struct vdev_ident id;
 	enum vdev_open_via via;
 	int device_fd, iommufd, group_fd, container_fd;
+	uint32_t iommufd_devid;      /* VFIO_DEVICE_BIND_IOMMUFD's out_devid */
 	bool owns_device_fd;
 	int data_fd;                 /* the migration data fd of the current session */
 	enum vmig_state data_fd_state;

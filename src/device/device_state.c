@@ -101,14 +101,32 @@ static void track_data_fd(struct vdev *dev, enum vmig_state target, int new_fd)
 	dev->data_fd = -1;
 }
 
-static int raw_set_state(struct vdev *dev, enum vmig_state target)
+static vdev_state_observer *observer;
+static void *observer_ctx;
+
+void vdev_observe_states(vdev_state_observer *fn, void *ctx)
+{
+	observer = fn;
+	observer_ctx = ctx;
+}
+
+static void observe(const struct vdev *dev, enum vmig_state from, enum vmig_state to)
+{
+	if (observer && from != to)
+		observer(observer_ctx, dev, from, to);
+}
+
+/* from: where the device was, for the observer. */
+static int raw_set_state(struct vdev *dev, enum vmig_state from, enum vmig_state target)
 {
 	struct vfio_device_feature_mig_state ms = { .device_state = target, .data_fd = -1 };
 	int ret = vdev_feature_ioctl(dev, VFIO_DEVICE_FEATURE_SET |
 				     VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &ms, sizeof(ms));
 
-	if (ret == 0)
+	if (ret == 0) {
 		track_data_fd(dev, target, ms.data_fd);
+		observe(dev, from, target);
+	}
 	return ret;
 }
 
@@ -119,18 +137,25 @@ static int raw_get_state(struct vdev *dev, enum vmig_state *state)
 	return vdev_get_state(dev, state, &quiet);
 }
 
-static int raw_reset(struct vdev *dev)
+/* from: where the device was, for the observer (a GET tells where it is after). */
+static int raw_reset(struct vdev *dev, enum vmig_state from)
 {
+	enum vmig_state after;
+
 	if (dev->data_fd >= 0)
 		close(dev->data_fd);
 	dev->data_fd = -1;
 	if (ioctl(dev->device_fd, VFIO_DEVICE_RESET) < 0)
 		return -errno;
+	if (observer && raw_get_state(dev, &after) == 0)
+		observe(dev, from, after);
 	return 0;
 }
 
-/* After a failed SET: brings the device somewhere safe and says where, in hint. */
-static void recover(struct vdev *dev, enum vmig_state recovery, char *hint, size_t size)
+/* After a failed SET from state from: brings the device somewhere safe and says
+ * where, in hint. */
+static void recover(struct vdev *dev, enum vmig_state from, enum vmig_state recovery,
+		    char *hint, size_t size)
 {
 	enum vmig_state now;
 
@@ -138,13 +163,15 @@ static void recover(struct vdev *dev, enum vmig_state recovery, char *hint, size
 
 	if (raw_get_state(dev, &now) < 0)
 		now = VMIG_ERROR;
+	else
+		observe(dev, from, now);        /* a walk the kernel left half way */
 	/*
 	 * Only ask for a walk the planner accepts: the 6.12 kernel's next-state loop
 	 * never ends for STOP_COPY -> PRE_COPY*, so that request must never be sent.
 	 */
 	if (recovery != VMIG_ERROR && now != recovery && now != VMIG_ERROR &&
 	    dev->flags_known && vmig_plan_path(dev->flags, now, recovery, &path) == 0 &&
-	    raw_set_state(dev, recovery) == 0) {
+	    raw_set_state(dev, now, recovery) == 0) {
 		snprintf(hint, size, "the device stopped in %s and was returned to %s",
 			 vmig_state_name(now), vmig_state_name(recovery));
 		return;
@@ -158,7 +185,7 @@ static void recover(struct vdev *dev, enum vmig_state recovery, char *hint, size
 		return;
 	}
 	/* ERROR, RESUMING, or no way back: a reset is the only exit the uAPI offers. */
-	if (raw_reset(dev) == 0 && raw_get_state(dev, &now) == 0)
+	if (raw_reset(dev, now) == 0 && raw_get_state(dev, &now) == 0)
 		snprintf(hint, size, "the device was reset and is now in %s", vmig_state_name(now));
 	else
 		snprintf(hint, size, "the device could not be recovered, even by a reset; "
@@ -179,11 +206,11 @@ int vdev_set_state(struct vdev *dev, enum vmig_state target, enum vmig_state rec
 		return verr_set(err, VERR_UNSUPPORTED, EINVAL, dev->id.name,
 				"the uAPI has no walk to that state from where the device is",
 				"set state %s", vmig_state_name(target));
-	ret = raw_set_state(dev, target);
+	ret = raw_set_state(dev, now, target);
 
 	if (ret == 0)
 		return 0;
-	recover(dev, recovery, hint, sizeof(hint));
+	recover(dev, now, recovery, hint, sizeof(hint));
 	return verr_set(err, VERR_FAILED, ret, dev->id.name, hint, "set state %s",
 			vmig_state_name(target));
 }
@@ -269,15 +296,6 @@ int vdev_precopy_v2_enable(struct vdev *dev, bool *enabled, struct verr *err)
 	return 0;
 }
 
-int vdev_dma_logging_supported(struct vdev *dev, bool *supported)
-{
-	int ret = vdev_feature_ioctl(dev, VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET |
-				     VFIO_DEVICE_FEATURE_DMA_LOGGING_START, NULL, 0);
-
-	*supported = ret == 0;
-	return ret == 0 || ret == -ENOTTY ? 0 : ret;
-}
-
 /* Walks one region's capability chain for the v1 migration region type. */
 static bool region_is_v1_migration(const struct vfio_region_info *info)
 {
@@ -343,7 +361,12 @@ int vdev_has_v1_region(struct vdev *dev, bool *present)
 
 int vdev_reset(struct vdev *dev, struct verr *err)
 {
-	int ret = raw_reset(dev);
+	enum vmig_state before = VMIG_ERROR;
+	int ret;
+
+	if (observer && raw_get_state(dev, &before) < 0)
+		before = VMIG_ERROR;
+	ret = raw_reset(dev, before);
 
 	if (ret < 0)
 		return verr_set(err, VERR_FAILED, ret, dev->id.name,

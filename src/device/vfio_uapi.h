@@ -98,6 +98,26 @@ struct vfio_device_feature_mig_data_size {
 #define VFIO_PRECOPY_INFO_REINIT (1 << 0)
 #endif
 
+
+/* iommufd's IOMMU_GET_HW_INFO (Linux 6.6; <linux/iommufd.h> is not included): what the
+ * IOMMU behind a device bound to an iommufd can do. 32 bytes; the bytes after
+ * out_data_type are reserved on input and must be zero. */
+struct vfiomig_iommu_hw_info {
+	__u32 size;
+	__u32 flags;
+	__u32 dev_id;
+	__u32 data_len;
+	__aligned_u64 data_uptr;
+	__u32 out_data_type;
+	__u32 out_reserved;             /* 6.12: out_max_pasid_log2 and 3 reserved bytes */
+	__aligned_u64 out_capabilities;
+};
+#define VFIOMIG_IOMMU_GET_HW_INFO _IO(';', 0x8a)
+#define VFIOMIG_IOMMU_HW_CAP_DIRTY_TRACKING (1ull << 0)
+
+/* The DMA logging core refuses more ranges than fit in one kernel page. */
+#define VFIOMIG_DMA_LOG_RANGE_SIZE 16u
+
 /* The v1 migration region was removed in 5.18; its type ids stay in the ABI. */
 #define VFIOMIG_REGION_TYPE_MIGRATION_V1    3
 #define VFIOMIG_REGION_SUBTYPE_MIGRATION_V1 1

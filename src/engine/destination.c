@@ -28,6 +28,7 @@ struct eng_destination {
 	unsigned n;
 	struct eng_peer peer;
 	bool peer_ready, failed;
+	bool rehearsal;                 /* agreed: ends with ABORT (REHEARSAL), never runs */
 	bool handed_over;               /* RUN received: the state is ours */
 	const struct vstream_key *key;  /* records keyed: opt.record_key */
 	struct vpipe_decode *pipe;      /* verifies every device's records */
@@ -118,7 +119,8 @@ static int check_start(struct eng_destination *run, const struct proto_msg *msg,
 		return verr_set(err, VERR_PEER, EPROTO, name, NULL, "START for device %u carries "
 				"%zu bytes after its stream header; records come in DATA",
 				msg->device, msg->len - len);
-	if (eng_check_stream_identity(&hdr, vdev_ident(d->dev), run->opt.force, "receive", err) < 0)
+	if (eng_check_stream_identity(&hdr, vdev_ident(d->dev), run->opt.compat,
+				      run->opt.force, "receive", err) < 0)
 		return -EPERM;
 	d->start_msg = malloc(msg->len);
 	if (!d->start_msg)
@@ -205,6 +207,7 @@ static int prepare_devices(struct eng_destination *run,
 		if (vpipe_decode_feed(run->pipe, i, run->dev[i].start_msg, run->dev[i].start_len,
 				      err) < 0)
 			return -EBADMSG;
+	eng_emit_phase(ENG_PHASE_READY, NULL, NULL);
 	return eng_peer_send(&run->peer, &ready, err);
 }
 
@@ -240,12 +243,18 @@ static int take_message(struct eng_destination *run, const struct proto_msg *msg
 		if (vpipe_decode_drain(run->pipe, err) < 0 ||
 		    eng_peer_send(&run->peer, &echo, err) < 0)
 			return -EIO;
+		eng_emit_phase(ENG_PHASE_SYNC, NULL, NULL);
 		return 0;
 	}
+	if (msg->type == PROTO_SWITCHOVER && run->rehearsal)
+		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn),
+				"the source's vfiomig is broken; the devices were reset",
+				"SWITCHOVER in a rehearsal, which never loads or runs a device");
 	if (msg->type == PROTO_SWITCHOVER) {
 		clock_gettime(CLOCK_MONOTONIC, &run->switchover);
 		run->precopy_rounds = msg->u.precopy_rounds;
 		show_progress(run, "stop-copy");
+		eng_emit_phase(ENG_PHASE_SWITCHOVER, NULL, NULL);
 		return 0;
 	}
 	if (msg->type == PROTO_RECORDS)  /* the lanes waited for what it counts */
@@ -311,6 +320,9 @@ static int load(struct eng_destination *run, struct verr *err)
 		if (vdev_set_state(run->dev[i].dev, VMIG_STOP, VMIG_ERROR, err) < 0)
 			return -EIO;
 	msg.u.loaded_us = (uint64_t)(vclock_seconds(&run->switchover, NULL) * 1e6);
+	eng_emit(&(struct eng_event){ .kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_LOADED,
+				      .fields = ENG_EVENT_DURATION,
+				      .duration_ms = msg.u.loaded_us / 1000.0 });
 	if (eng_peer_send(&run->peer, &msg, err) < 0 || eng_peer_recv(&run->peer, &msg, err) < 0)
 		return -EIO;
 	if (msg.type != PROTO_RUN)
@@ -332,12 +344,16 @@ static int run_devices(struct eng_destination *run, struct verr *err)
 
 	xport_conn_set_stop(run->peer.conn, NULL);
 	run->handed_over = true;
+	eng_emit_phase(ENG_PHASE_RUN, NULL, NULL);
 	eng_debug("RUN received: the state is ours; running the devices");
 	for (unsigned i = 0; i < run->n && !run->opt.leave_stopped; i++)
 		if (vdev_set_state(run->dev[i].dev, VMIG_RUNNING, VMIG_ERROR, err) < 0)
 			return -EIO;
 	clock_gettime(CLOCK_MONOTONIC, &run->running);
 	commit.u.resume_us = (uint64_t)(vclock_seconds(&run->switchover, NULL) * 1e6);
+	eng_emit(&(struct eng_event){ .kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_COMMIT,
+				      .fields = ENG_EVENT_DURATION,
+				      .duration_ms = commit.u.resume_us / 1000.0 });
 	if (eng_peer_send(&run->peer, &commit, &lost) < 0) {
 		char msg[1200];
 
@@ -353,7 +369,7 @@ static int converse(struct eng_destination *run, struct verr *err)
 {
 	static struct proto_identity ids;
 	struct proto_msg msg = { .type = PROTO_IDENTITY, .device = PROTO_NO_DEVICE };
-	uint64_t features = PROTO_FEAT_PRECOPY | PROTO_FEAT_SYNC |
+	uint64_t features = PROTO_FEAT_PRECOPY | PROTO_FEAT_SYNC | PROTO_FEAT_REHEARSAL |
 			    (run->key ? PROTO_FEAT_KEYED_RECORDS : 0) |
 			    (run->opt.acceptor.accept ? PROTO_FEAT_CONNECTIONS : 0);
 	uint64_t agreed;
@@ -369,6 +385,9 @@ static int converse(struct eng_destination *run, struct verr *err)
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
 				"give the source the same --psk-file; no device was touched",
 				"this side has a key, and the source does not key its records");
+	run->rehearsal = agreed & PROTO_FEAT_REHEARSAL;
+	if (run->rehearsal)
+		eng_debug("a rehearsal: no device will be loaded or run here");
 	ret = open_devices(run, &ids, err);
 	if (ret < 0)
 		return ret;
@@ -382,6 +401,8 @@ static int converse(struct eng_destination *run, struct verr *err)
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
 				"the devices were not touched", "the source refused: %s",
 				msg.u.verdict.reason.text);
+	eng_emit_phase(ENG_PHASE_HANDSHAKE, NULL, msg.u.verdict.kind == PROTO_VERDICT_FORCED
+						  ? "forced" : "accepted");
 	if (prepare_devices(run, err) < 0)
 		return -EIO;
 	if (agreed & PROTO_FEAT_PRECOPY)
@@ -423,6 +444,43 @@ static void finish(struct eng_destination *run)
 	run->stats.pings_received = run->peer.pings_received;
 }
 
+static void reset_devices(struct eng_destination *run);
+
+/* The source ended a rehearsal as planned (ABORT, REHEARSAL): the devices it
+ * touched are reset, and that is a success. */
+static int end_rehearsal(struct eng_destination *run, struct verr *err)
+{
+	struct eng_migration_stats *st = &run->stats;
+	bool touched = false;
+
+	for (unsigned i = 0; i < run->n; i++)
+		touched = touched || run->dev[i].touched;
+	verr_clear(err);
+	eng_lanes_in_close(run->lanes);         /* no reader may outlive the peer */
+	run->lanes = NULL;
+	vpipe_decode_stop(run->pipe);   /* no writer thread may outlive the reset */
+	run->pipe = NULL;
+	st->rehearsal = touched ? ENG_REHEARSAL_INITIAL_DATA : ENG_REHEARSAL_IDENTITY;
+	if (touched)
+		snprintf(st->rehearsal_note, sizeof(st->rehearsal_note), "%llu bytes of initial "
+			 "pre-copy data verified and written into the device%s, which %s reset",
+			 (unsigned long long)run->raw, run->n == 1 ? "" : "s",
+			 run->n == 1 ? "was" : "were");
+	else
+		snprintf(st->rehearsal_note, sizeof(st->rehearsal_note), "the identities paired; "
+			 "the source stopped there (a device without PRE_COPY); no device was "
+			 "touched");
+	eng_emit_phase(ENG_PHASE_REHEARSAL, NULL, st->rehearsal_note);
+	reset_devices(run);
+	eng_peer_finish(&run->peer, false, 0, NULL);
+	run->peer_ready = false;
+	st->devices = run->n;
+	st->raw_bytes = run->raw;
+	st->wire_bytes = run->peer.received;
+	st->total_ms = vclock_seconds(&run->t0, NULL) * 1000;
+	return 0;
+}
+
 int eng_destination_run(struct eng_destination *run, struct xport_conn *conn,
 			struct verr *err)
 {
@@ -438,6 +496,9 @@ int eng_destination_run(struct eng_destination *run, struct xport_conn *conn,
 		finish(run);
 		return 0;
 	}
+	if (run->rehearsal && eng_peer_aborted(&run->peer) &&
+	    run->peer.abort_code == PROTO_REASON_REHEARSAL)
+		return end_rehearsal(run, err);
 	run->failed = true;
 	run->failure = *err;
 	return ret;
@@ -451,6 +512,11 @@ const struct eng_migration_stats *eng_destination_stats(const struct eng_destina
 /* Reset first: the ABORT tells the source that nothing here runs its state. */
 static void reset_devices(struct eng_destination *run)
 {
+	for (unsigned i = 0; i < run->n; i++)
+		if (run->dev[i].touched) {
+			eng_emit_phase(ENG_PHASE_ROLLBACK, NULL, run->failure.what);
+			break;
+		}
 	for (unsigned i = 0; i < run->n; i++) {
 		struct verr reset = { 0 };
 		char msg[1200];

@@ -30,6 +30,64 @@ void eng_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * -EINTR when *stop is set, 0 otherwise (stop may be NULL). */
 int eng_stopped(volatile sig_atomic_t *stop, const char *object, struct verr *err);
 
+/* events.c: what happens, as it happens, for callers that follow a run (the CLI's
+ * --events): every device state change and every phase. Set before the run. */
+enum eng_event_kind { ENG_EVENT_STATE, ENG_EVENT_PHASE };
+enum eng_phase {
+	ENG_PHASE_HANDSHAKE,            /* the peers agreed: identities paired, verdict sent */
+	ENG_PHASE_READY,                /* every destination device is in RESUMING */
+	ENG_PHASE_PRECOPY,              /* save: pre-copy begins */
+	ENG_PHASE_PRECOPY_ROUND,        /* a pre-copy round ended: round, bytes, rate, ... */
+	ENG_PHASE_SYNC,                 /* the destination took every pre-copy record */
+	ENG_PHASE_SWITCHOVER,           /* the source's devices stop (downtime begins) */
+	ENG_PHASE_STOPCOPY,             /* save: stop-copy begins */
+	ENG_PHASE_LOADED,               /* every trailer verified, every device loaded */
+	ENG_PHASE_RUN,                  /* RUN sent or received: the point of no return */
+	ENG_PHASE_COMMIT,               /* the destination runs the state; save: committed */
+	ENG_PHASE_ROLLBACK,             /* a failure: devices back to where they were, or reset */
+	ENG_PHASE_LEFT_STOPPED,         /* after RUN without an answer: outcome unknown */
+	ENG_PHASE_REHEARSAL,            /* a rehearsal ended, accepted */
+	ENG_PHASE_HEADER,               /* restore: the stream's header checked */
+};
+/* Which optional fields of an event are set. */
+enum {
+	ENG_EVENT_ROUND = 1u << 0, ENG_EVENT_BYTES = 1u << 1, ENG_EVENT_REMAINING = 1u << 2,
+	ENG_EVENT_RATE = 1u << 3, ENG_EVENT_PROJECTED = 1u << 4, ENG_EVENT_DURATION = 1u << 5,
+	ENG_EVENT_DOWNTIME = 1u << 6,
+};
+struct eng_event {
+	enum eng_event_kind kind;
+	enum eng_phase phase;           /* ENG_EVENT_PHASE */
+	const char *device;             /* a device's name; NULL: every device of the run */
+	enum vmig_state from, to;       /* ENG_EVENT_STATE */
+	const char *text;               /* a phase's word (a reason, a verdict); may be NULL */
+	unsigned fields;                /* ENG_EVENT_*: which of the below are set */
+	unsigned round;
+	uint64_t bytes, remaining;      /* the round's bytes; what is left after it */
+	double rate;                    /* bytes/s */
+	double projected_ms, duration_ms, downtime_ms;
+};
+typedef void eng_event_fn(void *ctx, const struct eng_event *ev);
+/* fn is called in the thread where the event happens; NULL: no events. */
+void eng_set_events(eng_event_fn *fn, void *ctx);
+void eng_emit(const struct eng_event *ev);
+void eng_emit_phase(enum eng_phase phase, const char *device, const char *text);
+const char *eng_phase_name(enum eng_phase phase);
+
+/* compat.c: the compatibility policy (--compat): which differences in the build
+ * identity (driver module, PF driver and firmware, kernel; stream format 1.1) refuse
+ * a state and which only warn. */
+enum eng_compat { ENG_COMPAT_IDS, ENG_COMPAT_DRIVER, ENG_COMPAT_STRICT };
+#define ENG_COMPAT_DEFAULT ENG_COMPAT_DRIVER
+const char *eng_compat_name(enum eng_compat policy);
+int eng_compat_parse(const char *text, enum eng_compat *policy);        /* -EINVAL */
+/* from's build identity against to's under policy; labels name the two sides in
+ * messages ("the stream", "this device"). Each difference the policy lets pass is a
+ * warning (eng_note, on device); 1 with why and a hint at the first it refuses. */
+int eng_build_compare(const struct vstream_identity *from, const struct vstream_identity *to,
+		      enum eng_compat policy, const char *const labels[2], const char *device,
+		      char *why, size_t size, const char **hint);
+
 /* identity.c */
 /* The stream identity a device's header carries: kind, names, PCI ids, driver,
  * migration flags, stop-copy estimate, this host and now. */
@@ -38,11 +96,13 @@ void eng_identity_from_device(const struct vdev_ident *id, uint64_t flags, uint6
 /* 1 with a reason in why when the saved state cannot belong on this device. */
 int eng_identity_mismatch(const struct vstream_identity *saved, const struct vdev_ident *id,
 			  char *why, size_t size);
-/* The check restore and receive make of a stream header against their device:
- * VERR_PEER on a mismatch, a note instead with force. command names the action
- * in the note ("restore" gives "restoring anyway"). */
+/* The check restore and receive make of a stream header against their device: kind
+ * and ids, then the build identity under policy; VERR_PEER on a mismatch, a note
+ * instead with force. command names the action in the note ("restore" gives
+ * "restoring anyway") and who wrote the header ("restore": the stream, else the source). */
 int eng_check_stream_identity(const struct vstream_header *hdr, const struct vdev_ident *id,
-			      bool force, const char *command, struct verr *err);
+			      enum eng_compat policy, bool force, const char *command,
+			      struct verr *err);
 /* 1 with a reason when dst cannot take src's state (migrate's pairing rule). */
 int eng_identity_compare(const struct vstream_identity *src, const struct vstream_identity *dst,
 			 char *why, size_t size);
@@ -93,6 +153,13 @@ struct xport_conn;
  * NULL the same one; raw and wire are the bytes of state and on the wire so far. */
 typedef void eng_phase_fn(void *ctx, const char *phase, uint64_t raw, uint64_t wire);
 
+/* A rehearsal (migrate --rehearse) ends before the switchover, both sides rolled back. */
+enum eng_rehearsal {
+	ENG_REHEARSAL_NONE,
+	ENG_REHEARSAL_IDENTITY,         /* stopped after the identities: a device lacks PRE_COPY */
+	ENG_REHEARSAL_INITIAL_DATA,     /* the destination took every device's initial data */
+};
+
 struct eng_migration_stats {
 	unsigned devices;
 	uint64_t raw_bytes, wire_bytes, precopy_bytes;
@@ -108,6 +175,8 @@ struct eng_migration_stats {
 					 * that the initial data is in its devices; 0: none */
 	unsigned connections;           /* the data went over this many connections */
 	unsigned turned_away;           /* destination: connections that did not join */
+	enum eng_rehearsal rehearsal;   /* how far a rehearsal went; NONE: not one */
+	char rehearsal_note[200];       /* what it proved, or where it stopped and why */
 };
 
 /* More connections to the same peer, for feature CONNECTIONS (docs/protocol.md §8):
@@ -131,7 +200,9 @@ struct eng_source_options {
 	unsigned n;                     /* 1..PROTO_MAX_DEVICES */
 	enum vdev_open_via open_via;
 	bool force;                     /* pair devices that do not match, with a note each */
+	enum eng_compat compat;         /* which build differences refuse a pair */
 	bool precopy;                   /* pre-copy rounds when every device has PRE_COPY */
+	bool rehearse;                  /* a rehearsal: end after the initial data, abort */
 	long max_downtime_ms, max_rounds;
 	int initial_wait_ms;            /* the longest pre-copy waits for initial data; 0: 60 s */
 	unsigned threads;               /* encoders; 0: vpipe_threads() */
@@ -163,6 +234,7 @@ struct eng_destination_options {
 	unsigned n;
 	enum vdev_open_via open_via;
 	bool force;                     /* load a stream header from another kind of device */
+	enum eng_compat compat;         /* which build differences refuse a START */
 	bool leave_stopped;             /* devices stay in STOP after RUN (receive --stop) */
 	unsigned threads;               /* decoders; 0: vpipe_threads() */
 	const struct vstream_key *record_key;   /* required of the source when given */
@@ -233,6 +305,7 @@ struct eng_restore_options {
 	const struct vstream_key *key;  /* required of the stream when given */
 	unsigned threads;               /* 0: vpipe_threads() on the header's estimate */
 	bool force;                     /* a foreign identity gets a note, not a refusal */
+	enum eng_compat compat;         /* which build differences refuse the stream */
 	bool leave_stopped;             /* finalize to STOP, not RUNNING */
 	volatile sig_atomic_t *stop;
 	eng_progress_fn *progress;

@@ -10,6 +10,21 @@
 
 #include "engine.h"
 
+static void build_from_device(const struct vdev_build *b, struct vstream_identity *out)
+{
+#define COPY(member) snprintf(out->member, sizeof(out->member), "%s", b->member)
+	COPY(module);
+	COPY(module_version);
+	COPY(srcversion);
+	COPY(kernel_release);
+	COPY(pf_driver);
+	COPY(pf_module_version);
+	COPY(pf_srcversion);
+	COPY(pf_firmware);
+#undef COPY
+	out->build_recorded = true;
+}
+
 void eng_identity_from_device(const struct vdev_ident *id, uint64_t flags, uint64_t estimate,
 			      struct vstream_identity *out)
 {
@@ -32,6 +47,7 @@ void eng_identity_from_device(const struct vdev_ident *id, uint64_t flags, uint6
 	if (gethostname(out->host_name, sizeof(out->host_name) - 1) < 0)
 		out->host_name[0] = '\0';
 	out->created = (uint64_t)time(NULL);
+	build_from_device(&id->build, out);
 }
 
 /* Each mismatch that makes a saved state meaningless on this device. */
@@ -67,18 +83,31 @@ int eng_identity_mismatch(const struct vstream_identity *saved, const struct vde
 }
 
 int eng_check_stream_identity(const struct vstream_header *hdr, const struct vdev_ident *id,
-			      bool force, const char *command, struct verr *err)
+			      enum eng_compat policy, bool force, const char *command,
+			      struct verr *err)
 {
-	char why[256];
+	const char *const labels[2] = {
+		strcmp(command, "restore") == 0 ? "the stream" : "the source", "this device"
+	};
+	const char *hint = "use a device of the same kind, or --force";
+	struct vstream_identity mine;
+	char why[1400];
 
-	if (!eng_identity_mismatch(&hdr->id, id, why, sizeof(why)))
-		return 0;
+	if (!eng_identity_mismatch(&hdr->id, id, why, sizeof(why))) {
+		if (id->kind == VDEV_KIND_FD)
+			return 0;
+		eng_identity_from_device(id, 0, 0, &mine);
+		if (!eng_build_compare(&hdr->id, &mine, policy, labels, id->name, why,
+				       sizeof(why), &hint))
+			return 0;
+	}
 	if (force) {
-		eng_note("%s: warning: %s; %sing anyway (--force)", id->name, why, command);
+		/* "restore" -> "restoring", "receive" -> "receiving" */
+		eng_note("%s: warning: %s; %.*sing anyway (--force)", id->name, why,
+			 (int)strlen(command) - 1, command);
 		return 0;
 	}
-	return verr_set(err, VERR_PEER, 0, id->name, "use a device of the same kind, or --force",
-			"refusing the stream: %s", why);
+	return verr_set(err, VERR_PEER, 0, id->name, hint, "refusing the stream: %s", why);
 }
 
 /* The source's devices against the destination's, as migrate pairs them. */

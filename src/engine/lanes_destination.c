@@ -17,6 +17,9 @@
 #define READER_QUEUE 4          /* messages a reader holds for the main thread */
 #define READ_BUF (1 << 16)
 #define WAIT_SLICE_MS 100
+/* A source that gives up sends ABORT on the primary and closes the others: an extra
+ * connection's end waits this long for the primary to say why. */
+#define PRIMARY_GRACE_MS 1000
 
 static void timed_wait(pthread_cond_t *cond, pthread_mutex_t *lock, int ms)
 {
@@ -99,6 +102,7 @@ static void lane_end(struct lane_in *lane, const struct verr *err)
 	lane->done = true;
 	if (err && !l->quit) {
 		lane->failed = true;
+		lane->failed_ms = vclock_now_ms();
 		lane->err = *err;
 	}
 	pthread_cond_broadcast(&l->more);
@@ -328,11 +332,17 @@ static int pick(struct eng_lanes_in *l, bool *owed, struct verr *err)
 	bool stalled = true;
 
 	*owed = false;
-	for (unsigned i = 0; i < l->n; i++)
-		if (l->lane[i].failed) {
-			*err = l->lane[i].err;
-			return -2;
-		}
+	for (unsigned i = 0; i < l->n; i++) {
+		const struct lane_in *lane = &l->lane[i];
+
+		if (!lane->failed)
+			continue;
+		if (i > 0 && !l->lane[0].done &&
+		    vclock_now_ms() - lane->failed_ms < PRIMARY_GRACE_MS)
+			return -1;      /* the primary may yet bring the ABORT that says why */
+		*err = lane->err;
+		return -2;
+	}
 	for (unsigned i = 0; i < l->n; i++) {
 		struct lane_in *lane = &l->lane[i];
 		enum use use;

@@ -20,6 +20,7 @@ struct lane_in {
 	unsigned count;
 	bool done;                      /* the reader ended: nothing more comes */
 	bool failed;
+	int64_t failed_ms;              /* when (monotonic) */
 	struct verr err;
 	uint64_t pings;
 	_Atomic uint64_t bytes;

@@ -40,16 +40,23 @@ static int compat_mismatch(const struct vdev_ident *mine, const struct proto_dev
 }
 
 int eng_pair_mismatch(struct vdev *dev, uint64_t flags, const struct proto_device_identity *dst,
-		      char *why, size_t size, const char **hint)
+		      enum eng_compat policy, char *why, size_t size, const char **hint)
 {
+	const struct vdev_ident *id = vdev_ident(dev);
 	struct vstream_identity mine;
 	uint64_t estimate = 0;
 	struct verr quiet = { 0 };
+	char source[96], destination[96];
+	const char *const labels[2] = { source, destination };
 
 	vdev_stop_copy_size(dev, &estimate, &quiet);
-	eng_identity_from_device(vdev_ident(dev), flags, estimate, &mine);
+	eng_identity_from_device(id, flags, estimate, &mine);
 	*hint = "pair devices of the same kind, or use --force";
-	if (eng_identity_compare(&mine, &dst->id, why, size))
+	if (eng_identity_compare(&mine, &dst->id, why, size) ||
+	    compat_mismatch(id, dst, why, size, hint))
 		return 1;
-	return compat_mismatch(vdev_ident(dev), dst, why, size, hint);
+	snprintf(source, sizeof(source), "source %s", id->name);
+	snprintf(destination, sizeof(destination), "destination %s",
+		 dst->id.device_name[0] ? dst->id.device_name : "?");
+	return eng_build_compare(&mine, &dst->id, policy, labels, id->name, why, size, hint);
 }

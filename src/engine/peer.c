@@ -303,6 +303,7 @@ int eng_peer_recv(struct eng_peer *peer, struct proto_msg *msg, struct verr *err
 		}
 		if (msg->type == PROTO_ABORT) {
 			peer->abort_received = true;
+			peer->abort_code = msg->u.reason.code;
 			return verr_set(err, VERR_PEER, 0, xport_conn_name(peer->conn), NULL,
 					"the peer aborted (%s): %s",
 					proto_reason_name(msg->u.reason.code) ?

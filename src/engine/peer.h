@@ -36,6 +36,7 @@ struct eng_peer {
 	uint64_t pings_received;         /* PINGs read (the caller's thread) */
 	int64_t deadline_ms;             /* reads end by then (monotonic ms); 0: none */
 	bool abort_received;
+	uint16_t abort_code;             /* the received ABORT's reason code */
 };
 
 /* Takes ownership of conn (also on failure), and starts the keepalive thread when
@@ -66,8 +67,9 @@ int eng_peer_hello(struct eng_peer *peer, enum proto_role role, unsigned devices
 		   uint64_t features, uint64_t *agreed, struct verr *err);
 
 /* pair.c: 1 with why and a hint when dst cannot take the state of dev (flags: its
- * migration flags), by identity or by the drivers' compatibility strings. */
+ * migration flags), by identity, by the drivers' compatibility strings, or by a build
+ * difference that policy refuses (the others are warnings). */
 int eng_pair_mismatch(struct vdev *dev, uint64_t flags, const struct proto_device_identity *dst,
-		      char *why, size_t size, const char **hint);
+		      enum eng_compat policy, char *why, size_t size, const char **hint);
 
 #endif

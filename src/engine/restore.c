@@ -72,8 +72,10 @@ int eng_restore_begin(const struct eng_input *src, const struct eng_restore_opti
 		goto out_free;
 	}
 	r->header = *ev.header;
-	if (eng_check_stream_identity(&r->header, id, opt->force, "restore", err) < 0)
+	if (eng_check_stream_identity(&r->header, id, opt->compat, opt->force, "restore",
+				      err) < 0)
 		goto out_free;
+	eng_emit_phase(ENG_PHASE_HEADER, id->name, NULL);
 	r->threads = opt->threads ? opt->threads
 				  : vpipe_threads(r->header.id.stop_copy_estimate,
 						  VPIPE_CHUNK_DEFAULT);
@@ -176,6 +178,7 @@ static int resume_and_load(struct eng_restore *r, struct verr *err)
 	/* The driver loads the state on RESUMING -> STOP and may refuse it there. */
 	if (vdev_set_state(r->dev, VMIG_STOP, VMIG_ERROR, err) < 0)
 		return -EIO;
+	eng_emit_phase(ENG_PHASE_LOADED, name, NULL);
 	/* A load can take seconds; a signal during it aborts like one before: reset. */
 	if (stop && *stop)
 		return verr_set(err, VERR_INTERRUPTED, 0, name, NULL,
@@ -196,8 +199,10 @@ int eng_restore_into(struct eng_restore *r, struct vdev *dev, struct eng_restore
 	r->dev = dev;
 	ret = resume_and_load(r, err);
 	/* Abort means reset: a device is never left in RESUMING. */
-	if (ret < 0 && r->resuming)
+	if (ret < 0 && r->resuming) {
+		eng_emit_phase(ENG_PHASE_ROLLBACK, vdev_ident(dev)->name, err->what);
 		res->reset = vdev_reset(dev, &res->recovery) == 0;
+	}
 	res->bytes = r->bytes;
 	res->records = r->records;
 	res->wire = r->wire;

@@ -59,11 +59,13 @@ static int run_phases(struct save_run *run, struct verr *err)
 
 	if (run->start == VMIG_RUNNING && (run->flags & VMIG_FLAG_PRE_COPY) && run->opt->precopy) {
 		eng_debug("%s: pre-copy", name);
+		eng_emit_phase(ENG_PHASE_PRECOPY, name, NULL);
 		if (vdev_set_state(run->dev, VMIG_PRE_COPY, run->start, err) < 0 ||
 		    eng_read_phase(&reader, 0, run->dev, VSTREAM_REC_PRECOPY, &run->bytes, err) < 0)
 			return -EIO;
 	}
 	eng_debug("%s: stop-copy", name);
+	eng_emit_phase(ENG_PHASE_STOPCOPY, name, NULL);
 	if (vdev_set_state(run->dev, VMIG_STOP_COPY, run->start, err) < 0 ||
 	    eng_read_phase(&reader, 0, run->dev, VSTREAM_REC_STOPCOPY, &run->bytes, err) < 0)
 		return -EIO;
@@ -119,8 +121,10 @@ static void go_back(const struct save_run *run, struct verr *err)
 
 	if (run->start != VMIG_RUNNING && run->start != VMIG_STOP)
 		return;
-	if (vdev_get_state(run->dev, &now, &quiet) == 0 && now != run->start)
+	if (vdev_get_state(run->dev, &now, &quiet) == 0 && now != run->start) {
+		eng_emit_phase(ENG_PHASE_ROLLBACK, vdev_ident(run->dev)->name, NULL);
 		vdev_set_state(run->dev, run->start, VMIG_ERROR, err);
+	}
 }
 
 int eng_save(struct vdev *dev, const struct eng_save_options *opt, const struct eng_sink *sink,
@@ -134,6 +138,7 @@ int eng_save(struct vdev *dev, const struct eng_save_options *opt, const struct 
 		return -EIO;
 	}
 	res->committed = true;
+	eng_emit_phase(ENG_PHASE_COMMIT, vdev_ident(dev)->name, NULL);
 	if (opt->resume && vdev_set_state(dev, VMIG_RUNNING, VMIG_ERROR, err) < 0)
 		return -EIO;
 	return 0;

@@ -145,7 +145,7 @@ static int verdict(struct eng_source *run, struct verr *err)
 		const char *this_hint;
 
 		if (!eng_pair_mismatch(run->dev[i].dev, run->dev[i].flags, &run->peer.ids.dev[i],
-				       this_why, sizeof(this_why), &this_hint))
+				       run->opt.compat, this_why, sizeof(this_why), &this_hint))
 			continue;
 		if (run->opt.force)
 			eng_note("%s: warning: %s; migrating anyway (--force)",
@@ -168,6 +168,8 @@ static int verdict(struct eng_source *run, struct verr *err)
 	if (v.u.verdict.kind == PROTO_VERDICT_REFUSE)
 		return verr_set(err, VERR_PEER, 0, vdev_ident(run->dev[bad].dev)->name, hint,
 				"refusing the destination: %s; nothing was changed", why);
+	eng_emit_phase(ENG_PHASE_HANDSHAKE, NULL,
+		       v.u.verdict.kind == PROTO_VERDICT_FORCED ? "forced" : "accepted");
 	return 0;
 }
 
@@ -184,6 +186,7 @@ static int await_ready(struct eng_source *run, struct verr *err)
 	if (msg.type != PROTO_READY)
 		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
 				"expected READY, got %s", proto_type_name(msg.type));
+	eng_emit_phase(ENG_PHASE_READY, NULL, NULL);
 	return 0;
 }
 
@@ -389,9 +392,15 @@ static int precopy(struct eng_source *run, struct verr *err)
 		projected_ms = rest / (rate + 1) * 1000;
 		eng_debug("pre-copy round %u: %llu bytes, %llu left, %.0f ms projected", run->rounds,
 			  (unsigned long long)round_bytes, (unsigned long long)rest, projected_ms);
+		eng_emit(&(struct eng_event){
+			.kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_PRECOPY_ROUND,
+			.fields = ENG_EVENT_ROUND | ENG_EVENT_BYTES | ENG_EVENT_REMAINING |
+				  ENG_EVENT_RATE | ENG_EVENT_PROJECTED,
+			.round = run->rounds, .bytes = round_bytes, .remaining = rest, .rate = rate,
+			.projected_ms = projected_ms });
 		/* An empty round ends pre-copy, unless a size is unknown: then only the
 		 * round limit does, as more rounds are all that can shrink the unknown. */
-		ret = may_switch(run, projected_ms <= run->opt.max_downtime_ms ||
+		ret = may_switch(run, run->opt.rehearse || projected_ms <= run->opt.max_downtime_ms ||
 				 run->rounds >= run->opt.max_rounds ||
 				 (round_bytes == 0 && !run->stats.unknown_sizes),
 				 initial_left, round_bytes, &start, err);
@@ -421,6 +430,9 @@ static int drain(struct eng_source *run, struct verr *err)
 	run->stats.initial_ack_ms = vclock_seconds(&run->t0, &t1) * 1000;
 	eng_debug("the destination took the pre-copy data %.1f ms after it was sent",
 		  run->stats.drain_ms);
+	eng_emit(&(struct eng_event){ .kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_SYNC,
+				      .fields = ENG_EVENT_DURATION,
+				      .duration_ms = run->stats.drain_ms });
 	/* The echo comes once every record before it is verified and written into the
 	 * destination's devices without error: every device's initial data included. */
 	for (unsigned i = 0; i < run->n; i++)
@@ -439,6 +451,7 @@ static int switchover(struct eng_source *run, struct verr *err)
 	if (run->precopy && run->sync && drain(run, err) < 0)
 		return -EIO;
 	clock_gettime(CLOCK_MONOTONIC, &run->stop);
+	eng_emit_phase(ENG_PHASE_SWITCHOVER, NULL, NULL);
 	for (unsigned i = 0; i < run->n; i++) {
 		struct eng_source_dev *d = &run->dev[i];
 
@@ -480,6 +493,9 @@ static int await_loaded(struct eng_source *run, struct verr *err)
 		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
 				"expected LOADED, got %s", proto_type_name(msg.type));
 	run->stats.loaded_us = msg.u.loaded_us;
+	eng_emit(&(struct eng_event){ .kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_LOADED,
+				      .fields = ENG_EVENT_DURATION,
+				      .duration_ms = msg.u.loaded_us / 1000.0 });
 	if (eng_stopped(run->opt.stop, NULL, err) < 0)
 		return -EINTR;
 	return 0;
@@ -500,6 +516,7 @@ static int hand_over(struct eng_source *run, struct verr *err)
 	xport_conn_set_stop(run->peer.conn, NULL);
 	eng_peer_set_deadline(&run->peer, timeout_ms > 0 ? timeout_ms : 60000);
 	run->handed_over = true;
+	eng_emit_phase(ENG_PHASE_RUN, NULL, NULL);
 	eng_debug("sending RUN: past the point of no return; signals wait for the answer");
 	if (eng_peer_send(&run->peer, &msg, &why) == 0 &&
 	    eng_peer_recv(&run->peer, &msg, &why) == 0) {
@@ -507,6 +524,11 @@ static int hand_over(struct eng_source *run, struct verr *err)
 			clock_gettime(CLOCK_MONOTONIC, &run->commit);
 			run->stats.resume_us = msg.u.resume_us;
 			run->committed = true;
+			eng_emit(&(struct eng_event){
+				.kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_COMMIT,
+				.fields = ENG_EVENT_DURATION | ENG_EVENT_DOWNTIME,
+				.duration_ms = msg.u.resume_us / 1000.0,
+				.downtime_ms = vclock_seconds(&run->stop, &run->commit) * 1000 });
 			return 0;
 		}
 		verr_set(&why, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn), NULL,
@@ -555,10 +577,59 @@ static int close_lanes(struct eng_source *run, struct verr *err)
 	return ret;
 }
 
+/* The first device without PRE_COPY, for a rehearsal that cannot try initial data. */
+static const char *lacks_precopy(const struct eng_source *run)
+{
+	for (unsigned i = 0; i < run->n; i++)
+		if (!(run->dev[i].flags & VMIG_FLAG_PRE_COPY))
+			return vdev_ident(run->dev[i].dev)->name;
+	return NULL;
+}
+
+static void roll_back(struct eng_source *run);
+
+/* A rehearsal ends here with its devices never stopped: after the verdict when a
+ * device has no PRE_COPY (no initial data to try), else once the destination said
+ * (the echo of SYNC) that every device's initial data is in its devices. ABORT
+ * (REHEARSAL) has it reset its devices and call that a success; ours run on. */
+static int end_rehearsal(struct eng_source *run, struct verr *err)
+{
+	struct eng_migration_stats *st = &run->stats;
+	const char *name = lacks_precopy(run);
+
+	if (run->pipe) {
+		if (vpipe_save_flush(run->pipe, err) < 0 || drain(run, err) < 0)
+			return -EIO;
+		vpipe_save_abort(run->pipe);    /* no trailer: nothing is loaded there */
+		run->pipe = NULL;
+		st->rehearsal = ENG_REHEARSAL_INITIAL_DATA;
+		snprintf(st->rehearsal_note, sizeof(st->rehearsal_note), "the destination took "
+			 "%llu bytes of initial pre-copy data into its device%s",
+			 (unsigned long long)st->precopy_bytes, run->n == 1 ? "" : "s");
+	} else {
+		st->rehearsal = ENG_REHEARSAL_IDENTITY;
+		snprintf(st->rehearsal_note, sizeof(st->rehearsal_note), "stopped at the identity "
+			 "check: %s has no PRE_COPY, so there is no initial data to try",
+			 name ? name : "a device");
+	}
+	eng_emit_phase(ENG_PHASE_REHEARSAL, NULL, st->rehearsal_note);
+	eng_peer_finish(&run->peer, true, PROTO_REASON_REHEARSAL, st->rehearsal_note);
+	run->peer_ready = false;
+	eng_lanes_out_close(run->lanes, false, NULL);   /* after the ABORT that says why */
+	run->lanes = NULL;
+	roll_back(run);
+	st->devices = run->n;
+	st->wire_bytes = run->peer.sent;
+	st->precopy_rounds = run->precopy ? run->rounds : 0;
+	st->total_ms = vclock_seconds(&run->t0, NULL) * 1000;
+	return 0;
+}
+
 static int converse(struct eng_source *run, struct verr *err)
 {
 	uint64_t want = (run->precopy ? PROTO_FEAT_PRECOPY | PROTO_FEAT_SYNC : 0) |
 			(run->opt.record_key ? PROTO_FEAT_KEYED_RECORDS : 0) |
+			(run->opt.rehearse ? PROTO_FEAT_REHEARSAL : 0) |
 			(run->opt.connections > 1 ? PROTO_FEAT_CONNECTIONS : 0);
 	struct vpipe_stats sent;
 	uint64_t agreed;
@@ -574,13 +645,23 @@ static int converse(struct eng_source *run, struct verr *err)
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
 				"give the receiver the same --psk-file",
 				"the destination does not key its records");
+	if (run->opt.rehearse && !(agreed & PROTO_FEAT_REHEARSAL))
+		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
+				"update the destination's vfiomig; nothing was changed",
+				"the destination does not know rehearsals");
+	if (verdict(run, err) < 0)
+		return -EIO;
+	if (run->opt.rehearse && !run->precopy)
+		return end_rehearsal(run, err);
 	/* START goes before READY: the destination checks the headers before any of
 	 * its devices changes state. */
-	if (verdict(run, err) < 0 || open_lanes(run, agreed, err) < 0 ||
+	if (open_lanes(run, agreed, err) < 0 ||
 	    start_pipeline(run, err) < 0 || await_ready(run, err) < 0)
 		return -EIO;
 	if (run->precopy && precopy(run, err) < 0)
 		return -EIO;
+	if (run->opt.rehearse)
+		return end_rehearsal(run, err);
 	if (switchover(run, err) < 0 || stopcopy(run, err) < 0)
 		return -EIO;
 	ret = vpipe_save_finish(run->pipe, &sent, err);    /* the peer has had everything */
@@ -597,6 +678,11 @@ static int converse(struct eng_source *run, struct verr *err)
  * every device runs again. */
 static void roll_back(struct eng_source *run)
 {
+	for (unsigned i = 0; i < run->n; i++)
+		if (run->dev[i].left_running) {
+			eng_emit_phase(ENG_PHASE_ROLLBACK, NULL, run->failure.what);
+			break;
+		}
 	for (unsigned i = 0; i < run->n; i++) {
 		struct verr back = { 0 };
 		char msg[1200];
@@ -616,6 +702,7 @@ static void roll_back(struct eng_source *run)
  * run here too. The operator decides, and is told how. */
 static void leave_stopped(struct eng_source *run)
 {
+	eng_emit_phase(ENG_PHASE_LEFT_STOPPED, NULL, run->failure.what);
 	for (unsigned i = 0; i < run->n; i++) {
 		const char *name = vdev_ident(run->dev[i].dev)->name;
 		struct verr quiet = { 0 };
@@ -658,7 +745,7 @@ int eng_source_run(struct eng_source *run, struct xport_conn *conn, struct verr 
 		ret = converse(run, err);
 	}
 	if (ret == 0)
-		return finish(run, err);
+		return run->stats.rehearsal ? 0 : finish(run, err);
 	run->failed = true;
 	run->failure = *err;
 	return ret;

@@ -67,9 +67,13 @@ enum proto_role { PROTO_ROLE_SOURCE = 1, PROTO_ROLE_DESTINATION = 2 };
 #define PROTO_FEAT_PRECOPY       (1ull << 0)   /* pre-copy rounds */
 #define PROTO_FEAT_KEYED_RECORDS (1ull << 1)   /* stream records keyed with the shared key */
 #define PROTO_FEAT_SYNC          (1ull << 2)   /* SYNC before the switchover */
-#define PROTO_FEAT_CONNECTIONS   (1ull << 3)   /* DATA over several connections */
+/* The source: this is a rehearsal; the destination: it knows rehearsals. Agreed, the
+ * migration ends with ABORT (REHEARSAL) before SWITCHOVER, and nothing runs. */
+#define PROTO_FEAT_REHEARSAL     (1ull << 3)
+#define PROTO_FEAT_CONNECTIONS   (1ull << 4)   /* DATA over several connections */
 #define PROTO_FEATURES_KNOWN     (PROTO_FEAT_PRECOPY | PROTO_FEAT_KEYED_RECORDS | \
-				  PROTO_FEAT_SYNC | PROTO_FEAT_CONNECTIONS)
+				  PROTO_FEAT_SYNC | PROTO_FEAT_REHEARSAL | \
+				  PROTO_FEAT_CONNECTIONS)
 
 /* Feature CONNECTIONS: connections of one migration, the primary included; the token
  * extra connections prove they belong to it; how far ahead of the next record its
@@ -89,6 +93,7 @@ enum proto_reason_code {
 	PROTO_REASON_PROTOCOL = 6,      /* the peer broke the protocol */
 	PROTO_REASON_TIMEOUT = 7,
 	PROTO_REASON_LOCAL = 8,         /* memory, I/O or another local failure */
+	PROTO_REASON_REHEARSAL = 9,     /* a rehearsal ended as planned: not a failure */
 };
 
 enum proto_verdict_kind {

@@ -17,6 +17,7 @@ static const char *const reason_names[] = {
 	[PROTO_REASON_PROTOCOL] = "protocol",
 	[PROTO_REASON_TIMEOUT] = "timeout",
 	[PROTO_REASON_LOCAL] = "local",
+	[PROTO_REASON_REHEARSAL] = "rehearsal",
 };
 
 static const char *const role_names[] = {

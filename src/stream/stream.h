@@ -12,7 +12,7 @@
 #define VSTREAM_MAGIC            "\x89VFMIG\r\n"
 #define VSTREAM_MAGIC_LEN        8
 #define VSTREAM_VERSION_MAJOR    1
-#define VSTREAM_VERSION_MINOR    0
+#define VSTREAM_VERSION_MINOR    1         /* 1.1: build identity fields 11-18 */
 #define VSTREAM_ID_LEN           16
 #define VSTREAM_DIGEST_LEN       32
 
@@ -65,6 +65,19 @@ struct vstream_identity {
 	char vfiomig_version[32];
 	char host_name[256];
 	uint64_t created;               /* seconds since the epoch, UTC */
+	/* Format 1.1: what decides in practice whether a driver reads the state (the
+	 * device layer's struct vdev_build; docs §2.1). */
+	char module[64];                /* the driver's module */
+	char module_version[64];
+	char srcversion[64];
+	char kernel_release[65];
+	char pf_driver[64];             /* a VF's PF */
+	char pf_module_version[64];
+	char pf_srcversion[64];
+	char pf_firmware[512];
+	/* Decoder: the writer knew fields 11-18 (format 1.1 or later), so an absent one
+	 * means "the host had none", not "not recorded". Encoder: ignored. */
+	bool build_recorded;
 };
 
 struct vstream_header {

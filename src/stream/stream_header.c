@@ -18,7 +18,8 @@ enum {
 	HDR_IDLEN = 20, HDR_STREAM_ID = 24, HDR_KEYCHECK = 40,
 };
 
-enum field_kind { FIELD_U8, FIELD_U64, FIELD_STRING, FIELD_PCI_IDS };
+/* FIELD_TEXT: a string of printable ASCII (0x20-0x7e), shown in messages as it is. */
+enum field_kind { FIELD_U8, FIELD_U64, FIELD_STRING, FIELD_TEXT, FIELD_PCI_IDS };
 enum field_when { WHEN_ALWAYS, WHEN_NONEMPTY, WHEN_PCI };
 
 #define PCI_IDS_LEN 13
@@ -44,6 +45,15 @@ static const struct field {
 	F(8, FIELD_STRING, WHEN_NONEMPTY, vfiomig_version, "vfiomig version"),
 	F(9, FIELD_STRING, WHEN_NONEMPTY, host_name, "host name"),
 	F(10, FIELD_U64, WHEN_ALWAYS, created, "creation time"),
+	/* 1.1 */
+	F(11, FIELD_TEXT, WHEN_NONEMPTY, module, "driver module"),
+	F(12, FIELD_TEXT, WHEN_NONEMPTY, module_version, "module version"),
+	F(13, FIELD_TEXT, WHEN_NONEMPTY, srcversion, "module srcversion"),
+	F(14, FIELD_TEXT, WHEN_NONEMPTY, kernel_release, "kernel release"),
+	F(15, FIELD_TEXT, WHEN_NONEMPTY, pf_driver, "PF driver"),
+	F(16, FIELD_TEXT, WHEN_NONEMPTY, pf_module_version, "PF module version"),
+	F(17, FIELD_TEXT, WHEN_NONEMPTY, pf_srcversion, "PF module srcversion"),
+	F(18, FIELD_TEXT, WHEN_NONEMPTY, pf_firmware, "PF firmware"),
 #undef F
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -56,7 +66,8 @@ static size_t field_len(const struct field *f, const struct vstream_identity *id
 	case FIELD_U8: return 1;
 	case FIELD_U64: return 8;
 	case FIELD_PCI_IDS: return PCI_IDS_LEN;
-	case FIELD_STRING: return strnlen(p, f->size - 1);
+	case FIELD_STRING:
+	case FIELD_TEXT: return strnlen(p, f->size - 1);
 	}
 	return 0;
 }
@@ -75,7 +86,8 @@ static void field_put(const struct field *f, const struct vstream_identity *id, 
 	switch (f->kind) {
 	case FIELD_U8: out[0] = (uint8_t)id->kind; break;
 	case FIELD_U64: vstream_put64(out, *(const uint64_t *)(const void *)p); break;
-	case FIELD_STRING: memcpy(out, p, field_len(f, id)); break;
+	case FIELD_STRING:
+	case FIELD_TEXT: memcpy(out, p, field_len(f, id)); break;
 	case FIELD_PCI_IDS:
 		vstream_put16(out, id->vendor);
 		vstream_put16(out + 2, id->device);
@@ -204,6 +216,11 @@ static int field_get(const struct field *f, const uint8_t *v, size_t len,
 			return -EINVAL;
 		*(uint64_t *)(void *)p = vstream_get64(v);
 		return 0;
+	case FIELD_TEXT:
+		for (size_t i = 0; i < len; i++)
+			if (v[i] < 0x20 || v[i] > 0x7e)
+				return -EINVAL;
+		/* fall through */
 	case FIELD_STRING:
 		if (len >= f->size || memchr(v, '\0', len))
 			return -EINVAL;
@@ -357,6 +374,7 @@ static int header_fill(const uint8_t *buf, size_t len, struct vstream_header *hd
 			 "header: unknown required flags 0x%04x", unknown);
 		return -EPROTONOSUPPORT;
 	}
+	hdr->id.build_recorded = hdr->minor >= 1;
 	return identity_decode(buf + VSTREAM_HEADER_FIXED,
 			       len - VSTREAM_HEADER_FIXED - VSTREAM_DIGEST_LEN, hdr, err);
 }

@@ -18,13 +18,17 @@ DOUBLE_NOMIG=0000:00:03.0
 
 # Build the standard fake root: two mtty-2, one mtty-1 (mdev, groups 0-2, vfio0-2) and an
 # e1000 at 0000:00:03.0 on vfio-pci in no-IOMMU mode without migration (group
-# noiommu-3, no cdev node), like the VM.
+# noiommu-3, no cdev node), like the VM; mtty built in as there: module mtty with its
+# MODULE_VERSION 0.1 and no srcversion.
 # Extra arguments go to `fakedev init` (e.g. --no-cdev, --no-vfio).
 make_fake_root() {
 	local root=$1
 	shift
 	rm -rf "$root"
 	"$FAKEDEV" init "$root" --noiommu "$@"
+	"$FAKEDEV" module "$root" mtty --version 0.1
+	mkdir -p "$root/sys/bus/mdev/drivers/mtty"
+	ln -sfn ../../../../module/mtty "$root/sys/bus/mdev/drivers/mtty/module"
 	"$FAKEDEV" add "$root" --kind mdev --name "$DOUBLE_MTTY2_A" --type mtty-2 --group 0
 	"$FAKEDEV" add "$root" --kind mdev --name "$DOUBLE_MTTY2_B" --type mtty-2 --group 1
 	"$FAKEDEV" add "$root" --kind mdev --name "$DOUBLE_MTTY1" --type mtty-1 --group 2

@@ -99,6 +99,24 @@ assert_reset() { # DEVICE
 	fi
 }
 
+# ---- a peer that predates the build identity (stream format 1.0, no tags 11-18) ----
+
+@test "a destination that records no build identity: migrate warns by default and migrates" {
+	migrate_to_peer "hello; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END; v2:loaded; v2:expect RUN; commit; expect-eof" "$MTTY2_A"
+	assert_status 0
+	assert_output_contains "warning: destination ? records no driver build or kernel release"
+	assert_output_contains "(--compat driver)"
+}
+
+@test "a destination that records no build identity is refused under --compat strict, untouched" {
+	migrate_to_peer "hello; expect HELLO; identity; until VERDICT,ABORT; drain" "$MTTY2_A" --compat strict
+	assert_status 6
+	assert_output_contains "records no driver build or kernel release"
+	assert_output_contains "--compat driver to accept it with a warning"
+	assert_equal "$(arcs "$MTTY2_A")" ""
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
 # ---- the peer itself ----
 
 @test "hostile-peer's stream encoder reproduces the stream format's keyed test vector" {
@@ -345,5 +363,40 @@ dest_stops() { # PHASE ACTION
 	migrate_to_peer "hello version=1; expect HELLO; identity; drain" "$MTTY2_A" --timeout 2
 	assert_status 4
 	assert_output_contains "no common protocol version"
+	assert_untouched "$MTTY2_A"
+}
+
+# ---- rehearsals (migrate --rehearse, feature REHEARSAL) ----
+
+@test "a rehearsing source that sends SWITCHOVER is refused: the device is reset, never loaded or run" {
+	peer_to_receive "hello features=precopy,sync,rehearsal; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; $HONEST_TRANSFER; $HONEST_END" \
+		"$MTTY2_B"
+	assert_status 6
+	assert_output_contains "SWITCHOVER in a rehearsal"
+	assert_reset "$MTTY2_B"
+	refute_output_contains "STOP>RUNNING"
+	[[ $(arcs "$MTTY2_B") != *"RESUMING>STOP"* ]]
+}
+
+@test "a rehearsing source's ABORT (rehearsal) after SYNC: receive exits 0, the device reset" {
+	peer_to_receive "hello features=precopy,sync,rehearsal; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; data type=precopy bytes=zero:0; sync; expect SYNC; abort code=9 text=done" \
+		"$MTTY2_B"
+	assert_status 0
+	assert_output_contains "rehearsal accepted"
+	assert_reset "$MTTY2_B"
+}
+
+@test "ABORT (rehearsal) from a source that did not ask for a rehearsal is a failure (exit 6)" {
+	peer_to_receive "hello features=precopy,sync; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; data type=precopy bytes=zero:0; sync; expect SYNC; abort code=9 text=done" \
+		"$MTTY2_B"
+	assert_status 6
+	refute_output_contains "rehearsal accepted"
+	assert_reset "$MTTY2_B"
+}
+
+@test "migrate --rehearse refuses a destination that does not know rehearsals, the source untouched" {
+	migrate_to_peer "hello features=precopy,sync; expect HELLO; identity; expect ABORT" "$MTTY2_A" --rehearse
+	assert_status 6
+	assert_output_contains "does not know rehearsals"
 	assert_untouched "$MTTY2_A"
 }

@@ -165,11 +165,17 @@ expect 'no device names for list' \
 # save, restore, inspect, verify
 expect 'save options' \
 	'vfiomig save --' --output= --resume --no-precopy --level= --no-compress \
-	--threads= --key-file= --progress --no-progress --quiet --verbose --open-via= --help \
-	--version --usage
+	--threads= --key-file= --progress --no-progress --events= --quiet --verbose --open-via= \
+	--help --version --usage
 expect 'restore options' \
-	'vfiomig restore --' --input= --stop --force --threads= --key-file= --progress \
-	--no-progress --quiet --verbose --open-via= --help --version --usage
+	'vfiomig restore --' --input= --stop --force --compat= --threads= --key-file= --progress \
+	--no-progress --events= --quiet --verbose --open-via= --help --version --usage
+expect 'compat policies after --compat=' \
+	'vfiomig restore 0000:00:03.0 --compat=' strict driver ids
+expect 'compat policy prefix as a separate word' \
+	'vfiomig migrate --compat s' strict
+expect 'a separate --compat value is not taken for a device' \
+	'vfiomig receive --compat ids ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
 expect 'inspect options' \
 	'vfiomig inspect --' --json --no-records --key-file= --quiet --verbose \
 	--open-via= --help --version --usage
@@ -178,7 +184,7 @@ expect 'verify options, and - for stdin' \
 	-V --version --usage
 expect 'short options of save' \
 	'vfiomig save 0000:00:03.0 -' -o --output= --resume --no-precopy -l --level= \
-	--no-compress -T --threads= --key-file= --progress --no-progress -q --quiet -v \
+	--no-compress -T --threads= --key-file= --progress --no-progress --events= -q --quiet -v \
 	--verbose --open-via= -h --help -V --version --usage
 expect 'device names for save' \
 	'vfiomig save ' 0000:00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
@@ -244,11 +250,12 @@ expect 'nothing after --connections (a number)' \
 	'vfiomig migrate --connections '
 expect 'migrate options' \
 	'vfiomig migrate --' --to= --exec= --connections= --psk-file= --cert= --key= --ca= --insecure \
-	--timeout= --force --no-precopy --max-downtime= --max-rounds= --threads= --json \
-	--progress --no-progress --quiet --verbose --open-via= --help --version --usage
+	--timeout= --force --compat= --no-precopy --max-downtime= --max-rounds= --threads= --json \
+	--progress --no-progress --events= --rehearse --quiet --verbose --open-via= --help --version \
+	--usage
 expect 'receive options' \
 	'vfiomig receive --' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure \
-	--timeout= --accept-timeout= --stop --force --json --threads= --progress --no-progress --quiet --verbose \
+	--timeout= --accept-timeout= --stop --force --compat= --json --threads= --progress --no-progress --events= --quiet --verbose \
 	--open-via= --help --version --usage
 expect 'migrate option prefix --max' \
 	'vfiomig migrate 0000:00:03.0 --max' --max-downtime= --max-rounds=

@@ -46,6 +46,8 @@
 #define D_DEVICE_FEATURE         D_IO(17)
 #define D_DEVICE_BIND_IOMMUFD    D_IO(18)
 #define D_MIG_GET_PRECOPY_INFO   D_IO(21)
+#define D_IOMMU_GET_INFO         D_IO(12)
+#define D_IOMMUFD_GET_HW_INFO    ((unsigned long)((';' << 8) | 0x8a))
 
 #define D_TYPE1_IOMMU   1
 #define D_TYPE1v2_IOMMU 3
@@ -97,6 +99,7 @@ struct devstate {
 	int reported;                  /* get_reports_target: state+1 GET reports, 0: none */
 	int precopy_v2;                /* PRECOPY_INFOv2 opted in (until the last close) */
 	int reinit;                    /* precopy_reinit_at: 1 once this session reported it */
+	int log_active;                /* DMA logging started (until STOP or the last close) */
 	int nholders;
 	struct { int pid, fd; } holders[MAX_HOLDERS];
 };
@@ -172,6 +175,14 @@ int new_memfd(const char *kind, const char *dev, unsigned long id);
 
 /* group.c */
 int container_ioctl(struct dfd *e, unsigned long cmd, void *arg);
+
+/* ioctl.c */
+int check_feature(uint32_t flags, size_t argsz, uint32_t ops, size_t minsz);
+int iommufd_ioctl(struct dfd *e, unsigned long cmd, void *arg);
+
+/* dmalog.c */
+int dma_log_feature(const char *dev, const struct devcfg *c, uint32_t flags,
+		    unsigned char *data, size_t payload);
 int group_viable(int group);
 int group_ioctl(struct dfd *e, int fd, unsigned long cmd, void *arg);
 

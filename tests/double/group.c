@@ -36,6 +36,30 @@ int container_ioctl(struct dfd *e, unsigned long cmd, void *arg)
 			return -ENODEV;
 		e->iommu_type = (int)ext;
 		return 0;
+	case D_IOMMU_GET_INFO: {
+		/* type1: argsz flags iova_pgsizes(2) cap_offset pad, then the migration
+		 * capability (id 2, version 1) that type1 always builds; no-IOMMU has none. */
+		uint32_t *info = arg;
+		uint32_t cap[8] = { 2 | (1u << 16), 0, 0, 0, 4096, 0, 0, 0 };
+		uint64_t pgsizes = 4096;
+
+		if (!e->iommu_type)
+			return -EINVAL;
+		if (e->iommu_type == D_NOIOMMU_IOMMU)
+			return -ENOTTY;
+		if (info[0] < 24)
+			return -EINVAL;
+		info[1] = 1 | 2;        /* PGSIZES | CAPS */
+		memcpy(&info[2], &pgsizes, 8);
+		info[4] = 0;
+		if (info[0] < 24 + sizeof(cap)) {
+			info[0] = 24 + sizeof(cap);
+		} else {
+			memcpy(info + 6, cap, sizeof(cap));
+			info[4] = 24;
+		}
+		return 0;
+	}
 	default:
 		return -ENOTTY;
 	}

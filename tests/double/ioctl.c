@@ -4,7 +4,7 @@
 #include "double.h"
 
 /* vfio_check_feature(): 1 = go on, 0 = probe answered, <0 = error. */
-static int check_feature(uint32_t flags, size_t argsz, uint32_t ops, size_t minsz)
+int check_feature(uint32_t flags, size_t argsz, uint32_t ops, size_t minsz)
 {
 	if ((flags & (D_FEATURE_GET | D_FEATURE_SET)) & ~ops)
 		return -EINVAL;
@@ -115,38 +115,9 @@ static int feature_ioctl(struct dfd *e, void *arg)
 		return ret;
 	}
 	case F_LOG_START:
-		if (!c.dma_logging)
-			return -ENOTTY;
-		ret = check_feature(flags, payload, D_FEATURE_SET, 24);
-		if (ret != 1)
-			return ret;
-		{
-			uint32_t nranges;
-
-			memcpy(&nranges, data + 8, 4);
-			if (!nranges)
-				return -EINVAL;
-		}
-		return 0;
 	case F_LOG_STOP:
-		if (!c.dma_logging)
-			return -ENOTTY;
-		ret = check_feature(flags, payload, D_FEATURE_SET, 0);
-		return ret == 1 ? 0 : ret;
 	case F_LOG_REPORT:
-		if (!c.dma_logging)
-			return -ENOTTY;
-		ret = check_feature(flags, payload, D_FEATURE_GET, 32);
-		if (ret != 1)
-			return ret;
-		{
-			uint64_t page;
-
-			memcpy(&page, data + 16, 8);
-			if (page < 4096 || (page & (page - 1)))
-				return -EINVAL;
-		}
-		return 0;
+		return dma_log_feature(e->dev, &c, flags, data, payload);
 	case F_MIG_DATA_SIZE: {
 		uint64_t len = (uint64_t)c.data_size;
 
@@ -167,6 +138,38 @@ static int feature_ioctl(struct dfd *e, void *arg)
 	default:
 		return -ENOTTY;
 	}
+}
+
+/* IOMMU_GET_HW_INFO on an iommufd: dev_id is the one BIND_IOMMUFD gave (1). An mdev
+ * is bound as an "access", not a device: ENOENT, as 6.12 says. Knobs of the device:
+ * iommu_hw_info_errno (default ENOENT for an mdev, 0 for PCI), iommu_dirty_tracking=1
+ * (IOMMU_HW_CAP_DIRTY_TRACKING). */
+int iommufd_ioctl(struct dfd *e, unsigned long cmd, void *arg)
+{
+	uint32_t *hw = arg;             /* size flags dev_id data_len data_uptr(2) type resv caps(2) */
+	struct devcfg c;
+	uint64_t caps;
+	char buf[32];
+	int err;
+
+	if (cmd != D_IOMMUFD_GET_HW_INFO)
+		return -ENOTTY;
+	if (hw[0] < 32)
+		return -EINVAL;
+	if (hw[1] || hw[7])
+		return -EOPNOTSUPP;
+	if (hw[2] != 1 || !e->dev[0])
+		return -ENOENT;
+	load_cfg(e->dev, &c);
+	err = knob_str(e->dev, "iommu_hw_info_errno", buf, sizeof(buf))
+		? knob_errno(e->dev, "iommu_hw_info_errno") : c.is_pci ? 0 : ENOENT;
+	if (err)
+		return -err;
+	caps = knob_int(e->dev, "iommu_dirty_tracking", 0) ? 1 : 0;
+	hw[3] = 0;
+	hw[6] = c.is_pci ? 1 : 0;       /* IOMMU_HW_INFO_TYPE_INTEL_VTD */
+	memcpy(&hw[8], &caps, 8);
+	return 0;
 }
 
 /* ---- device ioctls ---- */
@@ -197,6 +200,7 @@ static int bind_iommufd(struct dfd *e, void *arg)
 		return -EINVAL;
 	e->bound = 1;
 	e->holder = 1;
+	snprintf(i->dev, sizeof(i->dev), "%s", e->dev);  /* for IOMMU_GET_HW_INFO */
 	holder_add(e->dev, e->fd);
 	b[3] = 1;   /* out_devid */
 	memcpy((char *)arg + 12, &b[3], 4);
@@ -374,6 +378,9 @@ int ioctl(int fd, unsigned long cmd, ...)
 		break;
 	case FK_DEVICE:
 		ret = device_ioctl(e, cmd, arg);
+		break;
+	case FK_IOMMUFD:
+		ret = iommufd_ioctl(e, cmd, arg);
 		break;
 	case FK_SAVE:
 		ret = cmd == D_MIG_GET_PRECOPY_INFO ? precopy_info(e, arg) : -ENOTTY;

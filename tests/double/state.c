@@ -51,6 +51,7 @@ static void last_close(const char *dev, struct devstate *s)
 	load_cfg(dev, &c);
 	disable_streams(s);
 	s->precopy_v2 = 0;
+	s->log_active = 0;
 	if (c.reset_on_close)
 		s->state = S_RUNNING;
 }
@@ -101,6 +102,8 @@ void load_state(const char *dev, struct devstate *s)
 			s->precopy_v2 = (int)v;
 		else if (!strcmp(key, "reinit"))
 			s->reinit = (int)v;
+		else if (!strcmp(key, "log_active"))
+			s->log_active = (int)v;
 		else if (!strcmp(key, "holder") && s->nholders < MAX_HOLDERS) {
 			int fd = -1;
 
@@ -128,10 +131,10 @@ void save_state(const char *dev, const struct devstate *s)
 	len = snprintf(buf, sizeof(buf),
 		       "state %d %s\nnext_stream %lu\nsave_stream %lu\nsave_pos %lld\n"
 		       "save_filled %lld\nresume_stream %lu\nresume_len %lld\nreported %d\n"
-		       "precopy_v2 %d\nreinit %d\n",
+		       "precopy_v2 %d\nreinit %d\nlog_active %d\n",
 		       s->state, state_names[s->state], s->next_stream, s->save_stream,
 		       s->save_pos, s->save_filled, s->resume_stream, s->resume_len, s->reported,
-		       s->precopy_v2, s->reinit);
+		       s->precopy_v2, s->reinit, s->log_active);
 	for (i = 0; i < s->nholders && len < (int)sizeof(buf) - 32; i++)
 		len += snprintf(buf + len, sizeof(buf) - len, "holder %d %d\n",
 				s->holders[i].pid, s->holders[i].fd);

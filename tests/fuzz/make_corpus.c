@@ -1,5 +1,6 @@
 /* Writes the seed streams of tests/fuzz/corpus/ with the stream writer: a mode
  * byte (bit 0: keyed with the fuzz key) followed by a complete stream. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,8 @@ static const uint8_t key_bytes[32] = {
 	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
 	16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
 };
+
+static bool with_build;
 
 static void seed(const char *path, unsigned mode, unsigned nrec, size_t size, uint16_t type)
 {
@@ -26,6 +29,16 @@ static void seed(const char *path, unsigned mode, unsigned nrec, size_t size, ui
 	vstream_header_init(&hdr, NULL);
 	hdr.id.kind = VSTREAM_KIND_MDEV;
 	strcpy(hdr.id.mdev_type, "mtty-2");
+	if (with_build) {       /* format 1.1's build identity, fields 11-18 */
+		strcpy(hdr.id.module, "mlx5_vfio_pci");
+		strcpy(hdr.id.module_version, "0.1");
+		strcpy(hdr.id.srcversion, "4E1B3C0D2A8F97E6C5D4B3A");
+		strcpy(hdr.id.kernel_release, "6.12.0");
+		strcpy(hdr.id.pf_driver, "mlx5_core");
+		strcpy(hdr.id.pf_module_version, "1.0");
+		strcpy(hdr.id.pf_srcversion, "0A9B8C7D6E5F4A3B2C1D0E9");
+		strcpy(hdr.id.pf_firmware, "fw.version=16.35.2000 fw=16.35.2000");
+	}
 	vstream_writer_new(&hdr, k, &w, NULL);
 	vstream_encoder_new(k, hdr.stream_id, &enc, NULL);
 	vstream_writer_header(w, &h, &len);
@@ -61,5 +74,8 @@ int main(int argc, char **argv)
 	seed(path, 0x35, 3, 120, VSTREAM_REC_PRECOPY);
 	snprintf(path, sizeof(path), "%s/skippable-keyed", dir);
 	seed(path, 0x07, 3, 40, 0x8042);
+	snprintf(path, sizeof(path), "%s/build-unkeyed", dir);
+	with_build = true;
+	seed(path, 0x12, 2, 64, VSTREAM_REC_PRECOPY);
 	return 0;
 }

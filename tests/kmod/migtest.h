@@ -77,6 +77,9 @@ struct mgt_knobs {
 	u64 arc_delay_ms;
 	u64 delay_ms;			/* sleep per data-fd read() or write(): a slow device */
 	struct mgt_arc extra_fd;
+	u64 log_restart;		/* errno of a second DMA logging START; 0: take it */
+	u64 log_page_size;		/* page size START answers; 0: the hint */
+	u64 log_stop_keeps;		/* STOP answers 0 and leaves the logging on */
 };
 
 enum mgt_rec_kind { MGT_REC_INITIAL, MGT_REC_DIRTY, MGT_REC_FINAL };

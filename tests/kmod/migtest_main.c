@@ -232,7 +232,10 @@ static const struct vfio_migration_ops mgt_migration_ops = {
 	.migration_get_data_size = mgt_get_data_size,
 };
 
-/* The device does no DMA: logging answers consistently and never reports a dirty page. */
+/* The device does no DMA: logging answers consistently and never reports a dirty page.
+ * Knobs: log_restart (a second START's errno, EBUSY; 0 takes it, as mtty's stub does),
+ * log_page_size (the page size START answers instead of the hint), log_stop_keeps (STOP
+ * answers 0 but the logging goes on). */
 static int mgt_log_start(struct vfio_device *vdev, struct rb_root_cached *ranges, u32 nnodes,
 			u64 *page_size)
 {
@@ -240,10 +243,12 @@ static int mgt_log_start(struct vfio_device *vdev, struct rb_root_cached *ranges
 	int ret = 0;
 
 	mutex_lock(&core->lock);
-	if (core->log_active)
-		ret = -EBUSY;
+	if (core->log_active && core->knobs.log_restart)
+		ret = -(int)core->knobs.log_restart;
 	else
 		core->log_active = true;
+	if (!ret && core->knobs.log_page_size)
+		*page_size = core->knobs.log_page_size;
 	mutex_unlock(&core->lock);
 	return ret;
 }
@@ -253,7 +258,8 @@ static int mgt_log_stop(struct vfio_device *vdev)
 	struct mgt_core *core = mgt_core_of_vdev(vdev);
 
 	mutex_lock(&core->lock);
-	core->log_active = false;
+	if (!core->knobs.log_stop_keeps)
+		core->log_active = false;
 	mutex_unlock(&core->lock);
 	return 0;
 }
@@ -332,6 +338,7 @@ static int mgt_init_dev(struct vfio_device *vdev)
 	core->knobs.p2p = 1;
 	core->knobs.pre_copy = 1;
 	core->knobs.precopy_end = ENOMSG;
+	core->knobs.log_restart = EBUSY;
 	core->knobs.read_fail_after = U64_MAX;
 	core->knobs.write_fail_after = U64_MAX;
 	ret = mgt_core_resize(core, MGT_DEFAULT_SIZE);
@@ -510,3 +517,6 @@ module_exit(mgt_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("VFIO migration test driver: large state, dirty rate, fault knobs");
+/* Gives the module /sys/module/vfio_migtest/version and (modpost adds it with a version)
+ * srcversion, which vfiomig's build identity reads. */
+MODULE_VERSION("1.0");

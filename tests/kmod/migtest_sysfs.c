@@ -143,6 +143,9 @@ MGT_KNOB(precopy_info_anywhere, 1, 0);
 MGT_KNOB(precopy_initial_fixed, 1, 0);
 MGT_KNOB(reset_keeps_error, 1, 0);
 MGT_KNOB(delay_ms, 600000, 0);
+MGT_KNOB(log_restart, 4095, MGT_ERRNO);
+MGT_KNOB(log_page_size, 1ull << 40, 0);
+MGT_KNOB(log_stop_keeps, 1, 0);
 
 /* FROM>TO, by state names; "none" or an empty line clears it. */
 static int mgt_parse_arc(char **s, struct mgt_arc *arc)
@@ -525,7 +528,8 @@ static struct attribute *mgt_attrs[] = {
 	&mgt_knob_refuse_errno.attr.attr, &mgt_knob_precopy_new_fd.attr.attr,
 	&mgt_knob_get_reports_target.attr.attr, &mgt_knob_precopy_info_anywhere.attr.attr,
 	&mgt_knob_precopy_initial_fixed.attr.attr, &mgt_knob_reset_keeps_error.attr.attr,
-	&mgt_knob_delay_ms.attr.attr,
+	&mgt_knob_delay_ms.attr.attr, &mgt_knob_log_restart.attr.attr,
+	&mgt_knob_log_page_size.attr.attr, &mgt_knob_log_stop_keeps.attr.attr,
 	&dev_attr_fail_arc.attr, &dev_attr_arc_delay.attr, &dev_attr_extra_fd.attr,
 	&dev_attr_read_fail_after.attr, &dev_attr_write_fail_after.attr, &dev_attr_size.attr,
 	&dev_attr_dirtied.attr, &dev_attr_saved_bytes.attr, &dev_attr_resumed_bytes.attr,

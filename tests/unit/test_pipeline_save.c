@@ -1,9 +1,13 @@
 /* The save pipeline with several streams: whatever the number of encoders, the sink
  * gets headers, records, marks and trailers in the order they were queued, each
- * stream reads back complete and verified, and a sink failure stops everything. */
+ * stream reads back complete and verified, and a sink failure stops everything.
+ * With a feeding thread per stream, each stream still reads back whole; and the
+ * decode pipeline's parallel sink writes each stream on its own thread, in order,
+ * streams at once, and a drain returns only once every writer is done. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +16,7 @@
 
 #include "base/io.h"
 #include "pipeline/pipeline.h"
+#include "stream/stream.h"
 #include "unit.h"
 
 #define CHUNK 4096
@@ -266,11 +271,182 @@ static void check_stop_with_blocked_writer(void)
 	close(fds[1]);
 }
 
+
+/* One feeding thread per stream, as the migration source's device readers. */
+struct feeder {
+	struct vpipe_save *pipe;
+	unsigned stream, records;
+	int rc;
+	struct verr err;
+};
+
+static void *feed_stream(void *arg)
+{
+	struct feeder *f = arg;
+
+	for (unsigned k = 0; k < f->records && f->rc == 0; k++) {
+		f->rc = submit(f->pipe, f->stream, k, &f->err);
+		if (k % 17 == f->stream)
+			sched_yield();
+	}
+	if (f->rc == 0)
+		f->rc = vpipe_save_end(f->pipe, f->stream, &f->err);
+	return NULL;
+}
+
+static void check_concurrent_feeders(unsigned threads)
+{
+	struct sink_log log = { 0 };
+	struct verr err = { 0 };
+	struct vpipe_save *pipe = start(&log, threads, &err);
+	struct feeder f[2] = { { pipe, 0, ROUNDS - 7, 0, { 0 } }, { pipe, 1, ROUNDS, 0, { 0 } } };
+	pthread_t t[2];
+	bool interleaved = false;
+
+	for (unsigned i = 0; pipe && i < 2; i++)
+		pthread_create(&t[i], NULL, feed_stream, &f[i]);
+	for (unsigned i = 0; pipe && i < 2; i++)
+		pthread_join(t[i], NULL);
+	CHECK(pipe && f[0].rc == 0 && f[1].rc == 0 && vpipe_save_finish(pipe, NULL, &err) == 0,
+	      "%u encoders, a feeder per stream: every record and trailer queued and written",
+	      threads);
+	for (unsigned i = 3; i < log.n; i++)
+		interleaved |= log.item[i].stream != log.item[i - 1].stream &&
+			       log.item[i].part == VPIPE_RECORD && log.item[i - 1].part == VPIPE_RECORD;
+	CHECK(reads_back(&log, 0, ROUNDS - 7) && reads_back(&log, 1, ROUNDS),
+	      "%u encoders, a feeder per stream: each stream reads back whole and in order%s",
+	      threads, interleaved ? " (records interleaved)" : "");
+	free(log.bytes[0]);
+	free(log.bytes[1]);
+}
+
+/* The decode side's parallel sink: a slow device per stream. */
+struct writer_log {
+	pthread_mutex_t lock;
+	unsigned busy, most_busy, fail_stream, fail_at, calls[2], after_failure;
+	bool failed;
+	bool in_order[2];
+};
+
+static int slow_write(void *ctx, unsigned stream, const uint8_t *data, size_t len,
+		      struct verr *err)
+{
+	struct writer_log *w = ctx;
+	uint8_t want[CHUNK];
+	unsigned k;
+
+	pthread_mutex_lock(&w->lock);
+	k = w->calls[stream]++;
+	if (w->failed)
+		w->after_failure++;
+	if (++w->busy > w->most_busy)
+		w->most_busy = w->busy;
+	pthread_mutex_unlock(&w->lock);
+	fill(want, record_len(stream, k), stream, k);
+	if (len != record_len(stream, k) || memcmp(data, want, len))
+		w->in_order[stream] = false;
+	usleep(300);
+	pthread_mutex_lock(&w->lock);
+	w->busy--;
+	pthread_mutex_unlock(&w->lock);
+	if (w->fail_at && stream == w->fail_stream && k + 1 == w->fail_at) {
+		pthread_mutex_lock(&w->lock);
+		w->failed = true;
+		pthread_mutex_unlock(&w->lock);
+		return verr_set(err, VERR_FAILED, EIO, "test device", NULL, "write");
+	}
+	return 0;
+}
+
+/* Feeds both streams of log through a parallel decode pipeline, alternating slices
+ * of each; rc of the first call that failed, or of the ends. */
+static int decode_parallel(const struct sink_log *log, struct writer_log *w, unsigned *drained)
+{
+	const struct vpipe_decode_sink sink = { slow_write, w, NULL, true };
+	struct vstream_reader *r[2] = { NULL, NULL };
+	struct vpipe_decode *pipe = NULL;
+	struct verr err = { 0 };
+	size_t pos[2] = { 0, 0 };
+	int rc = 0;
+
+	for (unsigned s = 0; s < 2 && rc == 0; s++) {
+		struct vstream_event ev;
+		size_t used = 0;
+
+		w->in_order[s] = true;
+		rc = vstream_reader_new(&key, "test", &r[s], &err);
+		/* the header, as the destination checks it before the pipeline starts */
+		while (rc == 0 && !vstream_reader_header(r[s])) {
+			rc = vstream_reader_feed(r[s], log->bytes[s] + pos[s], log->len[s] - pos[s],
+						 &used, &ev, &err);
+			pos[s] += used;
+		}
+	}
+	if (rc == 0)
+		rc = vpipe_decode_start(r, 2, &key, 3, &sink, &pipe, &err);
+	while (rc == 0 && (pos[0] < log->len[0] || pos[1] < log->len[1]))
+		for (unsigned s = 0; s < 2 && rc == 0; s++) {
+			size_t n = log->len[s] - pos[s] < 5000 ? log->len[s] - pos[s] : 5000;
+
+			rc = vpipe_decode_feed(pipe, s, log->bytes[s] + pos[s], n, &err);
+			pos[s] += n;
+		}
+	if (rc == 0) {
+		rc = vpipe_decode_drain(pipe, &err);
+		*drained = w->calls[0] + w->calls[1];
+	}
+	for (unsigned s = 0; s < 2 && rc == 0; s++)
+		rc = vpipe_decode_end(pipe, s, &err);
+	vpipe_decode_stop(pipe);
+	vstream_reader_free(r[0]);
+	vstream_reader_free(r[1]);
+	return rc < 0 && strcmp(err.what, "write") ? -EBADMSG : rc;
+}
+
+static void check_parallel_writers(void)
+{
+	struct sink_log log = { 0 };
+	struct verr err = { 0 };
+	struct vpipe_save *pipe = start(&log, 2, &err);
+	struct writer_log w = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	unsigned drained = 0;
+	int rc;
+
+	for (unsigned k = 0; pipe && k < ROUNDS / 2; k++)
+		if (submit(pipe, 0, k, &err) < 0 || submit(pipe, 1, k, &err) < 0)
+			break;
+	if (!pipe || vpipe_save_finish(pipe, NULL, &err) < 0)
+		return;
+	rc = decode_parallel(&log, &w, &drained);
+	CHECK(rc == 0 && w.calls[0] == ROUNDS / 2 && w.calls[1] == ROUNDS / 2 && w.in_order[0] &&
+	      w.in_order[1], "parallel sink: each stream's records reach its writer whole and in "
+	      "order (rc %d, %u + %u)", rc, w.calls[0], w.calls[1]);
+	CHECK(w.most_busy == 2, "parallel sink: the two streams are written at once");
+	CHECK(drained == ROUNDS, "parallel sink: a drain returns once every writer is done (%u)",
+	      drained);
+
+	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.lock, NULL);
+	w.fail_stream = 1;
+	w.fail_at = 20;
+	rc = decode_parallel(&log, &w, &drained);
+	CHECK(rc < 0 && rc != -EBADMSG, "parallel sink: a writer's failure is the pipeline's (%d)",
+	      rc);
+	CHECK(w.calls[1] == 20 && w.after_failure <= 1,
+	      "parallel sink: nothing more is written after it (%u on stream 1, %u after)",
+	      w.calls[1], w.after_failure);
+	free(log.bytes[0]);
+	free(log.bytes[1]);
+}
+
 int main(void)
 {
 	check_order_and_content(1);
 	check_order_and_content(4);
 	check_sink_failure();
 	check_stop_with_blocked_writer();
+	check_concurrent_feeders(1);
+	check_concurrent_feeders(3);
+	check_parallel_writers();
 	return unit_done();
 }

@@ -51,6 +51,34 @@ if vfiomig --help 2>&1 | grep -qw save && vfiomig --help 2>&1 | grep -qw restore
 	printf '%s\n' "$out"
 	mtty-uart read "$A" >/dev/null
 	[ "$out" = "hello from A" ] || { echo "demo: expected 'hello from A' from $B"; exit 1; }
+
+	say "Live: migrate $A, running, into $B over TLS 1.3 with a pre-shared key"
+	show sh -c "umask 077; head -c 32 /dev/urandom >/tmp/psk"
+	show ls -l /tmp/psk
+	show mtty-uart write "$A" "live from A"
+	printf '\n$ vfiomig receive %s --listen 127.0.0.1:0 --psk-file /tmp/psk &\n' "$B"
+	vfiomig receive "$B" --listen 127.0.0.1:0 --psk-file /tmp/psk >/tmp/recv.log 2>&1 &
+	recv=$!
+	port=
+	for _ in $(seq 250); do
+		port=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\)$/\1/p' /tmp/recv.log)
+		[ -n "$port" ] && break
+		sleep 0.02
+	done
+	cat /tmp/recv.log
+	[ -n "$port" ] || { echo "demo: receive did not say where it listens"; exit 1; }
+	show vfiomig migrate "$A" --to "127.0.0.1:$port" --psk-file /tmp/psk --no-progress \
+		--events /tmp/migrate.ev
+	wait "$recv" || echo "[receive exit status $?]"
+	sed 1d /tmp/recv.log
+	say "Every state change, as --events wrote it for an orchestrator"
+	show jq -r 'select(.event == "state") | "\(.device) \(.from) -> \(.to)"' /tmp/migrate.ev
+	show vfiomig state "$A"
+	show vfiomig state "$B"
+	printf '\n$ mtty-uart read %s\n' "$B"
+	out=$(mtty-uart read "$B")
+	printf '%s\n' "$out"
+	[ "$out" = "live from A" ] || { echo "demo: expected 'live from A' from $B"; exit 1; }
 else
 	say "This vfiomig has no save/restore yet; the bytes come back out of $A itself"
 	printf '\n$ mtty-uart read %s\n' "$A"

@@ -8,10 +8,13 @@ MTTY2_A=7d8a3c20-0c1e-4d5a-9d3b-1a2b3c4d5e01
 MTTY2_B=7d8a3c20-0c1e-4d5a-9d3b-1a2b3c4d5e02
 MTTY1=7d8a3c20-0c1e-4d5a-9d3b-1a2b3c4d5e03
 MTTY_TYPES=/sys/class/mdev_bus/mtty/mdev_supported_types
-# tests/kmod's vfio_migtest (loaded when the initramfs has it): two migtest-1, one migtest-2
+# tests/kmod's vfio_migtest (loaded when the initramfs has it): four migtest-1 (A and B,
+# C and D for migrations of several devices), one migtest-2
 MIGTEST_A=5e1f0c3a-7a2b-4c1d-8e9f-0a1b2c3d4e01
 MIGTEST_B=5e1f0c3a-7a2b-4c1d-8e9f-0a1b2c3d4e02
 MIGTEST_OTHER=5e1f0c3a-7a2b-4c1d-8e9f-0a1b2c3d4e03
+MIGTEST_C=5e1f0c3a-7a2b-4c1d-8e9f-0a1b2c3d4e04
+MIGTEST_D=5e1f0c3a-7a2b-4c1d-8e9f-0a1b2c3d4e05
 MIGTEST_KO=/usr/lib/modules/vfio_migtest.ko
 MIGTEST_TYPES=/sys/class/mdev_bus/migtest/mdev_supported_types
 
@@ -60,8 +63,11 @@ setup_migtest() {
 	create_mdev migtest-1 "$MIGTEST_A" "$MIGTEST_TYPES"
 	create_mdev migtest-1 "$MIGTEST_B" "$MIGTEST_TYPES"
 	create_mdev migtest-2 "$MIGTEST_OTHER" "$MIGTEST_TYPES"
+	create_mdev migtest-1 "$MIGTEST_C" "$MIGTEST_TYPES"
+	create_mdev migtest-1 "$MIGTEST_D" "$MIGTEST_TYPES"
 	export VFIOMIG_TEST_MIGTEST_A=$MIGTEST_A VFIOMIG_TEST_MIGTEST_B=$MIGTEST_B
 	export VFIOMIG_TEST_MIGTEST_OTHER=$MIGTEST_OTHER
+	export VFIOMIG_TEST_MIGTEST_C=$MIGTEST_C VFIOMIG_TEST_MIGTEST_D=$MIGTEST_D
 }
 
 # The first Intel 82540EM (QEMU's e1000) goes to vfio-pci; without an IOMMU this needs noiommu.
@@ -163,7 +169,7 @@ run)
 shell)
 	echo "mtty: $MTTY2_A $MTTY2_B (mtty-2), $MTTY1 (mtty-1); e1000 on vfio-pci: $NOMIG"
 	[ -n "${VFIOMIG_TEST_MIGTEST_A:-}" ] &&
-		echo "migtest: $MIGTEST_A $MIGTEST_B (migtest-1), $MIGTEST_OTHER (migtest-2)"
+		echo "migtest: $MIGTEST_A $MIGTEST_B $MIGTEST_C $MIGTEST_D (migtest-1), $MIGTEST_OTHER (migtest-2)"
 	cd /repo && setsid cttyhack bash -l
 	;;
 *) setup_error "unknown vfiomig.mode=$mode" ;;

@@ -108,6 +108,10 @@ declare -A measured=(
 	[tests/bats/migrate-liveness.bats]=45 [tests/bats/compat.bats]=28 [tests/bats/info.bats]=27
 	[tests/bats/list.bats]=24 [tests/vm/check-kernel.bats]=22 [tests/vm/migtest.bats]=384
 	[tests/vm/handover-kernel.bats]=105 [tests/vm/precopy-kernel.bats]=40 [tests/bats/large-state.bats]=70
+	[tests/vm/devices-kernel.bats]=71 [tests/vm/rehearse-kernel.bats]=42
+	[tests/bats/events.bats]=87 [tests/bats/rehearse.bats]=36
+	[tests/vm/dma-logging-kernel.bats]=97 [tests/bats/dma-logging.bats]=113
+	[tests/vm/compat-kernel.bats]=33
 )
 # shard_of WEIGHT FILE lines -> GUEST FILE lines: longest first onto the lightest guest, then
 # single moves and swaps between the heaviest and the lightest guest while they even it out.
