@@ -244,3 +244,17 @@ OPEN2='hello features=precopy,sync,connections; expect HELLO; expect IDENTITY; v
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
 	! grep -q "reset" "$OUT/recv.out"
 }
+
+@test "a rehearsal over several connections takes the initial data over all of them and runs nothing" {
+	pairs 2 $((8 << 20)) $((4 << 20))
+	start_receive "${DST[@]}" --psk-file "$OUT/psk" -v
+	run vfiomig migrate "${SRC[@]}" --to "127.0.0.1:$PORT" --psk-file "$OUT/psk" \
+		--connections 3 --rehearse
+	finish_receive >/dev/null
+	assert_status 0
+	assert_equal "$RECV_STATUS" 0
+	assert_output_contains "rehearsal accepted"
+	grep -q "connection 3 of 3 joined" "$OUT/recv.out"
+	grep -q "rehearsal accepted" "$OUT/recv.out"
+	assert_rolled_back
+}
