@@ -127,7 +127,7 @@ _vfiomig()
 		--open-via | -o | --output | -i | --input | --key-file | -l | --level | \
 			-T | --threads | --to | --exec | --listen | --psk-file | --cert | --key | \
 			--ca | --timeout | --accept-timeout | --max-downtime | --max-rounds | \
-			--only | --skip | --repeat | --compat) ((i++)) ;;
+			--connections | --only | --skip | --repeat | --compat) ((i++)) ;;
 		--peer)
 			((i++))
 			((i < n - 1)) && peer=${_vfiomig_words[i]}
@@ -182,7 +182,7 @@ _vfiomig()
 		return 0
 		;;
 	-l | --level | -T | --threads | --timeout | --accept-timeout | --max-downtime | \
-		--max-rounds | --to | --exec | --listen | --repeat)
+		--max-rounds | --connections | --to | --exec | --listen | --repeat)
 		return 0
 		;;
 	esac
@@ -201,7 +201,7 @@ _vfiomig()
 		return 0
 		;;
 	--level=* | --threads=* | --timeout=* | --accept-timeout=* | --max-downtime=* | \
-		--max-rounds=* | --to=* | --exec=* | --listen=* | --repeat=*)
+		--max-rounds=* | --connections=* | --to=* | --exec=* | --listen=* | --repeat=*)
 		return 0
 		;;
 	esac
@@ -226,7 +226,7 @@ _vfiomig()
 		migrate)
 			opts+=' --to= --exec= --psk-file= --cert= --key= --ca= --insecure --timeout='
 			opts+=' --force --compat= --no-precopy --max-downtime= --max-rounds= -T --threads= --json'
-			opts+=' --progress --no-progress --events= --rehearse'
+			opts+=' --connections= --progress --no-progress --events= --rehearse'
 			;;
 		receive)
 			opts+=' --listen= --stdio --psk-file= --cert= --key= --ca= --insecure'

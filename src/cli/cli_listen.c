@@ -35,9 +35,10 @@ static error_t parse_listen(int key, char *arg, struct argp_state *state)
 const struct argp cli_listen_argp = { listen_options, parse_listen, NULL, NULL, NULL, NULL,
 				      NULL };
 
-/* An insecure peer is admitted once its first bytes parse as a whole HELLO: a
+/* An insecure peer is admitted once its first bytes parse as a whole HELLO (the
+ * migration's first connection) or JOIN (one more, which the engine checks): a
  * trickling or foreign peer then costs at most one handshake deadline. */
-static int check_hello(void *ctx, const uint8_t *head, size_t len, char *why, size_t size)
+static int check_first(uint16_t want, const uint8_t *head, size_t len, char *why, size_t size)
 {
 	struct proto_parser *parser;
 	struct proto_msg msg;
@@ -45,7 +46,6 @@ static int check_hello(void *ctx, const uint8_t *head, size_t len, char *why, si
 	size_t used = 0;
 	int ret;
 
-	(void)ctx;
 	if (proto_parser_new(PROTO_ROLE_DESTINATION, "peer", &parser, &err) < 0) {
 		snprintf(why, size, "%s", err.what);
 		return -1;
@@ -58,12 +58,25 @@ static int check_hello(void *ctx, const uint8_t *head, size_t len, char *why, si
 	}
 	if (msg.type == PROTO_NONE)
 		return (int)len + 1;    /* wait for the next byte */
-	if (msg.type != PROTO_HELLO) {
-		snprintf(why, size, "not a vfiomig peer: it began with %s, not HELLO",
-			 proto_type_name(msg.type) ? proto_type_name(msg.type) : "?");
+	if (msg.type != want) {
+		snprintf(why, size, "not a vfiomig peer: it began with %s, not %s",
+			 proto_type_name(msg.type) ? proto_type_name(msg.type) : "?",
+			 proto_type_name(want));
 		return -1;
 	}
 	return 0;
+}
+
+static int check_hello(void *ctx, const uint8_t *head, size_t len, char *why, size_t size)
+{
+	(void)ctx;
+	return check_first(PROTO_HELLO, head, len, why, size);
+}
+
+static int check_join(void *ctx, const uint8_t *head, size_t len, char *why, size_t size)
+{
+	(void)ctx;
+	return check_first(PROTO_JOIN, head, len, why, size);
 }
 
 static void report_rejected(void *ctx, const struct verr *why)
@@ -77,9 +90,10 @@ static void report_rejected(void *ctx, const struct verr *why)
 
 int cli_listen_accept(const char *spec, const struct xport_tls *tls,
 		      const struct xport_timeouts *t, struct xport_conn **conn,
-		      unsigned *turned_away, struct verr *err)
+		      unsigned *turned_away, struct cli_listen_more *more, struct verr *err)
 {
-	struct xport_admit admit = { .check = check_hello, .rejected = report_rejected };
+	struct xport_admit admit = { .check = check_hello, .rejected = report_rejected,
+				     .keep_listening = more != NULL };
 	int timeout_ms = cli_listen.accept_timeout_s < 0 ? t->connect_ms :
 			 cli_listen.accept_timeout_s * 1000;
 	struct xport_listener *l;
@@ -93,11 +107,45 @@ int cli_listen_accept(const char *spec, const struct xport_tls *tls,
 	fprintf(stderr, "vfiomig: listening on %s\n", xport_listener_name(l));
 	fflush(stderr);
 	ret = xport_accept(l, t, timeout_ms, &admit, conn, err);
-	xport_listener_close(l);
+	if (ret == 0 && more) {
+		more->listener = l;
+		more->t = t;
+	} else {
+		xport_listener_close(l);
+	}
 	*turned_away = admit.turned_away;
 	if (ret == 0 && admit.turned_away && cli.verbose <= 0)
 		cli_note("turned away %u connection%s that did not authenticate before %s "
 			 "(-v says why)", admit.turned_away, admit.turned_away == 1 ? "" : "s",
 			 xport_conn_peer(*conn));
 	return ret;
+}
+
+int cli_listen_join(void *ctx, int timeout_ms, int handshake_ms, struct xport_conn **conn,
+		    struct verr *err)
+{
+	struct cli_listen_more *more = ctx;
+	struct xport_admit admit = { .check = check_join, .rejected = report_rejected,
+				     .keep_listening = true };
+	struct xport_timeouts t;
+	int ret;
+
+	*conn = NULL;
+	if (!more->listener)
+		return verr_set(err, VERR_FAILED, EBADF, NULL, NULL, "no listener for more "
+				"connections");
+	t = *more->t;
+	if (handshake_ms > 0 && (t.connect_ms <= 0 || t.connect_ms > handshake_ms))
+		t.connect_ms = handshake_ms;
+	ret = xport_accept(more->listener, &t, timeout_ms, &admit, conn, err);
+	more->turned_away += admit.turned_away;
+	return ret;
+}
+
+void cli_listen_done(void *ctx)
+{
+	struct cli_listen_more *more = ctx;
+
+	xport_listener_close(more->listener);
+	more->listener = NULL;
 }

@@ -25,15 +25,19 @@ struct migrate_args {
 	enum eng_compat compat;
 	long max_downtime_ms, max_rounds;
 	unsigned threads;               /* 0: vpipe_threads() */
+	unsigned connections;           /* --connections: 1..PROTO_CONNECTIONS_MAX */
+	bool connections_given;
 };
 
-enum { OPT_TO = 0x700, OPT_EXEC,
+enum { OPT_TO = 0x700, OPT_EXEC, OPT_CONNECTIONS,
        OPT_FORCE, OPT_NO_PRECOPY, OPT_DOWNTIME, OPT_ROUNDS, OPT_JSON, OPT_REHEARSE };
 
 static const struct argp_option options[] = {
 	{ "to", OPT_TO, "HOST:PORT", 0, "Migrate to 'vfiomig receive --listen' over TCP", 0 },
 	{ "exec", OPT_EXEC, "COMMAND", 0, "Migrate over COMMAND's stdio (e.g. 'ssh dst vfiomig "
 	  "receive DEV --stdio')", 0 },
+	{ "connections", OPT_CONNECTIONS, "N", 0, "Spread the data over N TLS connections "
+	  "to the --to address, for links where one is the limit (1 to 16, default 1)", 0 },
 	{ "force", OPT_FORCE, NULL, 0, "Migrate even when identities do not pair (dangerous)", 0 },
 	CLI_COMPAT_OPTION,
 	{ "no-precopy", OPT_NO_PRECOPY, NULL, 0, "Stop the devices at once; no pre-copy", 0 },
@@ -61,6 +65,16 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case OPT_JSON: cli.json = true; return 0;
 	case OPT_REHEARSE: a->rehearse = true; return 0;
 	case 'T': a->threads = cli_parse_threads(arg, state); return 0;
+	case OPT_CONNECTIONS: {
+		long v;
+
+		if (cli_parse_int(arg, 1, PROTO_CONNECTIONS_MAX, &v) < 0)
+			argp_error(state, "--connections takes 1 to %d, not '%s'",
+				   PROTO_CONNECTIONS_MAX, arg);
+		a->connections = (unsigned)v;
+		a->connections_given = true;
+		return 0;
+	}
 	case OPT_DOWNTIME:
 		if (cli_parse_int(arg, 1, 3600000, &a->max_downtime_ms) < 0)
 			argp_error(state, "--max-downtime takes 1 to 3600000 ms, not '%s'", arg);
@@ -79,6 +93,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "which DEVICE? (see 'vfiomig list')");
 		if (!!a->to == !!a->exec)
 			argp_error(state, "give exactly one of --to and --exec");
+		if (a->exec && a->connections_given)
+			argp_error(state, "--connections is for --to (TCP); --exec has one channel");
 		if (a->rehearse && (a->no_precopy || a->max_rounds == 0))
 			argp_error(state, "--rehearse tries the initial pre-copy data: it excludes "
 				   "--no-precopy and --max-rounds 0");
@@ -129,6 +145,8 @@ static void summary(const struct eng_migration_stats *st)
 		json_uint(&j, "pings_received", st->pings_received);
 		json_uint(&j, "stop_copy_size_unknown", st->unknown_sizes);
 		json_uint(&j, "initial_data_acknowledged_ms", (uint64_t)st->initial_ack_ms);
+		if (st->connections > 1)        /* absent: one, as before the option */
+			json_uint(&j, "connections", st->connections);
 		json_object_end(&j);
 		json_finish(&j);
 		return;
@@ -139,6 +157,21 @@ static void summary(const struct eng_migration_stats *st)
 		 (unsigned long long)st->raw_bytes, (unsigned long long)st->wire_bytes, ratio,
 		 rate / (1 << 20), st->precopy_rounds, st->precopy_rounds == 1 ? "" : "s",
 		 st->downtime_ms, st->resume_us / 1000.0);
+}
+
+/* The engine's connector for the extra connections: the same address and
+ * credentials as the first. */
+struct more_connections {
+	const char *to;
+	const struct xport_tls *tls;
+	const struct xport_timeouts *t;
+};
+
+static int connect_more(void *ctx, struct xport_conn **conn, struct verr *err)
+{
+	const struct more_connections *m = ctx;
+
+	return xport_connect(m->to, m->tls, m->t, conn, err);
 }
 
 /* A rehearsal that went as planned: what it proved (exit 0). */
@@ -178,7 +211,7 @@ static int connect_peer(const struct migrate_args *a, const struct xport_tls *tl
 
 int cmd_migrate(int argc, char **argv)
 {
-	struct migrate_args a = { .max_downtime_ms = 300, .max_rounds = 8,
+	struct migrate_args a = { .max_downtime_ms = 300, .max_rounds = 8, .connections = 1,
 				  .compat = ENG_COMPAT_DEFAULT };
 	struct cli_phase_progress progress = { .command = "migrate" };
 	struct eng_source *src = NULL;
@@ -200,12 +233,14 @@ int cmd_migrate(int argc, char **argv)
 		return ret;
 	}
 	cli_progress_init(&progress.line, "migrate", 0);
+	struct more_connections more = { a.to, &tls, &t };
 	struct eng_source_options opt = {
 		.devices = a.devices, .n = a.ndevices, .open_via = cli.open_via, .force = a.force,
 		.compat = a.compat,
 		.precopy = !a.no_precopy, .max_downtime_ms = a.max_downtime_ms,
 		.rehearse = a.rehearse,
 		.max_rounds = a.max_rounds, .initial_wait_ms = t.idle_ms, .threads = a.threads, .record_key = cli_key_get(&psk),
+		.connections = a.connections, .connector = { connect_more, &more },
 		.stop = &cli_signal, .progress = cli_phase_progress_show, .progress_ctx = &progress,
 	};
 	if (eng_source_open(&opt, &src, &err) < 0 || connect_peer(&a, &tls, &t, &conn, &err) < 0 ||

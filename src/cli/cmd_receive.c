@@ -87,7 +87,9 @@ static const struct argp receive_argp = {
 	"The devices are only touched after the source accepted their identities; every "
 	"record is verified before its bytes reach a device; the devices run once the source "
 	"hands the state over (RUN), and COMMIT says so. On any failure before RUN the "
-	"devices are reset. A listener accepts one migration and exits.",
+	"devices are reset. A listener accepts one migration and exits; it takes as many "
+	"connections as the source asks for (migrate --connections, at most 16), each "
+	"authenticated and joined with the session's token, and no more.",
 	children, NULL, NULL
 };
 
@@ -112,6 +114,8 @@ static void summary(const struct eng_migration_stats *st, unsigned turned_away)
 		json_uint(&j, "pings_sent", st->pings_sent);
 		json_uint(&j, "pings_received", st->pings_received);
 		json_uint(&j, "turned_away", turned_away);
+		if (st->connections > 1)        /* absent: one, as before the option */
+			json_uint(&j, "connections", st->connections);
 		json_object_end(&j);
 		json_finish(&j);
 		return;
@@ -160,10 +164,10 @@ static int check_names(const struct receive_args *a, struct verr *err)
 
 static int connect_peer(const struct receive_args *a, const struct xport_tls *tls,
 			const struct xport_timeouts *t, struct xport_conn **conn,
-			unsigned *turned_away, struct verr *err)
+			unsigned *turned_away, struct cli_listen_more *more, struct verr *err)
 {
 	int ret = a->stdio ? xport_stdio(t, conn, err)
-			   : cli_listen_accept(a->listen, tls, t, conn, turned_away, err);
+			   : cli_listen_accept(a->listen, tls, t, conn, turned_away, more, err);
 
 	if (ret < 0 && err->class == VERR_INTERRUPTED)
 		verr_hint(err, "no device was touched");
@@ -181,6 +185,7 @@ int cmd_receive(int argc, char **argv)
 	struct cli_key psk;
 	struct verr err = { 0 };
 	unsigned turned_away = 0;
+	struct cli_listen_more more = { 0 };
 	int ret;
 
 	argp_parse(&receive_argp, argc, argv, 0, NULL, &a);
@@ -200,8 +205,12 @@ int cmd_receive(int argc, char **argv)
 		.leave_stopped = a.stop, .threads = a.threads, .record_key = cli_key_get(&psk),
 		.stop = &cli_signal, .progress = cli_phase_progress_show, .progress_ctx = &progress,
 	};
+	/* A source may ask for more connections (migrate --connections): the listener
+	 * stays open until they joined, or until the engine knows none will come. */
+	if (a.listen)
+		opt.acceptor = (struct eng_acceptor){ cli_listen_join, cli_listen_done, &more };
 	if (check_names(&a, &err) < 0 || eng_destination_new(&opt, &dst, &err) < 0 ||
-	    connect_peer(&a, &tls, &t, &conn, &turned_away, &err) < 0 ||
+	    connect_peer(&a, &tls, &t, &conn, &turned_away, a.listen ? &more : NULL, &err) < 0 ||
 	    eng_destination_run(dst, conn, &err) < 0) {
 		cli_progress_done(&progress.line);
 		ret = cli_fail(&err);
@@ -210,9 +219,11 @@ int cmd_receive(int argc, char **argv)
 		if (eng_destination_stats(dst)->rehearsal)
 			rehearsal_summary(eng_destination_stats(dst));
 		else
-			summary(eng_destination_stats(dst), turned_away);
+			summary(eng_destination_stats(dst), turned_away + more.turned_away +
+				eng_destination_stats(dst)->turned_away);
 	}
 	eng_destination_close(dst);        /* resets the devices of a failed run, then ABORT */
+	cli_listen_done(&more);
 	cli_key_wipe(&psk);
 	return ret;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lanes.h"
 #include "peer.h"
 #include "base/clock.h"
 
@@ -31,6 +32,10 @@ struct eng_destination {
 	bool handed_over;               /* RUN received: the state is ours */
 	const struct vstream_key *key;  /* records keyed: opt.record_key */
 	struct vpipe_decode *pipe;      /* verifies every device's records */
+	struct eng_lanes_in *lanes;     /* DATA over several connections; NULL: one */
+	unsigned lanes_used;
+	uint64_t lane_bytes;            /* read on the extra connections */
+	bool listening;                 /* the acceptor may still take connections */
 	uint64_t estimate;              /* the devices' stop-copy sizes, summed */
 	uint64_t raw;
 	uint32_t precopy_rounds;        /* as SWITCHOVER said */
@@ -125,6 +130,32 @@ static int check_start(struct eng_destination *run, const struct proto_msg *msg,
 	return 0;
 }
 
+static void stop_listening(struct eng_destination *run)
+{
+	if (!run->listening)
+		return;
+	run->listening = false;
+	if (run->opt.acceptor.done)
+		run->opt.acceptor.done(run->opt.acceptor.ctx);
+}
+
+/* The source asked for n connections in all (docs/protocol.md §8). */
+static int join_lanes(struct eng_destination *run, unsigned n, struct verr *err)
+{
+	int timeout_ms = xport_conn_idle(run->peer.conn);
+
+	eng_debug("waiting for %u more connections to join", n - 1);
+	if (eng_lanes_in_open(&run->peer, n, &run->opt.acceptor,
+			      timeout_ms > 0 ? timeout_ms : 60000, &run->lanes,
+			      &run->stats.turned_away, err) < 0)
+		return -EIO;
+	stop_listening(run);
+	run->lanes_used = n;
+	/* the handshake's deadline again, for the STARTs */
+	eng_peer_set_deadline(&run->peer, timeout_ms);
+	return 0;
+}
+
 /* After an accepting VERDICT: every device's stream header, checked; then every
  * device into RESUMING, and READY. */
 static int prepare_devices(struct eng_destination *run,
@@ -140,6 +171,13 @@ static int prepare_devices(struct eng_destination *run,
 
 		if (eng_peer_recv(&run->peer, &msg, err) < 0)
 			return -EIO;
+		if (msg.type == PROTO_CONNECTIONS) {     /* the session allows it first only */
+			if (join_lanes(run, msg.u.join.count, err) < 0)
+				return -EIO;
+			i--;
+			continue;
+		}
+		stop_listening(run);
 		if (msg.type != PROTO_START || msg.device >= run->n)
 			return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn),
 					NULL, "expected START, got %s",
@@ -193,41 +231,80 @@ static int take_payload(struct eng_destination *run, const struct proto_msg *msg
 	return 0;
 }
 
+/* One message of the data phase; *ended counts the DEVICE_ENDs. */
+static int take_message(struct eng_destination *run, const struct proto_msg *msg,
+			unsigned *ended, struct verr *err)
+{
+	if (msg->type == PROTO_SYNC) {
+		/* echoed once every record before it is in the devices */
+		struct proto_msg echo = { .type = PROTO_SYNC, .device = PROTO_NO_DEVICE,
+					  .u.sync = msg->u.sync };
+
+		if (vpipe_decode_drain(run->pipe, err) < 0 ||
+		    eng_peer_send(&run->peer, &echo, err) < 0)
+			return -EIO;
+		eng_emit_phase(ENG_PHASE_SYNC, NULL, NULL);
+		return 0;
+	}
+	if (msg->type == PROTO_SWITCHOVER && run->rehearsal)
+		return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn),
+				"the source's vfiomig is broken; the devices were reset",
+				"SWITCHOVER in a rehearsal, which never loads or runs a device");
+	if (msg->type == PROTO_SWITCHOVER) {
+		clock_gettime(CLOCK_MONOTONIC, &run->switchover);
+		run->precopy_rounds = msg->u.precopy_rounds;
+		show_progress(run, "stop-copy");
+		eng_emit_phase(ENG_PHASE_SWITCHOVER, NULL, NULL);
+		return 0;
+	}
+	if (msg->type == PROTO_RECORDS)  /* the lanes waited for what it counts */
+		return 0;
+	if (take_payload(run, msg, err) < 0)
+		return -EIO;
+	if (msg->type == PROTO_DEVICE_END)
+		(*ended)++;
+	show_progress(run, NULL);
+	return 0;
+}
+
+/* Over several connections: each device's DATA in sequence, whichever connection
+ * brought it; the extra connections close once every stream ended. */
+static int transfer_lanes(struct eng_destination *run, struct verr *err)
+{
+	unsigned ended = 0;
+
+	if (eng_lanes_in_start(run->lanes, run->n, run->opt.stop, err) < 0)
+		return -EIO;
+	while (ended < run->n) {
+		struct eng_lane_msg *m;
+		int rc;
+
+		if (eng_lanes_in_next(run->lanes, &m, err) < 0)
+			return -EIO;
+		rc = take_message(run, &m->msg, &ended, err);
+		if (rc == 0 && m->msg.type == PROTO_SYNC)
+			eng_lanes_in_resume(run->lanes);
+		free(m);
+		if (rc < 0)
+			return -EIO;
+	}
+	run->lane_bytes = eng_lanes_in_bytes(run->lanes);
+	eng_lanes_in_close(run->lanes);
+	run->lanes = NULL;
+	return 0;
+}
+
 static int transfer(struct eng_destination *run, struct verr *err)
 {
 	struct proto_msg msg;
 	unsigned ended = 0;
 
+	if (run->lanes)
+		return transfer_lanes(run, err);
 	while (ended < run->n) {
-		if (eng_peer_recv(&run->peer, &msg, err) < 0)
+		if (eng_peer_recv(&run->peer, &msg, err) < 0 ||
+		    take_message(run, &msg, &ended, err) < 0)
 			return -EIO;
-		if (msg.type == PROTO_SYNC) {
-			/* echoed once every record before it is in the devices */
-			struct proto_msg echo = { .type = PROTO_SYNC, .device = PROTO_NO_DEVICE,
-						  .u.sync = msg.u.sync };
-
-			if (vpipe_decode_drain(run->pipe, err) < 0 ||
-			    eng_peer_send(&run->peer, &echo, err) < 0)
-				return -EIO;
-			eng_emit_phase(ENG_PHASE_SYNC, NULL, NULL);
-			continue;
-		}
-		if (msg.type == PROTO_SWITCHOVER && run->rehearsal)
-			return verr_set(err, VERR_PEER, EPROTO, xport_conn_name(run->peer.conn),
-					"the source's vfiomig is broken; the devices were reset",
-					"SWITCHOVER in a rehearsal, which never loads or runs a device");
-		if (msg.type == PROTO_SWITCHOVER) {
-			clock_gettime(CLOCK_MONOTONIC, &run->switchover);
-			run->precopy_rounds = msg.u.precopy_rounds;
-			show_progress(run, "stop-copy");
-			eng_emit_phase(ENG_PHASE_SWITCHOVER, NULL, NULL);
-			continue;
-		}
-		if (take_payload(run, &msg, err) < 0)
-			return -EIO;
-		if (msg.type == PROTO_DEVICE_END)
-			ended++;
-		show_progress(run, NULL);
 	}
 	return 0;
 }
@@ -293,13 +370,17 @@ static int converse(struct eng_destination *run, struct verr *err)
 	static struct proto_identity ids;
 	struct proto_msg msg = { .type = PROTO_IDENTITY, .device = PROTO_NO_DEVICE };
 	uint64_t features = PROTO_FEAT_PRECOPY | PROTO_FEAT_SYNC | PROTO_FEAT_REHEARSAL |
-			    (run->key ? PROTO_FEAT_KEYED_RECORDS : 0);
+			    (run->key ? PROTO_FEAT_KEYED_RECORDS : 0) |
+			    (run->opt.acceptor.accept ? PROTO_FEAT_CONNECTIONS : 0);
 	uint64_t agreed;
 	int ret;
 
+	run->listening = run->opt.acceptor.accept != NULL;
 	if (eng_peer_hello(&run->peer, PROTO_ROLE_DESTINATION, run->opt.n, features, &agreed,
 			   err) < 0)
 		return -EIO;
+	if (!(agreed & PROTO_FEAT_CONNECTIONS))
+		stop_listening(run);
 	if (run->key && !(agreed & PROTO_FEAT_KEYED_RECORDS))
 		return verr_set(err, VERR_PEER, 0, xport_conn_name(run->peer.conn),
 				"give the source the same --psk-file; no device was touched",
@@ -354,7 +435,8 @@ static void finish(struct eng_destination *run)
 			 "devices run here", (int)*run->opt.stop);
 	run->stats.devices = run->n;
 	run->stats.raw_bytes = __atomic_load_n(&run->raw, __ATOMIC_RELAXED);
-	run->stats.wire_bytes = run->peer.received;
+	run->stats.wire_bytes = run->peer.received + run->lane_bytes;
+	run->stats.connections = run->lanes_used ? run->lanes_used : 1;
 	run->stats.precopy_rounds = run->precopy_rounds;
 	run->stats.total_ms = vclock_seconds(&run->t0, &run->running) * 1000;
 	run->stats.resume_ms = vclock_seconds(&run->switchover, &run->running) * 1000;
@@ -374,6 +456,8 @@ static int end_rehearsal(struct eng_destination *run, struct verr *err)
 	for (unsigned i = 0; i < run->n; i++)
 		touched = touched || run->dev[i].touched;
 	verr_clear(err);
+	eng_lanes_in_close(run->lanes);         /* no reader may outlive the peer */
+	run->lanes = NULL;
 	vpipe_decode_stop(run->pipe);   /* no writer thread may outlive the reset */
 	run->pipe = NULL;
 	st->rehearsal = touched ? ENG_REHEARSAL_INITIAL_DATA : ENG_REHEARSAL_IDENTITY;
@@ -452,6 +536,9 @@ void eng_destination_close(struct eng_destination *run)
 {
 	if (!run)
 		return;
+	eng_lanes_in_close(run->lanes);         /* no reader may outlive the peer */
+	run->lanes = NULL;
+	stop_listening(run);
 	if (run->failed) {
 		vpipe_decode_stop(run->pipe);
 		run->pipe = NULL;

@@ -173,8 +173,26 @@ struct eng_migration_stats {
 	unsigned unknown_sizes;         /* source: devices whose driver gave no stop-copy size */
 	double initial_ack_ms;          /* source: from the start to the destination's word
 					 * that the initial data is in its devices; 0: none */
+	unsigned connections;           /* the data went over this many connections */
+	unsigned turned_away;           /* destination: connections that did not join */
 	enum eng_rehearsal rehearsal;   /* how far a rehearsal went; NONE: not one */
 	char rehearsal_note[200];       /* what it proved, or where it stopped and why */
+};
+
+/* More connections to the same peer, for feature CONNECTIONS (docs/protocol.md §8):
+ * the CLI's, with the same address and credentials as the first. */
+struct eng_connector {
+	int (*connect)(void *ctx, struct xport_conn **out, struct verr *err);
+	void *ctx;
+};
+struct eng_acceptor {
+	/* The next connection the listener admitted (TLS authenticated it), within
+	 * timeout_ms in all, each peer getting handshake_ms for its TLS handshake (or
+	 * its first bytes); NULL: this side takes one connection only. */
+	int (*accept)(void *ctx, int timeout_ms, int handshake_ms, struct xport_conn **out,
+		      struct verr *err);
+	void (*done)(void *ctx);        /* no more connections: stop listening */
+	void *ctx;
 };
 
 struct eng_source_options {
@@ -189,6 +207,8 @@ struct eng_source_options {
 	int initial_wait_ms;            /* the longest pre-copy waits for initial data; 0: 60 s */
 	unsigned threads;               /* encoders; 0: vpipe_threads() */
 	const struct vstream_key *record_key;
+	unsigned connections;           /* 1..PROTO_CONNECTIONS_MAX; more need connector */
+	struct eng_connector connector;
 	volatile sig_atomic_t *stop;    /* a signal's number: roll back, before RUN */
 	eng_phase_fn *progress;
 	void *progress_ctx;
@@ -218,6 +238,7 @@ struct eng_destination_options {
 	bool leave_stopped;             /* devices stay in STOP after RUN (receive --stop) */
 	unsigned threads;               /* decoders; 0: vpipe_threads() */
 	const struct vstream_key *record_key;   /* required of the source when given */
+	struct eng_acceptor acceptor;   /* extra connections the source may ask for */
 	volatile sig_atomic_t *stop;    /* a signal's number: reset, before RUN */
 	eng_phase_fn *progress;
 	void *progress_ctx;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lanes.h"
 #include "peer.h"
 #include "base/clock.h"
 
@@ -35,6 +36,8 @@ struct eng_source {
 	bool peer_ready, committed, precopy, sync, failed;
 	bool handed_over;               /* RUN went out: past the point of no return */
 	struct vpipe_save *pipe;
+	struct eng_lanes_out *lanes;    /* DATA over several connections; NULL: one */
+	unsigned lanes_used;            /* how many, once opened */
 	uint64_t estimate;              /* the drivers' stop-copy sizes, added up */
 	unsigned rounds;
 	struct timespec t0, stop, commit;
@@ -199,6 +202,8 @@ static int send_part(void *ctx, unsigned device, enum vpipe_part part, const uin
 	struct eng_source *run = ctx;
 	struct proto_msg msg = { .type = PROTO_SWITCHOVER, .device = PROTO_NO_DEVICE };
 
+	if (part == VPIPE_RECORD && run->lanes)
+		return eng_lanes_out_data(run->lanes, (uint16_t)device, buf, len, err);
 	if (part != VPIPE_MARK)
 		return eng_peer_send_payload(&run->peer, types[part], (uint16_t)device, buf, len, err);
 	msg.u.precopy_rounds = run->precopy ? run->rounds : 0;
@@ -413,6 +418,8 @@ static int drain(struct eng_source *run, struct verr *err)
 	struct timespec t0, t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (run->lanes && eng_lanes_out_records(run->lanes, run->n, err) < 0)
+		return -EIO;
 	if (eng_peer_send(&run->peer, &msg, err) < 0 || eng_peer_recv(&run->peer, &msg, err) < 0)
 		return -EIO;
 	if (msg.type != PROTO_SYNC || msg.u.sync != 1)
@@ -537,6 +544,39 @@ static int hand_over(struct eng_source *run, struct verr *err)
 			"outcome unknown: RUN was sent, then %s", why.what);
 }
 
+/* Extra connections, before the first START (docs/protocol.md §8). */
+static int open_lanes(struct eng_source *run, uint64_t agreed, struct verr *err)
+{
+	unsigned n = run->opt.connections;
+
+	if (n < 2)
+		return 0;
+	if (!(agreed & PROTO_FEAT_CONNECTIONS)) {
+		eng_note("warning: the destination takes one connection only (receive --stdio, "
+			 "or an older vfiomig); migrating over one");
+		return 0;
+	}
+	if (eng_lanes_out_open(&run->peer, n, &run->opt.connector, run->opt.stop, &run->lanes,
+			       err) < 0)
+		return -EIO;
+	run->lanes_used = n;
+	return 0;
+}
+
+/* The data phase is over once the destination loaded the state: the extra
+ * connections close before RUN, so only the primary matters for the handover. */
+static int close_lanes(struct eng_source *run, struct verr *err)
+{
+	int ret;
+
+	if (!run->lanes)
+		return 0;
+	run->stats.wire_bytes += eng_lanes_out_bytes(run->lanes);
+	ret = eng_lanes_out_close(run->lanes, true, err);
+	run->lanes = NULL;
+	return ret;
+}
+
 /* The first device without PRE_COPY, for a rehearsal that cannot try initial data. */
 static const char *lacks_precopy(const struct eng_source *run)
 {
@@ -575,6 +615,8 @@ static int end_rehearsal(struct eng_source *run, struct verr *err)
 	eng_emit_phase(ENG_PHASE_REHEARSAL, NULL, st->rehearsal_note);
 	eng_peer_finish(&run->peer, true, PROTO_REASON_REHEARSAL, st->rehearsal_note);
 	run->peer_ready = false;
+	eng_lanes_out_close(run->lanes, false, NULL);   /* after the ABORT that says why */
+	run->lanes = NULL;
 	roll_back(run);
 	st->devices = run->n;
 	st->wire_bytes = run->peer.sent;
@@ -587,7 +629,8 @@ static int converse(struct eng_source *run, struct verr *err)
 {
 	uint64_t want = (run->precopy ? PROTO_FEAT_PRECOPY | PROTO_FEAT_SYNC : 0) |
 			(run->opt.record_key ? PROTO_FEAT_KEYED_RECORDS : 0) |
-			(run->opt.rehearse ? PROTO_FEAT_REHEARSAL : 0);
+			(run->opt.rehearse ? PROTO_FEAT_REHEARSAL : 0) |
+			(run->opt.connections > 1 ? PROTO_FEAT_CONNECTIONS : 0);
 	struct vpipe_stats sent;
 	uint64_t agreed;
 	int ret;
@@ -612,7 +655,8 @@ static int converse(struct eng_source *run, struct verr *err)
 		return end_rehearsal(run, err);
 	/* START goes before READY: the destination checks the headers before any of
 	 * its devices changes state. */
-	if (start_pipeline(run, err) < 0 || await_ready(run, err) < 0)
+	if (open_lanes(run, agreed, err) < 0 ||
+	    start_pipeline(run, err) < 0 || await_ready(run, err) < 0)
 		return -EIO;
 	if (run->precopy && precopy(run, err) < 0)
 		return -EIO;
@@ -624,7 +668,7 @@ static int converse(struct eng_source *run, struct verr *err)
 	run->pipe = NULL;
 	if (ret == 0 && run->opt.progress)
 		run->opt.progress(run->opt.progress_ctx, NULL, sent.raw_bytes, sent.wire_bytes);
-	if (ret < 0 || await_loaded(run, err) < 0)
+	if (ret < 0 || await_loaded(run, err) < 0 || close_lanes(run, err) < 0)
 		return -EIO;
 	return hand_over(run, err);
 }
@@ -682,7 +726,8 @@ static int finish(struct eng_source *run, struct verr *err)
 		if (vdev_set_state(run->dev[i].dev, VMIG_STOP, VMIG_ERROR, err) < 0)
 			return -EIO;
 	run->stats.devices = run->n;
-	run->stats.wire_bytes = run->peer.sent;
+	run->stats.connections = run->lanes_used ? run->lanes_used : 1;
+	run->stats.wire_bytes += run->peer.sent;
 	run->stats.precopy_rounds = run->precopy ? run->rounds : 0;
 	run->stats.total_ms = vclock_seconds(&run->t0, &run->commit) * 1000;
 	run->stats.downtime_ms = vclock_seconds(&run->stop, &run->commit) * 1000;
@@ -719,6 +764,8 @@ void eng_source_close(struct eng_source *run)
 		/* No thread of the pipeline may outlive the failure, nor write after ABORT. */
 		vpipe_save_abort(run->pipe);
 		run->pipe = NULL;
+		eng_lanes_out_close(run->lanes, false, NULL);
+		run->lanes = NULL;
 		if (run->peer_ready)
 			eng_peer_finish(&run->peer, true, eng_peer_reason(&run->peer, &run->failure),
 					run->failure.what[0] ? run->failure.what

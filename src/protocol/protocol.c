@@ -22,10 +22,11 @@ typedef int decode_fn(const uint8_t *p, size_t len, struct proto_msg *m,
 typedef ssize_t encode_fn(const struct proto_msg *m, uint8_t *out, size_t cap,
 			  struct verr *err);
 
-static decode_fn hello_decode, verdict_decode, start_decode, record_decode, u32_decode,
+static decode_fn join_decode, records_decode, hello_decode, verdict_decode, start_decode, record_decode, u32_decode,
 	u64_decode, reason_decode, empty_decode, identity_msg_decode;
 static encode_fn hello_encode, verdict_encode, bytes_encode, switchover_encode,
-	commit_encode, loaded_encode, ping_encode, sync_encode, reason_encode, empty_encode, identity_msg_encode;
+	commit_encode, loaded_encode, ping_encode, sync_encode, reason_encode, empty_encode, identity_msg_encode,
+	join_encode, records_encode;
 
 /* Version 2's messages: sender, device index rule, payload limits (docs §3). */
 static const struct msg_kind {
@@ -61,6 +62,13 @@ static const struct msg_kind {
 	{ PROTO_SYNC, "SYNC", FROM_BOTH, DEV_NONE, 8, 8, u64_decode, sync_encode },
 	{ PROTO_LOADED, "LOADED", FROM_DESTINATION, DEV_NONE, 8, 8, u64_decode, loaded_encode },
 	{ PROTO_RUN, "RUN", FROM_SOURCE, DEV_NONE, 0, 0, empty_decode, empty_encode },
+	{ PROTO_CONNECTIONS, "CONNECTIONS", FROM_SOURCE, DEV_NONE, 8, 8, join_decode, join_encode },
+	{ PROTO_TOKEN, "TOKEN", FROM_DESTINATION, DEV_NONE, 8 + PROTO_TOKEN_LEN,
+	  8 + PROTO_TOKEN_LEN, join_decode, join_encode },
+	{ PROTO_JOIN, "JOIN", FROM_SOURCE, DEV_NONE, 8 + PROTO_TOKEN_LEN, 8 + PROTO_TOKEN_LEN,
+	  join_decode, join_encode },
+	{ PROTO_RECORDS, "RECORDS", FROM_SOURCE, DEV_NONE, 16, 8 + 8 * PROTO_MAX_DEVICES,
+	  records_decode, records_encode },
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -268,6 +276,72 @@ static ssize_t sync_encode(const struct proto_msg *m, uint8_t *out, size_t cap,
 			   struct verr *err)
 {
 	return u64_put(m->u.sync, out, cap);
+}
+
+/* CONNECTIONS: count; TOKEN: count and token; JOIN: index and token. */
+static int join_decode(const uint8_t *p, size_t len, struct proto_msg *m,
+		       struct proto_identity *ids, struct verr *err)
+{
+	uint16_t v = vstream_get16(p);
+
+	if (m->type == PROTO_JOIN) {
+		if (v == 0 || v >= PROTO_CONNECTIONS_MAX)
+			return proto_bad(err, "connection index %u (1 to %u allowed)", v,
+					 PROTO_CONNECTIONS_MAX - 1);
+		m->u.join.index = v;
+	} else {
+		if (v < 2 || v > PROTO_CONNECTIONS_MAX)
+			return proto_bad(err, "%u connections (2 to %u allowed)", v,
+					 PROTO_CONNECTIONS_MAX);
+		m->u.join.count = v;
+	}
+	if (m->type != PROTO_CONNECTIONS)
+		memcpy(m->u.join.token, p + 8, PROTO_TOKEN_LEN);
+	return 0;
+}
+
+static ssize_t join_encode(const struct proto_msg *m, uint8_t *out, size_t cap,
+			   struct verr *err)
+{
+	size_t len = m->type == PROTO_CONNECTIONS ? 8 : 8 + PROTO_TOKEN_LEN;
+	uint16_t v = m->type == PROTO_JOIN ? m->u.join.index : m->u.join.count;
+
+	if (cap < len)
+		return -ENOSPC;
+	memset(out, 0, 8);
+	vstream_put16(out, v);
+	if (len > 8)
+		memcpy(out + 8, m->u.join.token, PROTO_TOKEN_LEN);
+	return (ssize_t)len;
+}
+
+static int records_decode(const uint8_t *p, size_t len, struct proto_msg *m,
+			  struct proto_identity *ids, struct verr *err)
+{
+	unsigned n = vstream_get16(p);
+
+	if (n == 0 || n > PROTO_MAX_DEVICES || len != 8 + 8 * (size_t)n)
+		return proto_bad(err, "%u devices in %zu bytes", n, len);
+	m->u.records.devices = (uint16_t)n;
+	for (unsigned i = 0; i < n; i++)
+		m->u.records.sent[i] = vstream_get64(p + 8 + 8 * i);
+	return 0;
+}
+
+static ssize_t records_encode(const struct proto_msg *m, uint8_t *out, size_t cap,
+			      struct verr *err)
+{
+	unsigned n = m->u.records.devices;
+
+	if (n == 0 || n > PROTO_MAX_DEVICES)
+		return -EINVAL;
+	if (cap < 8 + 8 * (size_t)n)
+		return -ENOSPC;
+	memset(out, 0, 8);
+	vstream_put16(out, (uint16_t)n);
+	for (unsigned i = 0; i < n; i++)
+		vstream_put64(out + 8 + 8 * i, m->u.records.sent[i]);
+	return (ssize_t)(8 + 8 * n);
 }
 
 static int reason_decode(const uint8_t *p, size_t len, struct proto_msg *m,

@@ -54,6 +54,11 @@ enum proto_type {
 					 * has taken everything sent before (feature SYNC) */
 	PROTO_LOADED = 13,              /* destination: every device loaded and stopped */
 	PROTO_RUN = 14,                 /* source: the state is the destination's now */
+	/* Feature CONNECTIONS (docs §8): data over several connections. */
+	PROTO_CONNECTIONS = 15,         /* source: asks for this many connections in all */
+	PROTO_TOKEN = 16,               /* destination: the token extra connections JOIN with */
+	PROTO_JOIN = 17,                /* source, first on an extra connection: index, token */
+	PROTO_RECORDS = 18,             /* source, before SYNC: DATA sent so far per device */
 	PROTO_TYPE_MAY_SKIP = 0x8000,
 };
 
@@ -66,8 +71,17 @@ enum proto_role { PROTO_ROLE_SOURCE = 1, PROTO_ROLE_DESTINATION = 2 };
 /* The source: this is a rehearsal; the destination: it knows rehearsals. Agreed, the
  * migration ends with ABORT (REHEARSAL) before SWITCHOVER, and nothing runs. */
 #define PROTO_FEAT_REHEARSAL     (1ull << 3)
+#define PROTO_FEAT_CONNECTIONS   (1ull << 4)   /* DATA over several connections */
 #define PROTO_FEATURES_KNOWN     (PROTO_FEAT_PRECOPY | PROTO_FEAT_KEYED_RECORDS | \
-				  PROTO_FEAT_SYNC | PROTO_FEAT_REHEARSAL)
+				  PROTO_FEAT_SYNC | PROTO_FEAT_REHEARSAL | \
+				  PROTO_FEAT_CONNECTIONS)
+
+/* Feature CONNECTIONS: connections of one migration, the primary included; the token
+ * extra connections prove they belong to it; how far ahead of the next record its
+ * device needs a DATA's sequence number may be (docs §8). */
+#define PROTO_CONNECTIONS_MAX    16
+#define PROTO_TOKEN_LEN          32
+#define PROTO_REORDER_MAX        (1ull << 24)
 
 /* Reason codes of VERDICT and ABORT; unknown codes are accepted and printed as numbers. */
 enum proto_reason_code {
@@ -138,6 +152,15 @@ struct proto_msg {
 		struct proto_reason reason;                     /* ABORT */
 		uint64_t ping;                                  /* PING: a counter */
 		uint64_t sync;                                  /* SYNC: the source's counter */
+		struct {
+			uint16_t count;         /* CONNECTIONS, TOKEN: connections in all */
+			uint16_t index;         /* JOIN: 1..count-1 */
+			uint8_t token[PROTO_TOKEN_LEN];         /* TOKEN, JOIN */
+		} join;
+		struct {
+			uint16_t devices;
+			uint64_t sent[PROTO_MAX_DEVICES];       /* DATA of each device so far */
+		} records;                                      /* RECORDS */
 	} u;
 };
 
@@ -236,6 +259,9 @@ struct proto_session {
 	unsigned devices;               /* from the source's HELLO */
 	uint32_t started, ended;        /* bit per device */
 	unsigned started_count, ended_count;
+	unsigned connections;           /* CONNECTIONS asked for (0: not asked) */
+	bool token;                     /* TOKEN answered it */
+	bool records_pending;           /* RECORDS sent or received: SYNC comes next */
 };
 
 void proto_session_init(struct proto_session *s, enum proto_role role);
@@ -257,5 +283,7 @@ bool proto_session_committed(const struct proto_session *s);
  */
 bool proto_session_handed_over(const struct proto_session *s);
 bool proto_session_over(const struct proto_session *s);  /* COMMITTED, REFUSED, ABORTED */
+/* The token check of a JOIN, in constant time: true when they are equal. */
+bool proto_token_equal(const uint8_t a[PROTO_TOKEN_LEN], const uint8_t b[PROTO_TOKEN_LEN]);
 
 #endif

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include <openssl/crypto.h>
+
 #include "protocol.h"
 
 /* The phase in which each message type is expected; PING and ABORT go anywhere. */
@@ -22,6 +24,9 @@ static const struct step {
 	{ PROTO_LOADED, PROTO_PHASE_LOADING, PROTO_ROLE_DESTINATION },
 	{ PROTO_RUN, PROTO_PHASE_HANDOVER, PROTO_ROLE_SOURCE },
 	{ PROTO_COMMIT, PROTO_PHASE_COMMIT, PROTO_ROLE_DESTINATION },
+	{ PROTO_CONNECTIONS, PROTO_PHASE_READY, PROTO_ROLE_SOURCE },
+	{ PROTO_TOKEN, PROTO_PHASE_READY, PROTO_ROLE_DESTINATION },
+	{ PROTO_RECORDS, PROTO_PHASE_TRANSFER, PROTO_ROLE_SOURCE },
 };
 
 void proto_session_init(struct proto_session *s, enum proto_role role)
@@ -43,6 +48,36 @@ bool proto_session_committed(const struct proto_session *s)
 bool proto_session_handed_over(const struct proto_session *s)
 {
 	return s->handed_over;
+}
+
+bool proto_token_equal(const uint8_t a[PROTO_TOKEN_LEN], const uint8_t b[PROTO_TOKEN_LEN])
+{
+	return CRYPTO_memcmp(a, b, PROTO_TOKEN_LEN) == 0;
+}
+
+/* Feature CONNECTIONS (docs §8): CONNECTIONS once, before any START, answered by
+ * TOKEN before the STARTs; RECORDS only in a session of several connections, each
+ * followed by the source's SYNC. */
+static int connections(struct proto_session *s, const struct proto_msg *m)
+{
+	switch (m->type) {
+	case PROTO_CONNECTIONS:
+		if (s->connections || s->started_count)
+			return -1;
+		s->connections = m->u.join.count;
+		return 0;
+	case PROTO_TOKEN:
+		if (!s->connections || s->token || m->u.join.count != s->connections)
+			return -1;
+		s->token = true;
+		return 0;
+	default:        /* RECORDS */
+		if (s->connections < 2 || s->switched_over || s->records_pending ||
+		    m->u.records.devices != s->devices)
+			return -1;
+		s->records_pending = true;
+		return 0;
+	}
 }
 
 static int hello(struct proto_session *s, const struct proto_msg *m, bool mine)
@@ -73,7 +108,7 @@ static int transfer(struct proto_session *s, const struct proto_msg *m)
 	if (!bit || m->device >= s->devices || (s->ended & bit))
 		return -1;
 	if (m->type == PROTO_START) {
-		if (s->started & bit)
+		if ((s->started & bit) || (s->connections && !s->token))
 			return -1;
 		s->started |= bit;
 		s->started_count++;
@@ -104,9 +139,18 @@ static int step(struct proto_session *s, const struct proto_msg *m, enum proto_r
 		return -1;
 	if (m->type == PROTO_PING)
 		return mine ? (s->hello_sent ? 0 : -1) : (s->hello_received ? 0 : -1);
-	/* SYNC: pre-copy only, the source's question and the destination's echo. */
-	if (m->type == PROTO_SYNC)
-		return s->phase == PROTO_PHASE_TRANSFER && !s->switched_over ? 0 : -1;
+	/* SYNC: pre-copy only, the source's question and the destination's echo; over
+	 * several connections the source's comes right after RECORDS. */
+	if (m->type == PROTO_SYNC) {
+		if (s->phase != PROTO_PHASE_TRANSFER || s->switched_over)
+			return -1;
+		if (from == PROTO_ROLE_SOURCE && s->connections > 1) {
+			if (!s->records_pending)
+				return -1;
+			s->records_pending = false;
+		}
+		return 0;
+	}
 	/* After RUN the source has no say: only the destination may still abort. */
 	if (m->type == PROTO_ABORT) {
 		if (s->handed_over && from == PROTO_ROLE_SOURCE)
@@ -114,6 +158,8 @@ static int step(struct proto_session *s, const struct proto_msg *m, enum proto_r
 		s->phase = PROTO_PHASE_ABORTED;
 		return 0;
 	}
+	if (s->records_pending && from == PROTO_ROLE_SOURCE)
+		return -1;      /* nothing but SYNC after RECORDS */
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		if (steps[i].type != m->type)
 			continue;
@@ -127,7 +173,7 @@ static int step(struct proto_session *s, const struct proto_msg *m, enum proto_r
 			return 0;
 		case PROTO_READY:
 			/* every stream header came first: the destination checked them all */
-			if (s->started_count != s->devices)
+			if (s->started_count != s->devices || (s->connections && !s->token))
 				return -1;
 			s->phase = PROTO_PHASE_TRANSFER;
 			return 0;
@@ -137,6 +183,8 @@ static int step(struct proto_session *s, const struct proto_msg *m, enum proto_r
 			s->phase = PROTO_PHASE_COMMIT;
 			return 0;
 		case PROTO_COMMIT: s->phase = PROTO_PHASE_COMMITTED; return 0;
+		case PROTO_CONNECTIONS: case PROTO_TOKEN: case PROTO_RECORDS:
+			return connections(s, m);
 		default: return transfer(s, m);
 		}
 	}

@@ -71,9 +71,13 @@ struct xport_admit {
 	/* Each connection turned away is counted here and, if set, reported as it happens. */
 	void (*rejected)(void *ctx, const struct verr *why);
 	unsigned turned_away;
+	/* The listener stays open after it admitted a peer, for more (the extra
+	 * connections of one migration); xport_listener_close ends it. */
+	bool keep_listening;
 };
 /*
- * Accepts peers one at a time until one is admitted, then stops listening. Each
+ * Accepts peers one at a time until one is admitted, then stops listening (unless
+ * admit->keep_listening). Each
  * peer gets t->connect_ms for its TLS handshake (or its check) and is turned away
  * (closed, counted in admit) if it fails; the whole wait ends after timeout_ms
  * (<= 0: no limit) with -ETIMEDOUT, which says how many were turned away and why the

@@ -398,6 +398,8 @@ int xport_accept(struct xport_listener *l, const struct xport_timeouts *t, int t
 				admit->rejected(admit->ctx, &why);
 		}
 	}
+	if (admit && admit->keep_listening)
+		return 0;
 	close(l->fd);           /* one peer per listener */
 	l->fd = -1;
 	return 0;

@@ -247,8 +247,10 @@ expect 'subcommand prefix shared by migrate and list' \
 	'vfiomig mi' migrate
 expect 'subcommand prefix of receive' \
 	'vfiomig rec' receive
+expect 'nothing after --connections (a number)' \
+	'vfiomig migrate --connections '
 expect 'migrate options' \
-	'vfiomig migrate --' --to= --exec= --psk-file= --cert= --key= --ca= --insecure \
+	'vfiomig migrate --' --to= --exec= --connections= --psk-file= --cert= --key= --ca= --insecure \
 	--timeout= --force --compat= --no-precopy --max-downtime= --max-rounds= --threads= --json \
 	--progress --no-progress --events= --rehearse --quiet --verbose --open-via= --help --version \
 	--usage

@@ -180,6 +180,26 @@ int main(int argc, char **argv)
 	m = (struct proto_msg){ .type = PROTO_ABORT, .device = 0 };
 	proto_reason_set(&m.u.reason, PROTO_REASON_DEVICE, "resume failed");
 	save(argv[1], "source", buf, put(buf, n, &m));
+
+	/* feature CONNECTIONS: the source asks, joins, counts; the destination answers */
+	m = (struct proto_msg){ .type = PROTO_HELLO, .device = PROTO_NO_DEVICE };
+	m.u.hello = (struct proto_hello){ PROTO_ROLE_SOURCE, 2, 2, 1, PROTO_FEAT_CONNECTIONS,
+					  "seed" };
+	n = put(buf, 1, &m);
+	m = (struct proto_msg){ .type = PROTO_CONNECTIONS, .device = PROTO_NO_DEVICE };
+	m.u.join.count = 4;
+	n = put(buf, n, &m);
+	m = (struct proto_msg){ .type = PROTO_JOIN, .device = PROTO_NO_DEVICE };
+	m.u.join.index = 3;
+	n = put(buf, n, &m);
+	m = (struct proto_msg){ .type = PROTO_RECORDS, .device = PROTO_NO_DEVICE };
+	m.u.records.devices = 1;
+	m.u.records.sent[0] = 9;
+	save(argv[1], "source-connections", buf, put(buf, n, &m));
+	buf[0] = 1;
+	m = (struct proto_msg){ .type = PROTO_TOKEN, .device = PROTO_NO_DEVICE };
+	m.u.join.count = 4;
+	save(argv[1], "destination-token", buf, put(buf, 1, &m));
 	vstream_digester_free(dg);
 	return 0;
 }

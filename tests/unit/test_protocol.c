@@ -75,6 +75,9 @@ static unsigned samples(enum proto_role from, struct proto_msg *m)
 		m[n++].type = PROTO_READY;
 		m[n].type = PROTO_COMMIT;
 		m[n++].u.resume_us = 123456;
+		m[n].type = PROTO_TOKEN;
+		m[n].u.join.count = 4;
+		memset(m[n++].u.join.token, 0xa5, PROTO_TOKEN_LEN);
 	} else {
 		m[n].type = PROTO_VERDICT;
 		m[n].device = 1;
@@ -94,6 +97,15 @@ static unsigned samples(enum proto_role from, struct proto_msg *m)
 		m[n].device = 0;
 		m[n].payload = trailer_buf;
 		m[n++].len = trailer_len;
+		m[n].type = PROTO_CONNECTIONS;
+		m[n++].u.join.count = 16;
+		m[n].type = PROTO_JOIN;
+		m[n].u.join.index = 15;
+		memset(m[n++].u.join.token, 0x5a, PROTO_TOKEN_LEN);
+		m[n].type = PROTO_RECORDS;
+		m[n].u.records.devices = 2;
+		m[n].u.records.sent[0] = 7;
+		m[n++].u.records.sent[1] = 1ull << 40;
 	}
 	m[n].type = PROTO_PING;
 	m[n++].u.ping = 42;
@@ -144,6 +156,14 @@ static bool msg_equal(const struct proto_msg *a, const struct proto_msg *b)
 	case PROTO_COMMIT: return a->u.resume_us == b->u.resume_us;
 	case PROTO_PING: return a->u.ping == b->u.ping;
 	case PROTO_SYNC: return a->u.sync == b->u.sync;
+	case PROTO_CONNECTIONS: return a->u.join.count == b->u.join.count;
+	case PROTO_TOKEN: case PROTO_JOIN:
+		return a->u.join.count == b->u.join.count && a->u.join.index == b->u.join.index &&
+		       memcmp(a->u.join.token, b->u.join.token, PROTO_TOKEN_LEN) == 0;
+	case PROTO_RECORDS:
+		return a->u.records.devices == b->u.records.devices &&
+		       memcmp(a->u.records.sent, b->u.records.sent,
+			      a->u.records.devices * sizeof(uint64_t)) == 0;
 	case PROTO_ABORT:
 		return a->u.reason.code == b->u.reason.code &&
 		       strcmp(a->u.reason.text, b->u.reason.text) == 0;
@@ -501,6 +521,56 @@ static void test_payload_rules(void)
 	      "proto_encode_head writes a DATA header for a payload sent separately");
 }
 
+/* Feature CONNECTIONS: counts, indexes and lengths out of range are malformed. */
+static void test_connections(void)
+{
+	uint8_t buf[PROTO_HEAD_LEN + 8 + 8 * PROTO_MAX_DEVICES] = { 0 };
+	uint8_t a[PROTO_TOKEN_LEN], b[PROTO_TOKEN_LEN];
+	struct verr err = { 0 };
+
+	put_head(buf, PROTO_CONNECTIONS, 0, PROTO_NO_DEVICE, 8);
+	vstream_put16(buf + 16, 1);
+	CHECK(decode_one(buf, PROTO_HEAD_LEN + 8, PROTO_ROLE_SOURCE, &err) == -EBADMSG,
+	      "CONNECTIONS asking for 1 connection is refused: %s", err.what);
+	vstream_put16(buf + 16, 17);
+	CHECK(decode_one(buf, PROTO_HEAD_LEN + 8, PROTO_ROLE_SOURCE, &err) == -EBADMSG,
+	      "CONNECTIONS asking for 17 connections is refused");
+	vstream_put16(buf + 16, 16);
+	CHECK(decode_one(buf, PROTO_HEAD_LEN + 8, PROTO_ROLE_SOURCE, &err) == 0,
+	      "CONNECTIONS asking for 16 is taken");
+	CHECK(decode_one(buf, PROTO_HEAD_LEN + 8, PROTO_ROLE_DESTINATION, &err) == -EBADMSG,
+	      "CONNECTIONS from a destination is refused");
+	put_head(buf, PROTO_JOIN, 0, PROTO_NO_DEVICE, 8 + PROTO_TOKEN_LEN);
+	vstream_put16(buf + 16, 0);
+	CHECK(decode_one(buf, PROTO_HEAD_LEN + 8 + PROTO_TOKEN_LEN, PROTO_ROLE_SOURCE, &err) ==
+	      -EBADMSG, "JOIN with index 0 (the primary's) is refused");
+	vstream_put16(buf + 16, 16);
+	CHECK(decode_one(buf, PROTO_HEAD_LEN + 8 + PROTO_TOKEN_LEN, PROTO_ROLE_SOURCE, &err) ==
+	      -EBADMSG, "JOIN with index 16 is refused");
+	put_head(buf, PROTO_JOIN, 0, PROTO_NO_DEVICE, 8 + PROTO_TOKEN_LEN - 1);
+	CHECK(decode_one(buf, PROTO_HEAD_LEN + 8 + PROTO_TOKEN_LEN, PROTO_ROLE_SOURCE, &err) ==
+	      -EBADMSG, "JOIN with a short token is refused");
+	put_head(buf, PROTO_TOKEN, 0, PROTO_NO_DEVICE, 8 + PROTO_TOKEN_LEN);
+	vstream_put16(buf + 16, 4);
+	CHECK(decode_one(buf, PROTO_HEAD_LEN + 8 + PROTO_TOKEN_LEN, PROTO_ROLE_SOURCE, &err) ==
+	      -EBADMSG, "TOKEN from a source is refused");
+	put_head(buf, PROTO_RECORDS, 0, PROTO_NO_DEVICE, 24);
+	vstream_put16(buf + 16, 3);
+	CHECK(decode_one(buf, PROTO_HEAD_LEN + 24, PROTO_ROLE_SOURCE, &err) == -EBADMSG,
+	      "RECORDS whose device count does not match its length is refused");
+	vstream_put16(buf + 16, 2);
+	CHECK(decode_one(buf, PROTO_HEAD_LEN + 24, PROTO_ROLE_SOURCE, &err) == 0,
+	      "RECORDS of 2 devices in 24 bytes is taken");
+	put_head(buf, PROTO_RECORDS, 0, PROTO_NO_DEVICE, 8 + 8 * PROTO_MAX_DEVICES + 8);
+	CHECK(decode_one(buf, sizeof(buf), PROTO_ROLE_SOURCE, &err) == -EBADMSG,
+	      "RECORDS longer than 32 devices need is refused");
+	memset(a, 1, sizeof(a));
+	memcpy(b, a, sizeof(b));
+	CHECK(proto_token_equal(a, b), "equal tokens compare equal");
+	b[PROTO_TOKEN_LEN - 1] ^= 0x80;
+	CHECK(!proto_token_equal(a, b), "a token differing in its last bit does not");
+}
+
 static void test_names(void)
 {
 	CHECK(strcmp(proto_type_name(PROTO_DEVICE_END), "DEVICE_END") == 0 &&
@@ -523,6 +593,7 @@ int main(void)
 	test_strangers();
 	test_error_offsets();
 	test_payload_rules();
+	test_connections();
 	test_names();
 	return unit_done();
 }

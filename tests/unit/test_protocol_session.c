@@ -215,9 +215,72 @@ static void test_negotiate(void)
 	      "different device counts are refused: %s", err.what);
 }
 
+static struct proto_msg count_msg(uint16_t type, uint16_t count)
+{
+	struct proto_msg m = msg(type, PROTO_NO_DEVICE);
+
+	m.u.join.count = count;
+	m.u.records.devices = count;
+	return m;
+}
+
+/* Feature CONNECTIONS: asked once before the STARTs, answered before them; RECORDS
+ * only with several connections, and SYNC right after it. */
+static void test_connections(void)
+{
+	struct proto_session src, dst;
+	struct proto_msg records = msg(PROTO_RECORDS, PROTO_NO_DEVICE);
+
+	records.u.records.devices = 2;
+	run_to_verdict(&src, &dst, 2);
+	CHECK(deliver(&src, &dst, D, count_msg(PROTO_TOKEN, 4)) == -1,
+	      "TOKEN before CONNECTIONS is refused");
+	CHECK(deliver(&src, &dst, S, count_msg(PROTO_CONNECTIONS, 4)) == 0,
+	      "CONNECTIONS after an accepting VERDICT is taken");
+	CHECK(deliver(&src, &dst, S, msg(PROTO_START, 0)) == -1,
+	      "START before TOKEN is refused");
+	CHECK(deliver(&src, &dst, D, count_msg(PROTO_TOKEN, 3)) == -1,
+	      "TOKEN for another number of connections is refused");
+	CHECK(deliver(&src, &dst, D, count_msg(PROTO_TOKEN, 4)) == 0 &&
+	      deliver(&src, &dst, D, count_msg(PROTO_TOKEN, 4)) == -1,
+	      "TOKEN is taken once");
+	CHECK(deliver(&src, &dst, S, msg(PROTO_START, 0)) == 0 &&
+	      deliver(&src, &dst, S, count_msg(PROTO_CONNECTIONS, 4)) == -1,
+	      "CONNECTIONS after a START is refused");
+	deliver(&src, &dst, S, msg(PROTO_START, 1));
+	deliver(&src, &dst, D, msg(PROTO_READY, PROTO_NO_DEVICE));
+	CHECK(deliver(&src, &dst, S, msg(PROTO_SYNC, PROTO_NO_DEVICE)) == -1,
+	      "over several connections, SYNC without RECORDS is refused");
+	CHECK(deliver(&src, &dst, S, records) == 0 &&
+	      deliver(&src, &dst, S, msg(PROTO_DATA, 0)) == -1,
+	      "after RECORDS, DATA is refused until SYNC");
+	run_to_transfer(&src, &dst, 2);
+	deliver(&src, &dst, S, count_msg(PROTO_CONNECTIONS, 2));
+	CHECK(src.phase == PROTO_PHASE_TRANSFER && deliver(&src, &dst, S, records) == -1,
+	      "RECORDS in a session of one connection is refused");
+	run_to_verdict(&src, &dst, 2);
+	deliver(&src, &dst, S, count_msg(PROTO_CONNECTIONS, 2));
+	deliver(&src, &dst, D, count_msg(PROTO_TOKEN, 2));
+	deliver(&src, &dst, S, msg(PROTO_START, 0));
+	deliver(&src, &dst, S, msg(PROTO_START, 1));
+	deliver(&src, &dst, D, msg(PROTO_READY, PROTO_NO_DEVICE));
+	CHECK(deliver(&src, &dst, S, records) == 0 &&
+	      deliver(&src, &dst, D, msg(PROTO_PING, PROTO_NO_DEVICE)) == 0 &&
+	      deliver(&src, &dst, S, msg(PROTO_SYNC, PROTO_NO_DEVICE)) == 0 &&
+	      deliver(&src, &dst, D, msg(PROTO_SYNC, PROTO_NO_DEVICE)) == 0 &&
+	      deliver(&src, &dst, S, msg(PROTO_DATA, 1)) == 0,
+	      "RECORDS, SYNC and its echo, then DATA again");
+	records.u.records.devices = 1;
+	CHECK(deliver(&src, &dst, S, records) == -1,
+	      "RECORDS counting another number of devices is refused");
+	CHECK(deliver(&src, &dst, S, msg(PROTO_JOIN, PROTO_NO_DEVICE)) == -1,
+	      "JOIN on the primary connection is refused");
+}
+
 int main(void)
 {
 	test_happy_path();
+	test_connections();
 	test_order();
 	test_handover();
 	test_negotiate();
