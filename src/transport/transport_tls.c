@@ -17,6 +17,7 @@
 
 #define PSK_LABEL "vfiomig tls psk"
 #define TLS_READ_BUFFER (256 * 1024)
+#define TLS_WRITE_BUFFER (256 * 1024)
 #define PSK_LEN 32
 #define PSK_KEY_MIN 16
 #define PSK_KEY_MAX 4096
@@ -268,16 +269,22 @@ int xport_tls_start(struct xport_conn *c, struct xport_tls_ctx *t, bool server, 
 		    struct verr *err)
 {
 	int64_t deadline = vclock_now_ms() + timeout_ms;
-	BIO *bio;
+	BIO *bio, *wbio;
 
 	c->tls = t;
 	c->ops = &tls_ops;
 	c->ssl = SSL_new(t->ctx);
 	bio = c->ssl ? BIO_new(t->bio) : NULL;
-	if (!bio)
+	wbio = bio ? BIO_new(BIO_f_buffer()) : NULL;
+	if (!wbio || !BIO_set_write_buffer_size(wbio, TLS_WRITE_BUFFER) || !BIO_up_ref(bio)) {
+		BIO_free(wbio);
+		BIO_free(bio);
 		return verr_set(err, VERR_FAILED, ENOMEM, c->name, NULL, "set up TLS");
+	}
 	BIO_set_data(bio, (void *)(intptr_t)c->rfd);
-	SSL_set_bio(c->ssl, bio, bio);
+	/* Records gather in wbio and leave in few send(2) calls, flushed at the end of
+	 * each write (OpenSSL flushes its handshake and alerts itself). */
+	SSL_set_bio(c->ssl, bio, BIO_push(wbio, bio));
 	if (server)
 		SSL_set_accept_state(c->ssl);
 	else
@@ -390,6 +397,25 @@ static ssize_t tls_read(struct xport_conn *c, void *buf, size_t len, struct verr
 	}
 }
 
+/* Sends what the write buffer holds, waiting while the socket is full. */
+static int tls_flush(struct xport_conn *c, struct verr *err)
+{
+	BIO *wbio = SSL_get_wbio(c->ssl);
+
+	for (;;) {
+		int rc;
+
+		errno = 0;
+		if (BIO_flush(wbio) > 0)
+			return 0;
+		if (!BIO_should_retry(wbio))
+			return xport_conn_fail(c, errno ? -errno : -EPIPE, "write", err);
+		rc = xport_wait_writable(c);
+		if (rc < 0)
+			return xport_conn_fail(c, rc, "write", err);
+	}
+}
+
 static int tls_write(struct xport_conn *c, const void *buf, size_t len, struct verr *err)
 {
 	const char *p = buf;
@@ -409,7 +435,7 @@ static int tls_write(struct xport_conn *c, const void *buf, size_t len, struct v
 		if (rc < 0)
 			return rc;
 	}
-	return 0;
+	return tls_flush(c, err);
 }
 
 /* orderly: send close_notify (bounded); frees the SSL and context. */
@@ -427,6 +453,15 @@ static void tls_end(struct xport_conn *c, bool orderly)
 			e = SSL_get_error(c->ssl, ret);
 			left = (int)(deadline - vclock_now_ms());
 			if (e != SSL_ERROR_WANT_WRITE || left <= 0 ||
+			    xport_wait(c->wfd, POLLOUT, left, c->stop) < 0)
+				break;
+		}
+		/* The alert may still sit in the write buffer. */
+		for (;;) {
+			BIO *wbio = SSL_get_wbio(c->ssl);
+			int left = (int)(deadline - vclock_now_ms());
+
+			if (BIO_flush(wbio) > 0 || !BIO_should_retry(wbio) || left <= 0 ||
 			    xport_wait(c->wfd, POLLOUT, left, c->stop) < 0)
 				break;
 		}
