@@ -35,6 +35,19 @@ static bool is_stdio(const char *path)
 	return !path || strcmp(path, "-") == 0;
 }
 
+/* A pipe holds 64 KiB by default: a 1 MiB record then crosses it in 16 rounds of
+ * waking the other side. A larger one (up to /proc/sys/fs/pipe-max-size) wakes it
+ * less; where it cannot grow, nothing changes. */
+#define PIPE_WANT (1 << 20)
+
+static void grow_pipe(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && fcntl(fd, F_GETPIPE_SZ) < PIPE_WANT)
+		fcntl(fd, F_SETPIPE_SZ, PIPE_WANT);
+}
+
 /* The temporary name is short and fixed, so that any name up to NAME_MAX can be the
  * target: ".NAME.XXXXXX" would not fit beside a 250-byte NAME. */
 #define TEMP_NAME "/.vfiomig-XXXXXX"
@@ -129,6 +142,8 @@ int xport_out_open(const char *path, bool allow_tty, struct xport_out **outp, st
 				       "refusing to write binary migration data to a terminal");
 		else
 			out->fd = STDOUT_FILENO;
+		if (out->fd >= 0)
+			grow_pipe(out->fd);
 	} else {
 		ret = open_path(out, path, allow_tty, err);
 	}
@@ -249,6 +264,7 @@ int xport_in_open(const char *path, struct xport_in **inp, struct verr *err)
 					"refusing to read migration data from a terminal");
 		}
 		in->fd = STDIN_FILENO;
+		grow_pipe(in->fd);
 	} else {
 		snprintf(in->name, sizeof(in->name), "%s", path);
 		in->fd = open(path, O_RDONLY | O_CLOEXEC);

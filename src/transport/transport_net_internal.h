@@ -36,6 +36,11 @@ struct xport_conn {
 	int saved_rflags, saved_wflags; /* stdio: file status flags to restore */
 	struct xport_tls_ctx *tls;      /* TLS: the context, owned */
 	SSL *ssl;
+	/* TLS: what ended the records read ahead after some bytes were returned, for
+	 * the next read (rc 0: the peer's close_notify). */
+	bool tls_later;
+	int tls_later_rc;
+	struct verr tls_later_err;
 	pid_t child;                    /* exec: the shell, until reaped */
 	int child_status;
 	int idle_ms;

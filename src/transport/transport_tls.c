@@ -17,6 +17,8 @@
 #include "transport_net_internal.h"
 
 #define PSK_LABEL "vfiomig tls psk"
+#define TLS_READ_BUFFER (256 * 1024)
+#define TLS_WRITE_BUFFER (256 * 1024)
 #define PSK_LEN 32
 #define PSK_KEY_MIN 16
 #define PSK_KEY_MAX 4096
@@ -195,6 +197,10 @@ int xport_tls_ctx_new(const struct xport_tls *tls, bool server, struct xport_tls
 	SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(t->ctx, 0);
 	SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
+	/* One recv(2) takes many records, instead of two for each (its head, then the
+	 * rest): a quarter less CPU on the receiving side (bench/tlsrate.c). */
+	SSL_CTX_set_read_ahead(t->ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(t->ctx, TLS_READ_BUFFER);
 	SSL_CTX_set_app_data(t->ctx, t);
 	if (tls->mode == XPORT_TLS_PSK) {
 		if (ctx_psk(t, tls, server, err) < 0)
@@ -264,16 +270,22 @@ int xport_tls_start(struct xport_conn *c, struct xport_tls_ctx *t, bool server, 
 		    struct verr *err)
 {
 	int64_t deadline = vclock_now_ms() + timeout_ms;
-	BIO *bio;
+	BIO *bio, *wbio;
 
 	c->tls = t;
 	c->ops = &tls_ops;
 	c->ssl = SSL_new(t->ctx);
 	bio = c->ssl ? BIO_new(t->bio) : NULL;
-	if (!bio)
+	wbio = bio ? BIO_new(BIO_f_buffer()) : NULL;
+	if (!wbio || !BIO_set_write_buffer_size(wbio, TLS_WRITE_BUFFER) || !BIO_up_ref(bio)) {
+		BIO_free(wbio);
+		BIO_free(bio);
 		return verr_set(err, VERR_FAILED, ENOMEM, c->name, NULL, "set up TLS");
+	}
 	BIO_set_data(bio, (void *)(intptr_t)c->rfd);
-	SSL_set_bio(c->ssl, bio, bio);
+	/* Records gather in wbio and leave in few send(2) calls, flushed at the end of
+	 * each write (OpenSSL flushes its handshake and alerts itself). */
+	SSL_set_bio(c->ssl, bio, BIO_push(wbio, bio));
 	if (server)
 		SSL_set_accept_state(c->ssl);
 	else
@@ -300,18 +312,13 @@ int xport_tls_start(struct xport_conn *c, struct xport_tls_ctx *t, bool server, 
 	}
 }
 
-/* After SSL_read_ex/SSL_write_ex failed: wait and retry (0), or the error. */
-static int io_retry(struct xport_conn *c, const char *op, struct verr *err)
+/* What a failed SSL_read_ex/SSL_write_ex (SSL_get_error e, errno sys) means, when it
+ * is not a wait: the error. */
+static int io_failure(struct xport_conn *c, int e, int sys, const char *op, struct verr *err)
 {
-	int e = SSL_get_error(c->ssl, 0), sys = errno, rc;
 	unsigned long code = ERR_peek_error();
 	char reason[256];
 
-	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-		rc = e == SSL_ERROR_WANT_READ ? xport_wait(c->rfd, POLLIN, c->idle_ms, c->stop) :
-		     xport_wait_writable(c);
-		return rc < 0 ? xport_conn_fail(c, rc, op, err) : 0;
-	}
 	if (e == SSL_ERROR_SYSCALL && !code)
 		return xport_conn_fail(c, sys ? -sys : -ECONNRESET, op, err);
 	if (ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
@@ -322,8 +329,59 @@ static int io_retry(struct xport_conn *c, const char *op, struct verr *err)
 	return verr_set(err, VERR_PEER, EPROTO, c->name, NULL, "%s: TLS: %s", op, reason);
 }
 
+/* After SSL_read_ex/SSL_write_ex failed: wait and retry (0), or the error. */
+static int io_retry(struct xport_conn *c, const char *op, struct verr *err)
+{
+	int e = SSL_get_error(c->ssl, 0), sys = errno, rc;
+
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		rc = e == SSL_ERROR_WANT_READ ? xport_wait(c->rfd, POLLIN, c->idle_ms, c->stop) :
+		     xport_wait_writable(c);
+		return rc < 0 ? xport_conn_fail(c, rc, op, err) : 0;
+	}
+	return io_failure(c, e, sys, op, err);
+}
+
+/* The records that came in with the last one (read-ahead) fill the rest of the
+ * caller's buffer without a wait: a TLS record carries at most 16 KiB, and each
+ * read costs the caller a round of its own. Whatever ends them (the peer's
+ * close_notify, a bad record) is kept for the next read to report. */
+static size_t tls_read_more(struct xport_conn *c, uint8_t *buf, size_t len)
+{
+	size_t total = 0;
+
+	while (total < len && SSL_has_pending(c->ssl)) {
+		size_t n;
+		int e, sys;
+
+		ERR_clear_error();
+		errno = 0;
+		if (SSL_read_ex(c->ssl, buf + total, len - total, &n)) {
+			total += n;
+			continue;
+		}
+		e = SSL_get_error(c->ssl, 0);
+		sys = errno;
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			ERR_clear_error();
+			break;
+		}
+		c->tls_later = true;
+		c->tls_later_rc = e == SSL_ERROR_ZERO_RETURN ? 0 :
+				  io_failure(c, e, sys, "read", &c->tls_later_err);
+		break;
+	}
+	return total;
+}
+
 static ssize_t tls_read(struct xport_conn *c, void *buf, size_t len, struct verr *err)
 {
+	if (c->tls_later) {
+		c->tls_later = false;
+		if (c->tls_later_rc < 0)
+			*err = c->tls_later_err;
+		return c->tls_later_rc;
+	}
 	for (;;) {
 		size_t n;
 		int rc;
@@ -331,12 +389,31 @@ static ssize_t tls_read(struct xport_conn *c, void *buf, size_t len, struct verr
 		ERR_clear_error();
 		errno = 0;
 		if (SSL_read_ex(c->ssl, buf, len, &n))
-			return (ssize_t)n;
+			return (ssize_t)(n + tls_read_more(c, (uint8_t *)buf + n, len - n));
 		if (SSL_get_error(c->ssl, 0) == SSL_ERROR_ZERO_RETURN)
 			return 0;       /* close_notify: the peer ended cleanly */
 		rc = io_retry(c, "read", err);
 		if (rc < 0)
 			return rc;
+	}
+}
+
+/* Sends what the write buffer holds, waiting while the socket is full. */
+static int tls_flush(struct xport_conn *c, struct verr *err)
+{
+	BIO *wbio = SSL_get_wbio(c->ssl);
+
+	for (;;) {
+		int rc;
+
+		errno = 0;
+		if (BIO_flush(wbio) > 0)
+			return 0;
+		if (!BIO_should_retry(wbio))
+			return xport_conn_fail(c, errno ? -errno : -EPIPE, "write", err);
+		rc = xport_wait_writable(c);
+		if (rc < 0)
+			return xport_conn_fail(c, rc, "write", err);
 	}
 }
 
@@ -359,7 +436,7 @@ static int tls_write(struct xport_conn *c, const void *buf, size_t len, struct v
 		if (rc < 0)
 			return rc;
 	}
-	return 0;
+	return tls_flush(c, err);
 }
 
 /* orderly: send close_notify (bounded); frees the SSL and context. */
@@ -377,6 +454,15 @@ static void tls_end(struct xport_conn *c, bool orderly)
 			e = SSL_get_error(c->ssl, ret);
 			left = (int)(deadline - vclock_now_ms());
 			if (e != SSL_ERROR_WANT_WRITE || left <= 0 ||
+			    xport_wait(c->wfd, POLLOUT, left, c->stop) < 0)
+				break;
+		}
+		/* The alert may still sit in the write buffer. */
+		for (;;) {
+			BIO *wbio = SSL_get_wbio(c->ssl);
+			int left = (int)(deadline - vclock_now_ms());
+
+			if (BIO_flush(wbio) > 0 || !BIO_should_retry(wbio) || left <= 0 ||
 			    xport_wait(c->wfd, POLLOUT, left, c->stop) < 0)
 				break;
 		}
