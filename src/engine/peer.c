@@ -62,8 +62,13 @@ static void *keepalive_main(void *arg)
 		int64_t due = peer->last_sent_ms + peer->keepalive_ms;
 		struct timespec ts;
 
-		if (peer->reading) {            /* the peer is the busy side; it pings us */
-			pthread_cond_wait(&peer->wake, &peer->lock);
+		/* While we read, the peer is the busy side and pings us. The reader does not
+		 * wake this thread at every read (that was most of the receiving side's
+		 * futex calls): it looks at the due time, and a read still going on puts
+		 * the next look one period on. A ping may so come up to one period after a
+		 * read ends: within the peer's idle timeout, which is three periods. */
+		if (peer->reading && vclock_now_ms() >= due) {
+			peer->last_sent_ms = vclock_now_ms();
 			continue;
 		}
 		if (vclock_now_ms() >= due) {
@@ -231,7 +236,6 @@ static void set_reading(struct eng_peer *peer, bool reading)
 {
 	pthread_mutex_lock(&peer->lock);
 	peer->reading = reading;
-	pthread_cond_signal(&peer->wake);
 	pthread_mutex_unlock(&peer->lock);
 }
 
