@@ -18,7 +18,6 @@
 #define VPIPE_CHUNK_DEFAULT (1u << 20)
 #define VPIPE_THREADS_MAX   64
 #define VPIPE_NO_STREAM     (~0u)
-#define VPIPE_ENCODER_NICE  5       /* encoders below the reader and the writer */
 
 /*
  * The save side: the caller fills pooled buffers with device data, each for one of

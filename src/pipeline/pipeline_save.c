@@ -10,8 +10,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 
 #include "base/io.h"
 #include "pipeline.h"
@@ -93,23 +91,6 @@ static void fail(struct vpipe_save *p, const struct verr *err)
 	vqueue_cancel(&p->done_q);
 }
 
-/* The encoders yield to the serial stages: with as many encoders as CPUs, fair
- * sharing starved the one thread reading the device and save -T 2 on two CPUs took
- * 10% longer than -T 1 (docs/performance.md). Five steps of nice, for this thread
- * only (Linux's nice is per thread); failing that, it runs as it is. */
-static void yield_to_serial_stages(void)
-{
-	pid_t tid = (pid_t)syscall(SYS_gettid);
-	int nice;
-
-	errno = 0;
-	nice = getpriority(PRIO_PROCESS, (id_t)tid);
-	if (nice == -1 && errno)
-		return;
-	if (setpriority(PRIO_PROCESS, (id_t)tid, nice + VPIPE_ENCODER_NICE) < 0)
-		return;
-}
-
 static void *worker_main(void *arg)
 {
 	struct vpipe_save *p = arg;
@@ -117,8 +98,6 @@ static void *worker_main(void *arg)
 	unsigned bound = 0;
 	struct verr err = { 0 };
 	void *item;
-
-	yield_to_serial_stages();
 
 	if (vstream_encoder_new(p->opt.key, vstream_writer_stream_id(p->streams[0].writer), &enc,
 				&err) < 0) {
