@@ -10,5 +10,7 @@
 int64_t vclock_now_ms(void);
 /* Seconds from a to b (CLOCK_MONOTONIC readings); b NULL means now. */
 double vclock_seconds(const struct timespec *a, const struct timespec *b);
+/* *ts = the time on clock ms milliseconds from now, for pthread_cond_timedwait. */
+void vclock_deadline(clockid_t clock, long ms, struct timespec *ts);
 
 #endif

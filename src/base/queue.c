@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "queue.h"
 
 int vqueue_init(struct vqueue *q, size_t capacity)
@@ -57,12 +58,7 @@ static void wait_on(struct vqueue *q, pthread_cond_t *cond)
 		pthread_cond_wait(cond, &q->lock);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += VQUEUE_STOP_POLL_MS * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	vclock_deadline(CLOCK_MONOTONIC, VQUEUE_STOP_POLL_MS, &ts);
 	pthread_cond_timedwait(cond, &q->lock, &ts);
 }
 

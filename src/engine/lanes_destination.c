@@ -25,10 +25,7 @@ static void timed_wait(pthread_cond_t *cond, pthread_mutex_t *lock, int ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += (long)ms * 1000000L;
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
+	vclock_deadline(CLOCK_MONOTONIC, ms, &ts);
 	pthread_cond_timedwait(cond, lock, &ts);
 }
 

@@ -125,12 +125,7 @@ static void await_readers(struct pass *pass, unsigned n)
 
 	pthread_mutex_lock(&pass->lock);
 	while (pass->running) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += PASS_TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		vclock_deadline(CLOCK_MONOTONIC, PASS_TICK_MS, &ts);
 		pthread_cond_timedwait(&pass->done, &pass->lock, &ts);
 		pthread_mutex_unlock(&pass->lock);
 		report(pass, n);

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/io.h"
 #include "pipeline.h"
 #include "pipeline_internal.h"
@@ -244,12 +245,7 @@ static void wait_writer(struct vpipe_save *p)
 		pthread_cond_wait(&p->drained, &p->lock);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += VQUEUE_STOP_POLL_MS * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	vclock_deadline(CLOCK_MONOTONIC, VQUEUE_STOP_POLL_MS, &ts);
 	pthread_cond_timedwait(&p->drained, &p->lock, &ts);
 }
 

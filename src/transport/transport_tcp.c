@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "transport_net_internal.h"
 
 #define DEFAULT_CONNECT_MS 30000
@@ -509,12 +510,7 @@ static int resolve(const struct endpoint *ep, const struct addrinfo *hints,
 	while (!job->done && !*stop) {
 		struct timespec until;
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += RESOLVE_POLL_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		vclock_deadline(CLOCK_REALTIME, RESOLVE_POLL_MS, &until);
 		pthread_cond_timedwait(&job->done_cv, &job->lock, &until);
 	}
 	if (!job->done) {
