@@ -6,6 +6,9 @@
 # connection that drops rolls the migration back; a stranger cannot join.
 
 load helper
+load pairs
+
+PAIRS_PREFIX=cccccccc
 
 setup() {
 	double_only "several connections are host-side networking"
@@ -17,38 +20,6 @@ setup() {
 
 teardown() {
 	[[ -z ${RECV_PID:-} ]] || kill "$RECV_PID" 2>/dev/null || true
-}
-
-# N pairs of generated-content devices of SIZE bytes, PRECOPY of them offered in
-# pre-copy; the destinations check every byte as it is written.
-pairs() { # N SIZE PRECOPY
-	local i s d
-	for ((i = 1; i <= $1; i++)); do
-		s=$(printf 'cccccccc-0000-0000-0000-%012d' "$i")
-		d=$(printf 'cccccccc-0000-0000-0001-%012d' "$i")
-		SRC+=("$s")
-		DST+=("$d")
-		for n in "$s" "$d"; do
-			"$FAKEDEV" add "$SYSROOT" --kind mdev --name "$n" --type mtty-2 --size "$2" \
-				--precopy-bytes "$3" --knob content=generated
-		done
-	done
-}
-
-assert_whole() { # every destination RUNNING with no mismatch, every source STOP
-	local i
-	for i in "${!SRC[@]}"; do
-		[[ ! -e $SYSROOT/double/${DST[i]}/mismatch ]]
-		assert_equal "$(state_of "${DST[i]}")" RUNNING
-		assert_equal "$(state_of "${SRC[i]}")" STOP
-	done
-}
-
-assert_rolled_back() { # every device RUNNING, nothing left RESUMING
-	local n
-	for n in "${SRC[@]}" "${DST[@]}"; do
-		assert_equal "$(state_of "$n")" RUNNING
-	done
 }
 
 summary_of() { # the JSON summary in $output

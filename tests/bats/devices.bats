@@ -5,44 +5,15 @@
 # of any device stops them all and rolls every one back.
 
 load helper
+load pairs
+
+PAIRS_PREFIX=dddddddd
 
 setup() {
 	common_setup
 	OUT=$BATS_TEST_TMPDIR
 	double_only
 	SRC=() DST=()
-}
-
-# N pairs of generated-content devices of SIZE bytes, PRECOPY of them offered in
-# pre-copy; the destinations check every byte as it is written.
-pairs() { # N SIZE PRECOPY
-	local i s d
-	for ((i = 1; i <= $1; i++)); do
-		s=$(printf 'dddddddd-0000-0000-0000-%012d' "$i")
-		d=$(printf 'dddddddd-0000-0000-0001-%012d' "$i")
-		SRC+=("$s")
-		DST+=("$d")
-		for n in "$s" "$d"; do
-			"$FAKEDEV" add "$SYSROOT" --kind mdev --name "$n" --type mtty-2 --size "$2" \
-				--precopy-bytes "$3" --knob content=generated
-		done
-	done
-}
-
-assert_whole() { # every destination RUNNING with no mismatch, every source STOP
-	local i
-	for i in "${!SRC[@]}"; do
-		[[ ! -e $SYSROOT/double/${DST[i]}/mismatch ]]
-		assert_equal "$(state_of "${DST[i]}")" RUNNING
-		assert_equal "$(state_of "${SRC[i]}")" STOP
-	done
-}
-
-assert_rolled_back() { # every device RUNNING, nothing left RESUMING
-	local n
-	for n in "${SRC[@]}" "${DST[@]}"; do
-		assert_equal "$(state_of "$n")" RUNNING
-	done
 }
 
 # Did two different devices' ACCESS (read or write) overlap in io.log?
