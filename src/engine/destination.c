@@ -211,10 +211,32 @@ static int prepare_devices(struct eng_destination *run,
 	return eng_peer_send(&run->peer, &ready, err);
 }
 
+/* A passed DATA payload's way into the device's stream (struct eng_peer_sink). */
+struct payload_sink {
+	struct vpipe_decode *pipe;
+	unsigned device;
+};
+
+static size_t payload_space(void *ctx, uint8_t **at)
+{
+	struct payload_sink *s = ctx;
+
+	return vpipe_decode_space(s->pipe, s->device, at);
+}
+
+static int payload_take(void *ctx, const uint8_t *buf, size_t len, struct verr *err)
+{
+	struct payload_sink *s = ctx;
+
+	return vpipe_decode_feed(s->pipe, s->device, buf, len, err) < 0 ? -EBADMSG : 0;
+}
+
 /* Feeds one message's payload to the device's stream; the pipeline verifies the
  * records and writes them to the device in order. */
 static int take_payload(struct eng_destination *run, const struct proto_msg *msg, struct verr *err)
 {
+	struct payload_sink ps = { run->pipe, msg->device };
+	const struct eng_peer_sink sink = { payload_space, payload_take, &ps };
 	struct eng_destination_dev *d;
 
 	if (msg->device >= run->n)
@@ -223,6 +245,8 @@ static int take_payload(struct eng_destination *run, const struct proto_msg *msg
 	d = &run->dev[msg->device];
 	if (vpipe_decode_feed(run->pipe, msg->device, msg->payload, msg->len, err) < 0)
 		return -EBADMSG;
+	if (msg->pending && eng_peer_recv_rest(&run->peer, &sink, err) < 0)
+		return -EIO;
 	if (msg->type == PROTO_DEVICE_END) {
 		if (vpipe_decode_end(run->pipe, msg->device, err) < 0)
 			return -EBADMSG;
@@ -299,14 +323,18 @@ static int transfer(struct eng_destination *run, struct verr *err)
 	struct proto_msg msg;
 	unsigned ended = 0;
 
+	int rc = 0;
+
 	if (run->lanes)
 		return transfer_lanes(run, err);
-	while (ended < run->n) {
+	/* DATA's payloads go from the connection straight into the streams */
+	eng_peer_pass_data(&run->peer, true);
+	while (rc == 0 && ended < run->n)
 		if (eng_peer_recv(&run->peer, &msg, err) < 0 ||
 		    take_message(run, &msg, &ended, err) < 0)
-			return -EIO;
-	}
-	return 0;
+			rc = -EIO;
+	eng_peer_pass_data(&run->peer, false);
+	return rc;
 }
 
 /* Every trailer verified: the drivers load the state, and the devices wait in STOP

@@ -240,33 +240,34 @@ static void set_reading(struct eng_peer *peer, bool reading)
 }
 
 /* With a deadline, no read waits past it, whatever the peer sends meanwhile. */
-static ssize_t io_read_some(struct eng_peer *peer, struct verr *err)
+static ssize_t io_read_some(struct eng_peer *peer, uint8_t *buf, size_t len, struct verr *err)
 {
 	int idle = xport_conn_idle(peer->conn);
 	int64_t left = peer->deadline_ms - vclock_now_ms();
 	ssize_t n;
 
 	if (!peer->deadline_ms)
-		return xport_conn_read(peer->conn, peer->in, sizeof(peer->in), err);
+		return xport_conn_read(peer->conn, buf, len, err);
 	if (left <= 0)
 		return verr_set(err, VERR_PEER, ETIMEDOUT, xport_conn_name(peer->conn), NULL,
 				"no answer from the peer in phase %s",
 				proto_phase_name(peer->session.phase));
 	xport_conn_set_idle(peer->conn, idle > 0 && idle < left ? idle : (int)left);
-	n = xport_conn_read(peer->conn, peer->in, sizeof(peer->in), err);
+	n = xport_conn_read(peer->conn, buf, len, err);
 	xport_conn_set_idle(peer->conn, idle);
 	return n;
 }
 
-static int fill(struct eng_peer *peer, struct verr *err)
+/* Some bytes from the peer, at least one; its end is an error that says why. */
+static ssize_t peer_read(struct eng_peer *peer, uint8_t *buf, size_t len, struct verr *err)
 {
 	ssize_t n;
 
 	set_reading(peer, true);
-	n = io_read_some(peer, err);
+	n = io_read_some(peer, buf, len, err);
 	set_reading(peer, false);
 	if (n < 0)
-		return (int)n;
+		return n;
 	if (n == 0) {
 		if (proto_parser_end(peer->parser, err) < 0)
 			return -EBADMSG;
@@ -275,10 +276,66 @@ static int fill(struct eng_peer *peer, struct verr *err)
 				"the peer closed the connection in phase %s",
 				proto_phase_name(peer->session.phase));
 	}
+	peer->received += (uint64_t)n;
+	return n;
+}
+
+/* After a large DATA the next read takes only what the parser needs before the next
+ * payload, so that the payload can be read in place (eng_peer_recv_rest). */
+static int fill(struct eng_peer *peer, struct verr *err)
+{
+	ssize_t n = peer_read(peer, peer->in, peer->exact ? PROTO_DATA_START : sizeof(peer->in),
+			      err);
+
+	if (n < 0)
+		return (int)n;
 	peer->in_len = (size_t)n;
 	peer->in_pos = 0;
-	peer->received += (uint64_t)n;
 	return 0;
+}
+
+/* A payload at least this long is read in place, sparing two copies. */
+#define PASS_IN_PLACE_MIN (16u << 10)
+
+void eng_peer_pass_data(struct eng_peer *peer, bool on)
+{
+	proto_parser_pass(peer->parser, on);
+	peer->exact = false;
+}
+
+int eng_peer_recv_rest(struct eng_peer *peer, const struct eng_peer_sink *sink,
+		       struct verr *err)
+{
+	size_t left = proto_parser_pending(peer->parser);
+	int rc = 0;
+
+	peer->exact = left >= PASS_IN_PLACE_MIN;
+	while (left && rc == 0) {
+		uint8_t *at = peer->in;
+		size_t n = peer->in_len - peer->in_pos;
+
+		if (n) {                        /* what the last read brought first */
+			at += peer->in_pos;
+			n = n < left ? n : left;
+			peer->in_pos += n;
+		} else {
+			size_t room = sink->space(sink->ctx, &at);
+			ssize_t got;
+
+			if (!room) {            /* the sink failed: take() says how */
+				at = peer->in;
+				room = sizeof(peer->in);
+			}
+			got = peer_read(peer, at, room < left ? room : left, err);
+			if (got < 0)
+				return (int)got;
+			n = (size_t)got;
+		}
+		proto_parser_passed(peer->parser, n);
+		left -= n;
+		rc = sink->take(sink->ctx, at, n, err);
+	}
+	return rc;
 }
 
 int eng_peer_recv(struct eng_peer *peer, struct proto_msg *msg, struct verr *err)
@@ -315,6 +372,8 @@ int eng_peer_recv(struct eng_peer *peer, struct proto_msg *msg, struct verr *err
 					proto_reason_name(msg->u.reason.code) : "?",
 					msg->u.reason.text);
 		}
+		if (!msg->pending)
+			peer->exact = false;
 		return 0;
 	}
 }

@@ -36,6 +36,7 @@ struct eng_peer {
 	uint64_t pings;                  /* PINGs sent (the keepalive thread, under lock) */
 	uint64_t pings_received;         /* PINGs read (the caller's thread) */
 	int64_t deadline_ms;             /* reads end by then (monotonic ms); 0: none */
+	bool exact;                      /* the last DATA was large: read just the next head */
 	bool abort_received;
 	uint16_t abort_code;             /* the received ABORT's reason code */
 };
@@ -58,6 +59,20 @@ int eng_peer_send_payload(struct eng_peer *peer, uint16_t type, uint16_t device,
 /* The next message, PINGs skipped; a closed connection or ABORT is an error
  * (VERR_PEER) that says why. */
 int eng_peer_recv(struct eng_peer *peer, struct proto_msg *msg, struct verr *err);
+/* Where a DATA payload's bytes go when they are read around the parser: space
+ * offers a place to read them to (0: none, they come in a buffer of the peer's),
+ * take gets them in order. */
+struct eng_peer_sink {
+	size_t (*space)(void *ctx, uint8_t **at);
+	int (*take)(void *ctx, const uint8_t *buf, size_t len, struct verr *err);
+	void *ctx;
+};
+/* Pass mode (proto_parser_pass): eng_peer_recv returns DATA with its record's head
+ * only and msg->pending bytes to come, which the caller must then have read by
+ * eng_peer_recv_rest before anything else; large payloads are read in place. */
+void eng_peer_pass_data(struct eng_peer *peer, bool on);
+int eng_peer_recv_rest(struct eng_peer *peer, const struct eng_peer_sink *sink,
+		       struct verr *err);
 /* From now, reads give up after ms in all, however the peer keeps the line alive
  * (its PINGs restart the idle timer, not this); 0 removes the deadline. */
 void eng_peer_set_deadline(struct eng_peer *peer, int ms);

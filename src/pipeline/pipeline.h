@@ -140,6 +140,10 @@ int vpipe_decode_start(struct vstream_reader *const *readers, unsigned nstreams,
 /* Feeds buf[0..len) of stream's bytes; may block while all buffers are in flight. */
 int vpipe_decode_feed(struct vpipe_decode *pipe, unsigned stream, const uint8_t *buf,
 		      size_t len, struct verr *err);
+/* Direct input for stream (vstream_reader_space): where its next bytes go and how
+ * many its current item still needs; 0 once the pipeline failed. Bytes read to *at
+ * and fed from there are not copied. */
+size_t vpipe_decode_space(struct vpipe_decode *pipe, unsigned stream, uint8_t **at);
 /* Waits until the sink has had every record fed so far. */
 int vpipe_decode_drain(struct vpipe_decode *pipe, struct verr *err);
 /* At the end of stream's input: drains, then the stream must be complete, its

@@ -382,6 +382,14 @@ int vpipe_decode_feed(struct vpipe_decode *p, unsigned stream, const uint8_t *bu
 	return rc;
 }
 
+size_t vpipe_decode_space(struct vpipe_decode *p, unsigned stream, uint8_t **at)
+{
+	*at = NULL;
+	if (p->failed)
+		return 0;
+	return vstream_reader_space(p->readers[stream], at);
+}
+
 int vpipe_decode_end(struct vpipe_decode *p, unsigned stream, struct verr *err)
 {
 	struct verr local = { 0 };

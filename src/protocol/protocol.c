@@ -186,12 +186,12 @@ static int start_decode(const uint8_t *p, size_t len, struct proto_msg *m,
 	return 0;
 }
 
-/* DATA and DEVICE_END carry exactly one record, a trailer only in DEVICE_END. */
-static int record_decode(const uint8_t *p, size_t len, struct proto_msg *m,
-			 struct proto_identity *ids, struct verr *err)
+/* DATA and DEVICE_END carry exactly one record, a trailer only in DEVICE_END: the
+ * record's head (the first VSTREAM_RECORD_HEAD bytes) says so for len bytes. */
+static int record_fits(const uint8_t *p, size_t len, uint16_t type,
+		       struct vstream_record_head *head, struct verr *err)
 {
-	struct vstream_record_head *head = &m->u.record;
-	bool trailer = m->type == PROTO_DEVICE_END;
+	bool trailer = type == PROTO_DEVICE_END;
 	struct verr local = { 0 };
 
 	if (vstream_record_head_parse(p, head, "record", &local) < 0)
@@ -203,6 +203,12 @@ static int record_decode(const uint8_t *p, size_t len, struct proto_msg *m,
 		return proto_bad(err, "record type %u does not belong in %s", head->type,
 				 trailer ? "DEVICE_END" : "DATA");
 	return 0;
+}
+
+static int record_decode(const uint8_t *p, size_t len, struct proto_msg *m,
+			 struct proto_identity *ids, struct verr *err)
+{
+	return record_fits(p, len, m->type, &m->u.record, err);
 }
 
 static ssize_t bytes_encode(const struct proto_msg *m, uint8_t *out, size_t cap,
@@ -546,6 +552,31 @@ int proto_decode(const uint8_t *buf, size_t size, enum proto_role from,
 	msg->payload = buf + PROTO_HEAD_LEN;
 	msg->len = *len - PROTO_HEAD_LEN;
 	return k ? k->decode(msg->payload, msg->len, msg, ids, err) : 0;
+}
+
+int proto_decode_data_start(const uint8_t *buf, size_t size, enum proto_role from,
+			    struct proto_msg *msg, size_t *len, struct verr *err)
+{
+	const struct msg_kind *k;
+	int rc = head_check(buf, size, from, &k, len, err);
+
+	if (rc < 0 && rc != -EAGAIN)
+		return rc;
+	if (size < PROTO_DATA_START)
+		return -EAGAIN;
+	if (vstream_get16(buf + HEAD_TYPE) != PROTO_DATA)
+		return 0;
+	memset(msg, 0, sizeof(*msg));
+	msg->type = PROTO_DATA;
+	msg->flags = vstream_get16(buf + HEAD_FLAGS);
+	msg->device = vstream_get16(buf + HEAD_DEVICE);
+	msg->payload = buf + PROTO_HEAD_LEN;
+	msg->len = VSTREAM_RECORD_HEAD;
+	msg->pending = *len - PROTO_DATA_START;
+	rc = record_fits(msg->payload, *len - PROTO_HEAD_LEN, PROTO_DATA, &msg->u.record, err);
+	if (rc < 0)
+		return rc;
+	return 1;
 }
 
 int proto_negotiate(const struct proto_hello *mine, const struct proto_hello *peer,

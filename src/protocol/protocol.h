@@ -30,6 +30,7 @@
 #define PROTO_DATA_MAX           (VSTREAM_RECORD_HEAD + VSTREAM_RECORD_RAW_MAX + \
 				  VSTREAM_DIGEST_LEN)
 /* A buffer of this size holds any message but START, DATA and DEVICE_END encoded. */
+#define PROTO_DATA_START         (PROTO_HEAD_LEN + VSTREAM_RECORD_HEAD)
 #define PROTO_CONTROL_MAX        (PROTO_HEAD_LEN + PROTO_IDENTITY_MAX)
 
 /* Header flags: bits 0-7 must be understood, 8-15 may be ignored; none in version 1. */
@@ -138,6 +139,9 @@ struct proto_msg {
 	uint64_t number;                /* decoder: 0 for the first message received */
 	const uint8_t *payload;
 	size_t len;
+	/* Parser in pass mode: DATA's bytes after payload[0..len) (its record's head),
+	 * which the caller reads around the parser (proto_parser_passed). */
+	size_t pending;
 	union {
 		struct proto_hello hello;                       /* HELLO */
 		const struct proto_identity *identity;          /* IDENTITY */
@@ -191,6 +195,13 @@ int proto_encode_head(uint16_t type, uint16_t device, size_t payload_len,
 int proto_decode(const uint8_t *buf, size_t size, enum proto_role from,
 		 struct proto_msg *msg, struct proto_identity *ids, size_t *len,
 		 struct verr *err);
+/* The first PROTO_DATA_START bytes of a message (its head and, for DATA, its record's
+ * head): 1 when they begin a valid DATA message, with msg filled as for a message
+ * whose payload holds just the record's head (msg->len) and msg->pending bytes to
+ * follow; 0 when it is another type (decode it whole); -EAGAIN with fewer bytes;
+ * errors as proto_decode. *len gets the whole message's size. */
+int proto_decode_data_start(const uint8_t *buf, size_t size, enum proto_role from,
+			    struct proto_msg *msg, size_t *len, struct verr *err);
 /*
  * Agrees on a version and features from the two HELLOs: the highest version both
  * speak, the features both set. Refuses (VERR_PEER or VERR_UNSUPPORTED) two peers
@@ -233,6 +244,17 @@ int proto_parser_feed(struct proto_parser *p, const void *buf, size_t len, size_
 		      struct proto_msg *msg, struct verr *err);
 /* At end of input: 0 between messages, -EBADMSG (with what was cut) inside one. */
 int proto_parser_end(struct proto_parser *p, struct verr *err);
+/*
+ * Pass mode, to spare copying the bulk of the stream: a DATA message comes out once
+ * its head and its record's head are in (msg->pending > 0), and its remaining
+ * msg->pending bytes are the caller's to read from the same input and to count with
+ * proto_parser_passed before feeding more. Off by default.
+ */
+void proto_parser_pass(struct proto_parser *p, bool on);
+/* n of the pending payload bytes were read around the parser (n <= pending). */
+void proto_parser_passed(struct proto_parser *p, size_t n);
+/* What the last passed message still has to come. */
+size_t proto_parser_pending(const struct proto_parser *p);
 uint64_t proto_parser_offset(const struct proto_parser *p);    /* bytes consumed */
 
 /* protocol_session.c: the order of messages on one connection (docs §4), the same

@@ -17,6 +17,9 @@ struct proto_parser {
 	uint64_t start;                 /* where the current message began */
 	uint64_t number;                /* messages completed, skipped ones included */
 	bool failed;
+	bool pass;                      /* DATA's payload is read around the parser */
+	size_t pending;                 /* of the last passed DATA, still to come */
+	uint64_t passed_start;          /* where that DATA began */
 	struct proto_identity ids;
 };
 
@@ -113,6 +116,56 @@ static int try_decode(struct proto_parser *p, struct proto_msg *msg, struct verr
 	return 1;
 }
 
+/* In pass mode a DATA message comes out with its record's head, once known. */
+static int try_pass(struct proto_parser *p, struct proto_msg *msg, struct verr *err)
+{
+	struct verr local = { 0 };
+	size_t total;
+	int rc = proto_decode_data_start(p->buf, p->have, p->peer, msg, &total, &local);
+
+	if (rc < 0) {
+		if (!local.errnum)
+			local.errnum = -rc;
+		return fail(p, &local, err);
+	}
+	msg->offset = p->start;
+	msg->number = p->number++;
+	p->passed_start = p->start;
+	p->pending = msg->pending;
+	p->start = p->offset + p->pending;
+	p->have = 0;
+	p->need = PROTO_HEAD_LEN;
+	return 1;
+}
+
+/* Where the current message's bytes stop for now: all of it, or in pass mode a
+ * DATA message's head and record head. */
+static size_t target(const struct proto_parser *p)
+{
+	if (p->pass && p->need > PROTO_DATA_START && p->have >= PROTO_HEAD_LEN &&
+	    vstream_get16(p->buf + 4) == PROTO_DATA)
+		return PROTO_DATA_START;
+	return p->need;
+}
+
+void proto_parser_pass(struct proto_parser *p, bool on)
+{
+	p->pass = on;
+}
+
+void proto_parser_passed(struct proto_parser *p, size_t n)
+{
+	if (n > p->pending)
+		n = p->pending;
+	p->pending -= n;
+	p->offset += n;
+}
+
+size_t proto_parser_pending(const struct proto_parser *p)
+{
+	return p->pending;
+}
+
 int proto_parser_feed(struct proto_parser *p, const void *buf, size_t len, size_t *used,
 		      struct proto_msg *msg, struct verr *err)
 {
@@ -124,10 +177,15 @@ int proto_parser_feed(struct proto_parser *p, const void *buf, size_t len, size_
 	if (p->failed)
 		return verr_set(err, VERR_DATA, EBADMSG, p->object, NULL,
 				"protocol input after an error");
+	if (p->pending)
+		return verr_set(err, VERR_FAILED, EINVAL, p->object, NULL,
+				"message %llu: %zu bytes of its payload not read yet",
+				(unsigned long long)p->number - 1, p->pending);
 	if (reserve(p, PROTO_HEAD_LEN, err) < 0)
 		return -ENOMEM;
 	while (*used < len) {
-		size_t take = p->need - p->have;
+		size_t want = target(p);
+		size_t take = want - p->have;
 
 		if (take > len - *used)
 			take = len - *used;
@@ -136,9 +194,9 @@ int proto_parser_feed(struct proto_parser *p, const void *buf, size_t len, size_
 		*used += take;
 		p->offset += take;
 		/* A partial header is checked too, so a stranger is named at once. */
-		if (p->have < p->need && p->have >= PROTO_HEAD_LEN)
+		if (p->have < want && p->have >= PROTO_HEAD_LEN)
 			continue;
-		rc = try_decode(p, msg, err);
+		rc = want < p->need ? try_pass(p, msg, err) : try_decode(p, msg, err);
 		if (rc != 0)
 			return rc < 0 ? rc : 0;
 	}
@@ -151,6 +209,13 @@ int proto_parser_end(struct proto_parser *p, struct verr *err)
 
 	if (p->failed)
 		return verr_set(err, VERR_DATA, EBADMSG, p->object, NULL, "protocol error earlier");
+	if (p->pending) {
+		p->failed = true;
+		return verr_set(err, VERR_DATA, EBADMSG, p->object, NULL,
+				"message %llu (DATA) at byte %llu: the peer closed the connection "
+				"with %zu bytes of it to come", (unsigned long long)p->number - 1,
+				(unsigned long long)p->passed_start, p->pending);
+	}
 	if (p->have == 0)
 		return 0;
 	snprintf(why.what, sizeof(why.what), "the peer closed the connection after %zu of "

@@ -246,6 +246,14 @@ int vstream_reader_feed(struct vstream_reader *r, const void *buf, size_t len, s
  * a restore finalizes after this returns 0, not at the TRAILER event. */
 int vstream_reader_end(struct vstream_reader *r, struct verr *err);
 uint64_t vstream_reader_offset(const struct vstream_reader *r);   /* bytes consumed */
+/*
+ * Direct input, to spare a copy: where the current item's next bytes go inside the
+ * reader (*at), and how many the item still needs (0 after the trailer or an error).
+ * Bytes read there and then passed to vstream_reader_feed at that same address are
+ * not copied again. The place is valid until the next call on r; an item's need can
+ * grow once its head is known (a record's head, then its body).
+ */
+size_t vstream_reader_space(struct vstream_reader *r, uint8_t **at);
 /* The verified header; NULL before it was read. */
 const struct vstream_header *vstream_reader_header(const struct vstream_reader *r);
 

@@ -362,7 +362,9 @@ int vstream_reader_feed(struct vstream_reader *r, const void *buf, size_t len, s
 		rc = reader_grow(r, err);
 		if (rc < 0)
 			break;
-		memcpy(r->buf + r->have, in + *used, take);
+		/* bytes read into vstream_reader_space() are already in place */
+		if (in + *used != r->buf + r->have)
+			memcpy(r->buf + r->have, in + *used, take);
 		r->have += take;
 		r->offset += take;
 		*used += take;
@@ -399,6 +401,17 @@ int vstream_reader_end(struct vstream_reader *r, struct verr *err)
 	if (err)
 		verr_hint(err, "the writer was interrupted or the stream was cut short");
 	return reader_fail(r, rc, err);
+}
+
+size_t vstream_reader_space(struct vstream_reader *r, uint8_t **at)
+{
+	*at = NULL;
+	if (r->phase != PH_HEADER && r->phase != PH_RECORD_HEAD && r->phase != PH_RECORD_BODY)
+		return 0;
+	if (reader_grow(r, NULL) < 0)
+		return 0;
+	*at = r->buf + r->have;
+	return r->need - r->have;
 }
 
 void vstream_reader_split(struct vstream_reader *r)

@@ -239,6 +239,9 @@ source_stops() { # PHASE ACTION
 	verdict) s="hello; expect HELLO; expect IDENTITY; verdict accept" ;;
 	ready) s="hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY" ;;
 	mid-data) s="hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; switchover; raw 89564d500600000000000000c8000000020000" ;;
+	# DATA of 200 bytes: its head, a stored record's head (148 bytes, sequence 0), 28
+	# bytes of its 180 (152 to come): the receiving side reads payloads in place
+	mid-payload) s="hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; switchover; raw 89564d500600000000000000c8000000020000009400000094000000000000000000000000000000000000000000000000000000000000000000000000000000" ;;
 	device-end) s="hello; expect HELLO; expect IDENTITY; verdict accept; start; expect READY; $HONEST_TRANSFER" ;;
 	esac
 	peer_to_receive "$s; $2" "$MTTY2_B" --timeout 2
@@ -260,12 +263,17 @@ source_stops() { # PHASE ACTION
 @test "a source that closes after VERDICT: receive exits non-zero, device reset" { source_stops verdict close; }
 @test "a source that closes after READY and START: receive exits non-zero, device reset" { source_stops ready close; }
 @test "a source that closes mid-DATA: receive exits non-zero, device reset" { source_stops mid-data close; }
+@test "a source that closes inside a DATA payload: receive says how much was missing, device reset" {
+	source_stops mid-payload close
+	[[ $output == *"(DATA) at byte "*"with 152 bytes of it to come"* ]]
+}
 @test "a source that closes after DEVICE_END without RUN: receive resets, never runs the state" { source_stops device-end close; }
 @test "a source that hangs after HELLO: receive gives up within --timeout" { source_stops hello hang; }
 @test "a source that hangs after IDENTITY: receive gives up within --timeout, device untouched" { source_stops identity hang; }
 @test "a source that hangs after VERDICT: receive gives up within --timeout, device reset" { source_stops verdict hang; }
 @test "a source that hangs after START: receive gives up within --timeout, device reset" { source_stops ready hang; }
 @test "a source that hangs mid-DATA: receive gives up within --timeout, device reset" { source_stops mid-data hang; }
+@test "a source that hangs inside a DATA payload: receive gives up within --timeout, device reset" { source_stops mid-payload hang; }
 @test "a source that hangs after DEVICE_END without RUN: receive gives up within --timeout, device reset" { source_stops device-end hang; }
 
 @test "a source that trickles its HELLO one byte per 300 ms: receive gives up within --timeout" {

@@ -192,10 +192,13 @@ static uint8_t *encode_all(const struct proto_msg *m, unsigned n, size_t *len, s
 	return buf;
 }
 
-/* Feeds buf in slices of `step` bytes (0: whole); compares with want[]. */
+/* Feeds buf in slices of `step` bytes (0: whole); compares with want[]. In pass mode
+ * a DATA payload's pending bytes are taken from buf around the parser, in slices too,
+ * and the message compared whole. */
 static bool parse_matches(enum proto_role local, const uint8_t *buf, size_t len, size_t step,
-			  const struct proto_msg *want, unsigned n)
+			  const struct proto_msg *want, unsigned n, bool pass)
 {
+	static uint8_t whole[PROTO_DATA_MAX];
 	struct proto_parser *p;
 	struct verr err = { 0 };
 	unsigned got = 0;
@@ -203,6 +206,7 @@ static bool parse_matches(enum proto_role local, const uint8_t *buf, size_t len,
 	bool ok = true;
 
 	proto_parser_new(local, "peer", &p, &err);
+	proto_parser_pass(p, pass);
 	while (ok && pos < len) {
 		size_t slice = step && step < len - pos ? step : len - pos, used;
 		struct proto_msg m;
@@ -211,12 +215,32 @@ static bool parse_matches(enum proto_role local, const uint8_t *buf, size_t len,
 			printf("# %s\n", err.what);
 			ok = false;
 		} else if (m.type != PROTO_NONE) {
+			pos += used;
+			used = 0;
+			if (m.pending) {
+				ok = m.type == PROTO_DATA && m.len + m.pending <= sizeof(whole) &&
+				     m.pending <= len - pos && proto_parser_pending(p) == m.pending;
+				if (!ok)
+					break;
+				memcpy(whole, m.payload, m.len);
+				memcpy(whole + m.len, buf + pos, m.pending);
+				while (proto_parser_pending(p)) {
+					size_t k = step ? step : proto_parser_pending(p);
+
+					proto_parser_passed(p, k);
+				}
+				pos += m.pending;
+				m.payload = whole;
+				m.len += m.pending;
+				m.pending = 0;
+			}
 			ok = got < n && msg_equal(&m, &want[got]) && m.number == got;
 			got++;
 		}
 		pos += used;
 	}
-	ok = ok && got == n && proto_parser_end(p, &err) == 0;
+	ok = ok && got == n && proto_parser_end(p, &err) == 0 &&
+	     proto_parser_offset(p) == len;
 	proto_parser_free(p);
 	return ok;
 }
@@ -246,14 +270,19 @@ static void test_round_trips(void)
 		}
 		CHECK(each, "every %s message round-trips through encode and decode",
 		      proto_role_name(roles[r]));
-		CHECK(buf && parse_matches(local, buf, len, 0, m, n),
-		      "the parser yields every %s message from one buffer", proto_role_name(roles[r]));
-		CHECK(buf && parse_matches(local, buf, len, 1, m, n),
-		      "the parser yields every %s message fed a byte at a time",
-		      proto_role_name(roles[r]));
-		CHECK(buf && parse_matches(local, buf, len, 7, m, n),
-		      "the parser yields every %s message fed 7 bytes at a time",
-		      proto_role_name(roles[r]));
+		for (int pass = 0; pass < 2; pass++) {
+			const char *mode = pass ? ", DATA payloads passed around it" : "";
+
+			CHECK(buf && parse_matches(local, buf, len, 0, m, n, pass),
+			      "the parser yields every %s message from one buffer%s",
+			      proto_role_name(roles[r]), mode);
+			CHECK(buf && parse_matches(local, buf, len, 1, m, n, pass),
+			      "the parser yields every %s message fed a byte at a time%s",
+			      proto_role_name(roles[r]), mode);
+			CHECK(buf && parse_matches(local, buf, len, 7, m, n, pass),
+			      "the parser yields every %s message fed 7 bytes at a time%s",
+			      proto_role_name(roles[r]), mode);
+		}
 		free(buf);
 	}
 }
@@ -439,30 +468,74 @@ static void test_strangers(void)
 	}
 }
 
-/* Errors inside a message carry its number and offset. */
+/* Errors inside a message carry its number and offset, in pass mode too. */
 static void test_error_offsets(void)
 {
 	struct proto_msg m[MAX_MSGS];
-	size_t at[MAX_MSGS + 1], len, used = 0, pos = 0;
+	size_t at[MAX_MSGS + 1], len;
 	unsigned n = samples(PROTO_ROLE_SOURCE, m);
 	uint8_t *buf = encode_all(m, n, &len, at);
-	struct proto_parser *p;
-	struct verr err = { 0 };
 	char want[64];
-	int rc = 0;
 
 	buf[at[3] + PROTO_HEAD_LEN + 20] ^= 1;   /* DATA: its record's payload length */
 	buf[at[3] + PROTO_HEAD_LEN + 8] ^= 0x80;
-	proto_parser_new(PROTO_ROLE_DESTINATION, "peer", &p, &err);
-	while (rc == 0 && pos < len) {
-		struct proto_msg d;
-
-		rc = proto_parser_feed(p, buf + pos, len - pos, &used, &d, &err);
-		pos += used;
-	}
 	snprintf(want, sizeof(want), "message 3 (DATA) at byte %zu:", at[3]);
-	CHECK(rc == -EBADMSG && strstr(err.what, want), "a bad record in DATA is reported "
-	      "with its message number and byte: %s", err.what);
+	for (int pass = 0; pass < 2; pass++) {
+		struct proto_parser *p;
+		struct verr err = { 0 };
+		size_t used = 0, pos = 0;
+		int rc = 0;
+
+		proto_parser_new(PROTO_ROLE_DESTINATION, "peer", &p, &err);
+		proto_parser_pass(p, pass);
+		while (rc == 0 && pos < len) {
+			struct proto_msg d;
+
+			rc = proto_parser_feed(p, buf + pos, len - pos, &used, &d, &err);
+			pos += used;
+			if (rc == 0 && d.type != PROTO_NONE && d.pending) {
+				proto_parser_passed(p, d.pending);
+				pos += d.pending;
+			}
+		}
+		CHECK(rc == -EBADMSG && strstr(err.what, want), "a bad record in DATA is reported "
+		      "with its message number and byte%s: %s", pass ? " (pass mode)" : "",
+		      err.what);
+		proto_parser_free(p);
+	}
+	free(buf);
+}
+
+/* Pass mode: a DATA message comes out at its record's head; the parser takes
+ * nothing while its payload is pending, and an end inside it is an error. */
+static void test_pass_mode(void)
+{
+	struct proto_msg m[MAX_MSGS], d;
+	size_t at[MAX_MSGS + 1], len, used;
+	unsigned n = samples(PROTO_ROLE_SOURCE, m), data = n;
+	uint8_t *buf = encode_all(m, n, &len, at);
+	struct proto_parser *p;
+	struct verr err = { 0 };
+
+	for (unsigned i = 0; i < n && data == n; i++)
+		if (m[i].type == PROTO_DATA)
+			data = i;
+	proto_parser_new(PROTO_ROLE_DESTINATION, "peer", &p, &err);
+	proto_parser_pass(p, true);
+	for (size_t pos = 0; data < n && pos < at[data]; pos += used)
+		if (proto_parser_feed(p, buf + pos, at[data] - pos, &used, &d, &err) < 0)
+			break;
+	CHECK(data < n && proto_parser_offset(p) == at[data] &&
+	      proto_parser_feed(p, buf + at[data], len - at[data], &used, &d, &err) == 0 &&
+	      d.type == PROTO_DATA && used == PROTO_DATA_START && d.len == VSTREAM_RECORD_HEAD &&
+	      d.pending == at[data + 1] - at[data] - PROTO_DATA_START && d.offset == at[data],
+	      "pass mode: DATA comes out after %d bytes, its payload pending", PROTO_DATA_START);
+	CHECK(proto_parser_feed(p, buf, 1, &used, &d, &err) == -EINVAL && used == 0,
+	      "the parser takes nothing while a payload is pending: %s", err.what);
+	verr_clear(&err);
+	proto_parser_passed(p, 1);
+	CHECK(proto_parser_end(p, &err) == -EBADMSG && strstr(err.what, "to come"),
+	      "an end inside a passed payload is an error: %s", err.what);
 	proto_parser_free(p);
 	free(buf);
 }
@@ -592,6 +665,7 @@ int main(void)
 	test_unknown();
 	test_strangers();
 	test_error_offsets();
+	test_pass_mode();
 	test_payload_rules();
 	test_connections();
 	test_names();
