@@ -205,6 +205,8 @@ static void fill_engine_event(struct json *j, const void *arg)
 		json_double(j, "downtime_ms", e->downtime_ms);
 	if (e->text && *e->text)
 		json_string(j, "text", e->text);
+	if (e->recovery)
+		json_string(j, "recovery", e->recovery);
 }
 
 static void on_engine_event(void *ctx, const struct eng_event *e)

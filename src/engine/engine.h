@@ -61,6 +61,7 @@ struct eng_event {
 	const char *device;             /* a device's name; NULL: every device of the run */
 	enum vmig_state from, to;       /* ENG_EVENT_STATE */
 	const char *text;               /* a phase's word (a reason, a verdict); may be NULL */
+	const char *recovery;           /* left-stopped: the command that resumes device here */
 	unsigned fields;                /* ENG_EVENT_*: which of the below are set */
 	unsigned round;
 	uint64_t bytes, remaining;      /* the round's bytes; what is left after it */

@@ -702,15 +702,19 @@ static void roll_back(struct eng_source *run)
  * run here too. The operator decides, and is told how. */
 static void leave_stopped(struct eng_source *run)
 {
-	eng_emit_phase(ENG_PHASE_LEFT_STOPPED, NULL, run->failure.what);
 	for (unsigned i = 0; i < run->n; i++) {
 		const char *name = vdev_ident(run->dev[i].dev)->name;
 		struct verr quiet = { 0 };
+		char resume[96];
+		struct eng_event ev = { .kind = ENG_EVENT_PHASE, .phase = ENG_PHASE_LEFT_STOPPED,
+					.device = name, .text = run->failure.what,
+					.recovery = resume };
 
+		snprintf(resume, sizeof(resume), "vfiomig state %s running", name);
+		eng_emit(&ev);
 		vdev_set_state(run->dev[i].dev, VMIG_STOP, VMIG_ERROR, &quiet);
 		eng_note("%s: left stopped. If the destination's 'vfiomig receive' did not exit 0 "
-			 "and its device is not running, resume this one with: vfiomig state %s "
-			 "running", name, name);
+			 "and its device is not running, resume this one with: %s", name, resume);
 	}
 }
 

@@ -37,7 +37,8 @@ struct xport_conn {
 	struct xport_tls_ctx *tls;      /* TLS: the context, owned */
 	SSL *ssl;
 	/* TLS: what ended the records read ahead after some bytes were returned, for
-	 * the next read (rc 0: the peer's close_notify). */
+	 * the next read (rc 0: the peer's close_notify); a read's failure (rc < 0)
+	 * stays, for every later read and write. */
 	bool tls_later;
 	int tls_later_rc;
 	struct verr tls_later_err;

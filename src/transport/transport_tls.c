@@ -342,6 +342,26 @@ static int io_retry(struct xport_conn *c, const char *op, struct verr *err)
 	return io_failure(c, e, sys, op, err);
 }
 
+/* The failure kept by read_broken: into err unless it holds one already. */
+static int broken(struct xport_conn *c, struct verr *err)
+{
+	if (err && !err->set)
+		*err = c->tls_later_err;
+	return c->tls_later_rc;
+}
+
+/* A read failed for good (SSL_get_error e, errno sys): a bad record, garbage, an
+ * alert or a cut leaves the session unusable. The failure is kept, and every later
+ * read and write reports it rather than what OpenSSL says after it (that the peer
+ * closed). err NULL: kept for the next call only. */
+static int read_broken(struct xport_conn *c, int e, int sys, struct verr *err)
+{
+	verr_clear(&c->tls_later_err);
+	c->tls_later = true;
+	c->tls_later_rc = io_failure(c, e, sys, "read", &c->tls_later_err);
+	return broken(c, err);
+}
+
 /* The records that came in with the last one (read-ahead) fill the rest of the
  * caller's buffer without a wait: a TLS record carries at most 16 KiB, and each
  * read costs the caller a round of its own. Whatever ends them (the peer's
@@ -360,15 +380,18 @@ static size_t tls_read_more(struct xport_conn *c, uint8_t *buf, size_t len)
 			total += n;
 			continue;
 		}
-		e = SSL_get_error(c->ssl, 0);
 		sys = errno;
+		e = SSL_get_error(c->ssl, 0);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
 			ERR_clear_error();
 			break;
 		}
-		c->tls_later = true;
-		c->tls_later_rc = e == SSL_ERROR_ZERO_RETURN ? 0 :
-				  io_failure(c, e, sys, "read", &c->tls_later_err);
+		if (e == SSL_ERROR_ZERO_RETURN) {
+			c->tls_later = true;
+			c->tls_later_rc = 0;
+		} else {
+			read_broken(c, e, sys, NULL);
+		}
 		break;
 	}
 	return total;
@@ -376,22 +399,26 @@ static size_t tls_read_more(struct xport_conn *c, uint8_t *buf, size_t len)
 
 static ssize_t tls_read(struct xport_conn *c, void *buf, size_t len, struct verr *err)
 {
+	if (c->tls_later && c->tls_later_rc < 0)
+		return broken(c, err);
 	if (c->tls_later) {
 		c->tls_later = false;
-		if (c->tls_later_rc < 0)
-			*err = c->tls_later_err;
-		return c->tls_later_rc;
+		return 0;               /* close_notify after the bytes read ahead */
 	}
 	for (;;) {
 		size_t n;
-		int rc;
+		int e, sys, rc;
 
 		ERR_clear_error();
 		errno = 0;
 		if (SSL_read_ex(c->ssl, buf, len, &n))
 			return (ssize_t)(n + tls_read_more(c, (uint8_t *)buf + n, len - n));
-		if (SSL_get_error(c->ssl, 0) == SSL_ERROR_ZERO_RETURN)
+		sys = errno;
+		e = SSL_get_error(c->ssl, 0);
+		if (e == SSL_ERROR_ZERO_RETURN)
 			return 0;       /* close_notify: the peer ended cleanly */
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			return read_broken(c, e, sys, err);
 		rc = io_retry(c, "read", err);
 		if (rc < 0)
 			return rc;
@@ -421,6 +448,8 @@ static int tls_write(struct xport_conn *c, const void *buf, size_t len, struct v
 {
 	const char *p = buf;
 
+	if (c->tls_later && c->tls_later_rc < 0)
+		return broken(c, err);  /* the session is over: say why, not "closed" */
 	while (len) {
 		size_t n;
 		int rc;

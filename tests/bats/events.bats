@@ -246,3 +246,88 @@ outcome 7"
 	assert_equal "$(state_of "$MTTY2_A")" STOP
 	assert_equal "$(state_of "$MTTY2_B")" RUNNING
 }
+
+# vfiomig, ended after 60 s if it hangs: a guard for the tests where a bug would hang it
+# (a write to a reader that never reads), not a measure of time.
+vfiomig_guarded() { # ARGS...
+	if [[ $BACKEND == double ]]; then
+		timeout -k 5 60 env VFIOMIG_SYSROOT="$SYSROOT" LD_PRELOAD="$DOUBLE_LIB" "$VFIOMIG" "$@"
+	else
+		timeout -k 5 60 "$VFIOMIG" "$@"
+	fi
+}
+
+# Fills the FIFO PATH (open elsewhere for reading) until it takes no more: a second
+# opening of it, non-blocking, so that the descriptor the test passes on stays blocking.
+# Prints how many bytes it holds.
+fill_fifo() { # PATH
+	python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_NONBLOCK)
+total = 0
+try:
+    while True:
+        total += os.write(fd, b"." * 4096)
+except BlockingIOError:
+    pass
+print(total)' "$1"
+}
+
+# Reads what the FIFO PATH holds without waiting; prints its size and its bytes other than '.'.
+drain_fifo() { # PATH
+	python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
+data = b""
+try:
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+except BlockingIOError:
+    pass
+print(len(data), data.replace(b".", b"").decode(errors="replace"))' "$1"
+}
+
+@test "a reader that stalls (a full pipe nobody reads) costs one warning and the events, not the migration" {
+	command -v python3 >/dev/null || skip "needs python3 to fill the pipe (not in the VM)"
+	local fifo=$OUT/fifo held
+	mkfifo "$fifo"
+	# descriptor 5 holds the FIFO open both ways, and nobody ever reads from it
+	exec 5<>"$fifo"
+	held=$(fill_fifo "$fifo")
+	((held > 0))
+	start_receive "$MTTY2_B" --insecure
+	run vfiomig_guarded migrate "$MTTY2_A" --to "127.0.0.1:$PORT" --insecure --events 5
+	finish_receive >/dev/null
+	assert_status 0
+	assert_equal "$RECV_STATUS" 0
+	assert_equal "$(grep -c 'no more events are written' <<<"$output")" 1
+	assert_output_contains "--events 5: the reader does not read"
+	assert_equal "$(state_of "$MTTY2_A")" STOP
+	assert_equal "$(state_of "$MTTY2_B")" RUNNING
+	# not a byte of an event went into the full pipe, not even part of a line
+	assert_equal "$(drain_fifo "$fifo")" "$held "
+	exec 5>&-
+}
+
+@test "no answer to RUN: left-stopped names the device and the command that resumes it, outcome exit 8" {
+	double_only "the hostile peer runs against the double"
+	local cmd
+	printf -v cmd '%q ' "$REPO/tests/tools/hostile-peer" --role dest --log "$OUT/peer.log" \
+		"hello version=2; expect HELLO; identity; expect VERDICT; expect START; ready; until DEVICE_END; loaded; expect RUN; close"
+	run vfiomig_guarded migrate "$MTTY2_A" --exec "$cmd" --timeout 2 --events "$OUT/src.ev"
+	cat "$OUT/peer.log"
+	assert_status 8
+	assert_equal "$(trace "$OUT/src.ev" | tail -n 5)" "phase loaded
+phase run
+phase left-stopped
+state A STOP_COPY>STOP
+outcome 8"
+	output=$(event "$OUT/src.ev" '.phase == "left-stopped"')
+	json_is .device "$MTTY2_A" .recovery "vfiomig state $MTTY2_A running" '.text | length > 0' true
+	output=$(event "$OUT/src.ev" '.event == "outcome"')
+	json_is .exit 8 '.error | length > 0' true
+	assert_equal "$(state_of "$MTTY2_A")" STOP
+}
