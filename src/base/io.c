@@ -8,9 +8,9 @@
 
 #include "io.h"
 
-static volatile sig_atomic_t *interrupt_flag;
+static vstop_t *interrupt_flag;
 
-void io_set_interrupt_flag(volatile sig_atomic_t *flag)
+void io_set_interrupt_flag(vstop_t *flag)
 {
 	interrupt_flag = flag;
 }

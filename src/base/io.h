@@ -9,9 +9,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "stop.h"
+
 /* When *flag becomes non-zero (a signal handler sets it), a read, write or wait that a
  * signal interrupts returns -EINTR instead of retrying, so the caller can unwind. */
-void io_set_interrupt_flag(volatile sig_atomic_t *flag);
+void io_set_interrupt_flag(vstop_t *flag);
 bool io_interrupted(void);
 /* Blocks SIGINT, SIGTERM and SIGHUP in the calling thread (saved: the mask before),
  * so that they reach a thread whose blocking I/O they must interrupt. */

@@ -37,7 +37,7 @@ void vqueue_destroy(struct vqueue *q)
 	q->items = NULL;
 }
 
-void vqueue_set_stop(struct vqueue *q, volatile sig_atomic_t *stop)
+void vqueue_set_stop(struct vqueue *q, vstop_t *stop)
 {
 	pthread_mutex_lock(&q->lock);
 	q->stop = stop;

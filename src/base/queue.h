@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "stop.h"
+
 /* How often a wait looks at the stop flag: a signal handler cannot wake a condition. */
 #define VQUEUE_STOP_POLL_MS 20
 
@@ -19,7 +21,7 @@ struct vqueue {
 	size_t capacity, head, count;
 	bool closed;            /* no more pushes; pops drain what is left */
 	bool cancelled;         /* stop now: pushes and pops fail at once */
-	volatile sig_atomic_t *stop;    /* non-zero: as cancelled, but -EINTR */
+	vstop_t *stop;    /* non-zero: as cancelled, but -EINTR */
 };
 
 int vqueue_init(struct vqueue *q, size_t capacity);
@@ -27,7 +29,7 @@ void vqueue_destroy(struct vqueue *q);
 /* From now on a push or pop that would wait, or finds *stop non-zero, gives -EINTR
  * within VQUEUE_STOP_POLL_MS of *stop becoming non-zero (a signal handler's flag).
  * NULL: waits are not interrupted. */
-void vqueue_set_stop(struct vqueue *q, volatile sig_atomic_t *stop);
+void vqueue_set_stop(struct vqueue *q, vstop_t *stop);
 /* 0, -EPIPE when the queue was closed or cancelled, -EINTR when stopped. */
 int vqueue_push(struct vqueue *q, void *item);
 /* 0 with *item set; -ENODATA when closed and drained; -ECANCELED when cancelled;

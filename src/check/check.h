@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "device/device.h"
+#include "base/stop.h"
 
 enum check_verdict { CHECK_PASS, CHECK_WARN, CHECK_FAIL, CHECK_SKIP, CHECK_NR_VERDICTS };
 
@@ -77,7 +78,7 @@ struct check_ctx {
 	int repeat;
 	bool destructive_dev, destructive_peer; /* allowed on each */
 	char not_destructive_why[160];
-	volatile sig_atomic_t *stop;            /* set by a signal: unwind */
+	vstop_t *stop;            /* set by a signal: unwind */
 	bool broken;                            /* the device could not be made usable */
 	char broken_why[256];
 

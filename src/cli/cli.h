@@ -10,6 +10,7 @@
 
 #include "device/device.h"
 #include "base/verr.h"
+#include "base/stop.h"
 
 /* Exit codes: stable, documented in vfiomig(1). */
 enum cli_exit {
@@ -32,7 +33,7 @@ struct cli_options {
 
 extern struct cli_options cli;
 extern const struct argp cli_common_argp;     /* -q -v --open-via, as an argp child */
-extern volatile sig_atomic_t cli_signal;      /* the last INT/TERM/HUP received, or 0 */
+extern vstop_t cli_signal;      /* the last INT/TERM/HUP received, or 0 */
 
 void cli_install_signals(void);
 /* The engine's notes and debug lines go where cli_note and cli_debug write. */

@@ -14,7 +14,7 @@
 #include "engine/engine.h"
 
 struct cli_options cli = { .verbose = 0, .open_via = VDEV_VIA_AUTO };
-volatile sig_atomic_t cli_signal;
+vstop_t cli_signal;
 
 enum { OPT_OPEN_VIA = 0x100 };
 

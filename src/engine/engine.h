@@ -28,7 +28,7 @@ void eng_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void eng_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The one "interrupted by signal N" failure: VERR_INTERRUPTED on object. Returns
  * -EINTR when *stop is set, 0 otherwise (stop may be NULL). */
-int eng_stopped(volatile sig_atomic_t *stop, const char *object, struct verr *err);
+int eng_stopped(vstop_t *stop, const char *object, struct verr *err);
 
 /* events.c: what happens, as it happens, for callers that follow a run (the CLI's
  * --events): every device state change and every phase. Set before the run. */
@@ -121,7 +121,7 @@ int eng_open_device(const char *name, enum vdev_open_via via, struct vdev **dev,
 /* read.c: device data into a save pipeline, for save and a migration source. */
 struct eng_reader {
 	struct vpipe_save *pipe;
-	volatile sig_atomic_t *stop;    /* checked before every read; NULL: never */
+	vstop_t *stop;    /* checked before every read; NULL: never */
 	/* After every chunk (got may be 0): progress displays, byte counts. */
 	void (*progress)(void *ctx, unsigned stream, size_t got);
 	void *ctx;
@@ -210,7 +210,7 @@ struct eng_source_options {
 	const struct vstream_key *record_key;
 	unsigned connections;           /* 1..PROTO_CONNECTIONS_MAX; more need connector */
 	struct eng_connector connector;
-	volatile sig_atomic_t *stop;    /* a signal's number: roll back, before RUN */
+	vstop_t *stop;    /* a signal's number: roll back, before RUN */
 	eng_phase_fn *progress;
 	void *progress_ctx;
 };
@@ -240,7 +240,7 @@ struct eng_destination_options {
 	unsigned threads;               /* decoders; 0: vpipe_threads() */
 	const struct vstream_key *record_key;   /* required of the source when given */
 	struct eng_acceptor acceptor;   /* extra connections the source may ask for */
-	volatile sig_atomic_t *stop;    /* a signal's number: reset, before RUN */
+	vstop_t *stop;    /* a signal's number: reset, before RUN */
 	eng_phase_fn *progress;
 	void *progress_ctx;
 };
@@ -260,6 +260,8 @@ void eng_destination_close(struct eng_destination *dst);
  * restore. The engine owns the device's states; the caller owns the bytes' ends
  * (eng_sink, eng_source) and the display (a progress callback). */
 #include <sys/types.h>
+
+#include "base/stop.h"
 
 struct eng_progress {
 	uint64_t raw;                   /* state bytes so far */
@@ -281,7 +283,7 @@ struct eng_save_options {
 	int level;                      /* zstd level when compress */
 	unsigned threads;               /* 0: vpipe_threads() on the estimate */
 	const struct vstream_key *key;  /* NULL: unkeyed */
-	volatile sig_atomic_t *stop;    /* a signal handler's flag; NULL: never */
+	vstop_t *stop;    /* a signal handler's flag; NULL: never */
 	eng_progress_fn *progress;      /* NULL: none */
 	void *ctx;
 };
@@ -308,7 +310,7 @@ struct eng_restore_options {
 	bool force;                     /* a foreign identity gets a note, not a refusal */
 	enum eng_compat compat;         /* which build differences refuse the stream */
 	bool leave_stopped;             /* finalize to STOP, not RUNNING */
-	volatile sig_atomic_t *stop;
+	vstop_t *stop;
 	eng_progress_fn *progress;
 	void *ctx;
 };

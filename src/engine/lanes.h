@@ -8,6 +8,7 @@
 #define VFIOMIG_ENGINE_LANES_H
 
 #include "peer.h"
+#include "base/stop.h"
 
 /* A connection that would join gets at most this long for its TLS handshake and
  * its JOIN, so a silent stranger delays the migration by that much and no more. */
@@ -22,7 +23,7 @@ struct eng_lanes_out;
  * signal flag a blocked hand-over to a sender checks. *out is set also on failure,
  * for eng_lanes_out_close. */
 int eng_lanes_out_open(struct eng_peer *peer, unsigned n, const struct eng_connector *connect,
-		       volatile sig_atomic_t *stop, struct eng_lanes_out **out, struct verr *err);
+		       vstop_t *stop, struct eng_lanes_out **out, struct verr *err);
 /* DATA of device: on the lane whose turn it is (round robin; under the test
  * variable VFIOMIG_TEST_LANES=random a random one), counted for RECORDS. The test
  * variable VFIOMIG_TEST_LANE_DELAY=K:MS makes lane K sleep MS before each record. */
@@ -61,7 +62,7 @@ int eng_lanes_in_open(struct eng_peer *peer, unsigned n, const struct eng_accept
 		      struct verr *err);
 /* Starts the readers, the primary's included: from now on only the lanes read the
  * primary, until the last DEVICE_END (or a SYNC, until eng_lanes_in_resume). */
-int eng_lanes_in_start(struct eng_lanes_in *l, unsigned devices, volatile sig_atomic_t *stop,
+int eng_lanes_in_start(struct eng_lanes_in *l, unsigned devices, vstop_t *stop,
 		       struct verr *err);
 /*
  * The next message the destination can use: a DATA whose sequence number is the

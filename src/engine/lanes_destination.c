@@ -234,7 +234,7 @@ static int start_reader(struct lane_in *lane, struct verr *err)
 	return 0;
 }
 
-int eng_lanes_in_start(struct eng_lanes_in *l, unsigned devices, volatile sig_atomic_t *stop,
+int eng_lanes_in_start(struct eng_lanes_in *l, unsigned devices, vstop_t *stop,
 		       struct verr *err)
 {
 	int idle = xport_conn_idle(l->peer->conn);

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "lanes.h"
+#include "base/stop.h"
 
 struct lane_in {
 	struct eng_lanes_in *l;
@@ -33,9 +34,9 @@ struct eng_lanes_in {
 	pthread_mutex_t lock;
 	pthread_cond_t more, room;
 	bool paused;                    /* the primary's reader waits for the SYNC echo */
-	volatile sig_atomic_t quit;     /* the readers' connections' stop flag */
-	volatile sig_atomic_t *stop;    /* the signal flag */
-	volatile sig_atomic_t *primary_stop;    /* the primary's own, given back at the end */
+	vstop_t quit;     /* the readers' connections' stop flag */
+	vstop_t *stop;    /* the signal flag */
+	vstop_t *primary_stop;    /* the primary's own, given back at the end */
 	bool stop_swapped;
 	int keepalive_ms, idle_ms;
 	/* The main thread's alone: where each device is. */

@@ -37,8 +37,8 @@ struct eng_lanes_out {
 	struct eng_peer *peer;
 	unsigned n;
 	struct lane_out lane[PROTO_CONNECTIONS_MAX];
-	volatile sig_atomic_t quit;     /* every extra connection's stop flag */
-	volatile sig_atomic_t *stop;    /* the signal flag */
+	vstop_t quit;     /* every extra connection's stop flag */
+	vstop_t *stop;    /* the signal flag */
 	uint64_t turn;
 	unsigned seed;
 	bool random;
@@ -155,7 +155,7 @@ static int start_sender(struct lane_out *lane, struct verr *err)
 }
 
 static int open_lane(struct eng_lanes_out *l, unsigned i, const uint8_t *token,
-		     const struct eng_connector *connect, volatile sig_atomic_t *stop,
+		     const struct eng_connector *connect, vstop_t *stop,
 		     struct verr *err)
 {
 	struct lane_out *lane = &l->lane[i];
@@ -217,7 +217,7 @@ static int ask(struct eng_peer *peer, unsigned n, uint8_t *token, struct verr *e
 }
 
 int eng_lanes_out_open(struct eng_peer *peer, unsigned n, const struct eng_connector *connect,
-		       volatile sig_atomic_t *stop, struct eng_lanes_out **out, struct verr *err)
+		       vstop_t *stop, struct eng_lanes_out **out, struct verr *err)
 {
 	struct eng_lanes_out *l = calloc(1, sizeof(*l));
 	uint8_t token[PROTO_TOKEN_LEN];

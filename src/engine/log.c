@@ -42,7 +42,7 @@ void eng_debug(const char *fmt, ...)
 	va_end(ap);
 }
 
-int eng_stopped(volatile sig_atomic_t *stop, const char *object, struct verr *err)
+int eng_stopped(vstop_t *stop, const char *object, struct verr *err)
 {
 	if (!stop || !*stop)
 		return 0;

@@ -124,7 +124,7 @@ static void keepalive_stop(struct eng_peer *peer)
 }
 
 int eng_peer_init(struct eng_peer *peer, enum proto_role role, struct xport_conn *conn,
-		  volatile sig_atomic_t *stop, struct verr *err)
+		  vstop_t *stop, struct verr *err)
 {
 	pthread_condattr_t attr;
 

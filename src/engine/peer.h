@@ -12,10 +12,11 @@
 #include "engine.h"
 #include "protocol/protocol.h"
 #include "transport/transport_net.h"
+#include "base/stop.h"
 
 struct eng_peer {
 	struct xport_conn *conn;
-	volatile sig_atomic_t *stop;     /* the signal flag: an ABORT's reason */
+	vstop_t *stop;     /* the signal flag: an ABORT's reason */
 	struct proto_parser *parser;
 	struct proto_session session;
 	struct proto_identity ids;       /* the last IDENTITY received */
@@ -46,7 +47,7 @@ struct eng_peer {
  * sending, a side that is not waiting for the peer sends PING. The handshake gets
  * that timeout in all (eng_peer_set_deadline): clear it before any device operation. */
 int eng_peer_init(struct eng_peer *peer, enum proto_role role, struct xport_conn *conn,
-		  volatile sig_atomic_t *stop, struct verr *err);
+		  vstop_t *stop, struct verr *err);
 /* Stops the keepalive; best effort ABORT (unless the conversation is over), then
  * closes everything. */
 void eng_peer_finish(struct eng_peer *peer, bool abort_first, uint16_t code, const char *why);

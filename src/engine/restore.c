@@ -178,7 +178,7 @@ static int load_records(struct eng_restore *r, struct verr *err)
 
 static int resume_and_load(struct eng_restore *r, struct verr *err)
 {
-	volatile sig_atomic_t *stop = r->opt->stop;
+	vstop_t *stop = r->opt->stop;
 	const char *name = vdev_ident(r->dev)->name;
 	enum vmig_state start;
 	uint64_t flags;

@@ -14,6 +14,7 @@
 #include "stream/stream.h"
 #include "transport/transport.h"
 #include "base/verr.h"
+#include "base/stop.h"
 
 #define VPIPE_CHUNK_DEFAULT (1u << 20)
 #define VPIPE_THREADS_MAX   64
@@ -60,7 +61,7 @@ struct vpipe_save_options {
 	const struct vstream_key *key;  /* NULL: unkeyed */
 	/* NULL, or a flag that a signal handler, installed without SA_RESTART, sets
 	 * to its signal's number (the number is sent again to a stuck writer). */
-	volatile sig_atomic_t *stop;
+	vstop_t *stop;
 };
 
 struct vpipe_stats {
@@ -118,7 +119,7 @@ struct vpipe_decode_sink {
 	/* NULL, or a signal handler's flag: once it is non-zero the sink gets no
 	 * further record, and feed, drain and end fail (VERR_INTERRUPTED) within
 	 * VQUEUE_STOP_POLL_MS, or once the record in the sink's hands is done. */
-	volatile sig_atomic_t *stop;
+	vstop_t *stop;
 	/* The streams are independent (one device each): record runs on one writer
 	 * thread per stream, each stream's records in order, streams at once; feed,
 	 * drain and end report a writer's failure at their next call, and drain and

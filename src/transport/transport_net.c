@@ -18,7 +18,7 @@
  * it may have gone to another thread and interrupted nothing here. */
 #define XPORT_STOP_POLL_MS 200
 
-int xport_wait(int fd, short events, int timeout_ms, volatile sig_atomic_t *stop)
+int xport_wait(int fd, short events, int timeout_ms, vstop_t *stop)
 {
 	int64_t deadline = vclock_now_ms() + timeout_ms;
 	struct pollfd pfd = { .fd = fd, .events = events };
@@ -72,7 +72,7 @@ int xport_wait_writable(struct xport_conn *c)
 	}
 }
 
-int xport_interrupted(volatile sig_atomic_t *stop, const char *object, const char *op,
+int xport_interrupted(vstop_t *stop, const char *object, const char *op,
 		      struct verr *err)
 {
 	verr_set(err, VERR_INTERRUPTED, 0, object, NULL, "%s: interrupted by signal %d", op,
@@ -202,7 +202,7 @@ int xport_conn_write_now(struct xport_conn *c, const void *buf, size_t len, stru
 	return xport_conn_write(c, buf, len, err);
 }
 
-void xport_conn_set_stop(struct xport_conn *c, volatile sig_atomic_t *stop)
+void xport_conn_set_stop(struct xport_conn *c, vstop_t *stop)
 {
 	c->stop = stop;
 }

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "base/verr.h"
+#include "base/stop.h"
 
 struct xport_conn;
 struct xport_listener;
@@ -41,7 +42,7 @@ struct xport_timeouts {
 	/* Set by a signal handler: once non-zero (the signal's number), every wait —
 	 * connect, accept, TLS handshake, read, write — ends with -EINTR
 	 * (VERR_INTERRUPTED). NULL: waits run to their timeouts. */
-	volatile sig_atomic_t *stop;
+	vstop_t *stop;
 };
 
 /*
@@ -124,7 +125,7 @@ int xport_conn_write(struct xport_conn *c, const void *buf, size_t len, struct v
  * take a byte at once: for messages that need not go out now, such as keepalives. */
 int xport_conn_write_now(struct xport_conn *c, const void *buf, size_t len, struct verr *err);
 /* Signals that interrupt a wait end it with -EINTR once *stop is non-zero. */
-void xport_conn_set_stop(struct xport_conn *c, volatile sig_atomic_t *stop);
+void xport_conn_set_stop(struct xport_conn *c, vstop_t *stop);
 void xport_conn_set_idle(struct xport_conn *c, int idle_ms);
 int xport_conn_idle(const struct xport_conn *c);          /* idle_ms; 0: none */
 /*

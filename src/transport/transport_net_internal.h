@@ -8,6 +8,7 @@
 
 #include "transport_net.h"
 #include "base/clock.h"
+#include "base/stop.h"
 
 struct xport_tls_ctx;
 typedef struct ssl_st SSL;
@@ -45,19 +46,19 @@ struct xport_conn {
 	pid_t child;                    /* exec: the shell, until reaped */
 	int child_status;
 	int idle_ms;
-	volatile sig_atomic_t *stop;
+	vstop_t *stop;
 	char name[320];
 	char peer[128];
 };
 
 /* Waits until fd has events or timeout_ms (<= 0: forever) passes: 0 when ready,
  * -ETIMEDOUT, -EINTR once *stop is set, or -errno. POLLHUP/POLLERR count as ready. */
-int xport_wait(int fd, short events, int timeout_ms, volatile sig_atomic_t *stop);
+int xport_wait(int fd, short events, int timeout_ms, vstop_t *stop);
 /* Waits until c can be written to; the idle timeout counts the peer's silence:
  * a period in which its bytes arrived (unread) starts another. */
 int xport_wait_writable(struct xport_conn *c);
 /* Records that a signal (*stop holds its number) ended op on object; -EINTR. */
-int xport_interrupted(volatile sig_atomic_t *stop, const char *object, const char *op,
+int xport_interrupted(vstop_t *stop, const char *object, const char *op,
 		      struct verr *err);
 /* A new connection of kind with both fds -1; NULL without memory. */
 struct xport_conn *xport_conn_new(enum xport_kind kind);

@@ -242,7 +242,7 @@ static int conn_from_socket(int fd, const char *peer, struct xport_tls_ctx *tls,
 
 /* Waits for more bytes than the peer sent so far (want), or its end: 0, 1 when the
  * peer closed its side, or -errno. SO_RCVLOWAT makes poll(2) wait for want bytes. */
-static int wait_for_bytes(int fd, size_t want, int64_t deadline, volatile sig_atomic_t *stop)
+static int wait_for_bytes(int fd, size_t want, int64_t deadline, vstop_t *stop)
 {
 	int lowat = (int)want, left = (int)(deadline - vclock_now_ms()), rc;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
@@ -260,7 +260,7 @@ static int wait_for_bytes(int fd, size_t want, int64_t deadline, volatile sig_at
 
 /* Plain TCP: shows admit->check what the peer sent first until it decides. */
 static int check_plain_peer(int fd, const char *name, const struct xport_admit *admit,
-			    int64_t deadline, volatile sig_atomic_t *stop, struct verr *err)
+			    int64_t deadline, vstop_t *stop, struct verr *err)
 {
 	uint8_t head[XPORT_ADMIT_MAX];
 	size_t need = 1;
@@ -322,7 +322,7 @@ static int try_peer(struct xport_listener *l, int fd, const char *peer,
 }
 
 /* The next connection before the deadline (0: none); fd, or -errno with err set. */
-static int next_peer(struct xport_listener *l, volatile sig_atomic_t *stop, int64_t deadline,
+static int next_peer(struct xport_listener *l, vstop_t *stop, int64_t deadline,
 		     char *peer, size_t size, struct verr *err)
 {
 	for (;;) {
@@ -365,7 +365,7 @@ static int accept_timed_out(const struct xport_listener *l, int timeout_ms, unsi
 int xport_accept(struct xport_listener *l, const struct xport_timeouts *t, int timeout_ms,
 		 struct xport_admit *admit, struct xport_conn **out, struct verr *err)
 {
-	volatile sig_atomic_t *stop = t ? t->stop : NULL;
+	vstop_t *stop = t ? t->stop : NULL;
 	int64_t deadline = timeout_ms > 0 ? vclock_now_ms() + timeout_ms : 0;
 	int handshake_ms = t && t->connect_ms > 0 ? t->connect_ms : DEFAULT_CONNECT_MS;
 	struct verr last = { 0 };
@@ -407,7 +407,7 @@ int xport_accept(struct xport_listener *l, const struct xport_timeouts *t, int t
 }
 
 /* Connects to one address before the deadline; fd or -errno. */
-static int connect_one(const struct addrinfo *ai, int64_t deadline, volatile sig_atomic_t *stop)
+static int connect_one(const struct addrinfo *ai, int64_t deadline, vstop_t *stop)
 {
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), rc = 0;
 	socklen_t len = sizeof(rc);
@@ -475,7 +475,7 @@ static void *resolve_main(void *arg)
  * ends the wait with *interrupted set (EAI_ codes are negative numbers that -EINTR
  * could be one of). */
 static int resolve(const struct endpoint *ep, const struct addrinfo *hints,
-		   volatile sig_atomic_t *stop, struct addrinfo **res, bool *interrupted)
+		   vstop_t *stop, struct addrinfo **res, bool *interrupted)
 {
 	struct resolve_job *job;
 	sigset_t all, saved;

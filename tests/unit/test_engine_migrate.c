@@ -89,7 +89,7 @@ struct side {
 	bool force;
 };
 
-static volatile sig_atomic_t no_stop;
+static vstop_t no_stop;
 
 static void *destination_main(void *arg)
 {

@@ -144,7 +144,7 @@ struct seen {
 	unsigned calls;
 	uint64_t raw, total;
 	bool backwards;
-	volatile sig_atomic_t *signal_at_first;     /* a signal arrives after chunk 1 */
+	vstop_t *signal_at_first;     /* a signal arrives after chunk 1 */
 };
 
 static void count_progress(void *ctx, const struct eng_progress *p)
@@ -183,7 +183,7 @@ static enum vmig_state state_of(const char *name)
 }
 
 /* Saves A into m; the device is left where eng_save leaves it. */
-static int save_a(struct memory *m, volatile sig_atomic_t *stop, struct seen *seen,
+static int save_a(struct memory *m, vstop_t *stop, struct seen *seen,
 		  struct eng_save_result *res, struct verr *err)
 {
 	const struct eng_save_options opt = {
@@ -298,7 +298,7 @@ static void test_save_goes_back(void)
 {
 	struct memory m = { 0 };
 	struct eng_save_result res;
-	volatile sig_atomic_t stop = 0;
+	vstop_t stop = 0;
 	struct seen seen = { .signal_at_first = &stop };
 	struct verr err = { 0 };
 	char args[1024];

@@ -196,7 +196,7 @@ static void check_sink_failure(void)
 	free(log.bytes[1]);
 }
 
-static volatile sig_atomic_t test_stop;
+static vstop_t test_stop;
 
 static void on_usr1(int sig)
 {

@@ -22,7 +22,7 @@ static void *producer(void *arg)
 	return NULL;
 }
 
-static volatile sig_atomic_t stop_flag;
+static vstop_t stop_flag;
 
 /* Sets the stop flag after 100 ms, as a signal handler would: without waking anyone. */
 static void *raise_stop(void *arg)

@@ -26,7 +26,7 @@ struct sink_state {
 
 /* The pipeline's stop flag, which the sink raises after its stop_after-th record
  * (0: never), as a signal arriving during that device write would. */
-static volatile sig_atomic_t test_stop;
+static vstop_t test_stop;
 static unsigned stop_after;
 
 static int log_record(void *ctx, unsigned stream, const uint8_t *data, size_t len,

@@ -351,7 +351,7 @@ static void test_turn_away(void)
 	xport_listener_close(s.l);
 }
 
-static volatile sig_atomic_t stop;
+static vstop_t stop;
 
 static void on_alarm(int sig)
 {

@@ -15,7 +15,7 @@
 #include "unit.h"
 
 static const struct xport_timeouts quick = { .connect_ms = 5000, .idle_ms = 5000 };
-static volatile sig_atomic_t stop;
+static vstop_t stop;
 
 static void on_alarm(int sig)
 {
