@@ -112,6 +112,7 @@ COMMON_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(FEATURE_CFLAGS) $(PKG_CFL
 		-DVFIOMIG_VERSION='"$(VERSION)"' -Isrc
 ALL_CFLAGS  = $(COMMON_CFLAGS) $(HARDEN) $(CPPFLAGS) $(CFLAGS)
 ASAN_CFLAGS = $(COMMON_CFLAGS) -fstack-protector-strong $(SANITIZER_FLAGS)
+TSAN_CFLAGS = $(COMMON_CFLAGS) -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 ALL_LDFLAGS = $(LDFLAGS)
 
 ifeq ($(V),1)
@@ -128,6 +129,7 @@ CLI_SRCS  = $(wildcard src/cli/*.c)
 CORE_OBJS = $(CORE_SRCS:%.c=$(OBJDIR)/%.o)
 CLI_OBJS  = $(CLI_SRCS:%.c=$(OBJDIR)/%.o)
 ASAN_OBJS = $(CORE_SRCS:%.c=build/asan/%.o) $(CLI_SRCS:%.c=build/asan/%.o)
+TSAN_OBJS = $(CORE_SRCS:%.c=build/tsan/%.o) $(CLI_SRCS:%.c=build/tsan/%.o)
 
 UNIT_TESTS = $(basename $(wildcard tests/unit/test_*.c))
 
@@ -140,7 +142,7 @@ vfiomig: $(CORE_OBJS) $(CLI_OBJS) build/flavor
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(CORE_OBJS) $(CLI_OBJS) $(STATIC_LDFLAGS) $(ALL_LDFLAGS) \
 		$(PKG_LIBS) -lpthread
 
-$(CORE_OBJS) $(CLI_OBJS) $(ASAN_OBJS): | build-deps
+$(CORE_OBJS) $(CLI_OBJS) $(ASAN_OBJS) $(TSAN_OBJS): | build-deps
 
 build/src/%.o: src/%.c
 	@echo "  CC      $@"
@@ -157,7 +159,12 @@ build/asan/src/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ASAN_CFLAGS) -MMD -MP -c -o $@ $<
 
--include $(CORE_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(ASAN_OBJS:.o=.d)
+build/tsan/src/%.o: src/%.c
+	@echo "  CC      $@"
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(TSAN_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(CORE_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(TSAN_OBJS:.o=.d)
 
 tests/unit/%: tests/unit/%.c tests/unit/unit.h $(CORE_OBJS)
 	@echo "  CC      $@"
@@ -167,6 +174,11 @@ tests/unit/%: tests/unit/%.c tests/unit/unit.h $(CORE_OBJS)
 vfiomig-asan: $(ASAN_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ASAN_CFLAGS) -o $@ $^ -fsanitize=address,undefined $(PKG_LIBS) -lpthread
+
+# And under ThreadSanitizer, for the suites whose work is spread over threads.
+vfiomig-tsan: $(TSAN_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(TSAN_CFLAGS) -o $@ $^ -fsanitize=thread $(PKG_LIBS) -lpthread
 
 # The test double is never built with sanitizers: it is preloaded into the binary.
 DOUBLE_SRCS = $(filter-out tests/double/selftest.c,$(wildcard tests/double/*.c))
@@ -224,7 +236,7 @@ tests/double/selftest: tests/double/selftest.c $(DOUBLE)
 	@echo "  CC      $@"
 	$(Q)$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Isrc -o $@ $< -ldl
 
-CHECK_DEPS = vfiomig vfiomig-asan $(DOUBLE) $(UNIT_TESTS) $(TEST_TOOLS)
+CHECK_DEPS = vfiomig vfiomig-asan vfiomig-tsan $(DOUBLE) $(UNIT_TESTS) $(TEST_TOOLS)
 
 check-host: $(CHECK_DEPS)
 	$(Q)tests/check.sh host
@@ -256,7 +268,7 @@ uninstall:
 	cd man && for m in *.1; do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
 
 clean:
-	rm -f vfiomig vfiomig-asan $(UNIT_TESTS) $(DOUBLE) tests/double/selftest \
+	rm -f vfiomig vfiomig-asan vfiomig-tsan $(UNIT_TESTS) $(DOUBLE) tests/double/selftest \
 		tests/tools/mtty-uart
 	rm -rf build tests/out
 	rm -f vfiomig-*.tar.gz

@@ -41,7 +41,7 @@ run() {
 
 if [ "$mode" = host ] || [ "$mode" = all ]; then
 	expected+=(unit layers old-headers double-selftest completions fuzz-stream fuzz-protocol harness
-		bats-host bats-host-asan)
+		bats-host bats-host-asan bats-host-tsan)
 	units=()
 	for src in tests/unit/test_*.c; do units+=("${src%.c}"); done
 	run unit tests/run-unit.sh "${units[@]}"
@@ -59,6 +59,12 @@ if [ "$mode" = host ] || [ "$mode" = all ]; then
 		run bats-host bats --tap tests/bats
 	VFIOMIG_TEST_BACKEND=double VFIOMIG_TEST_BIN="$PWD/vfiomig-asan" \
 		run bats-host-asan bats --tap tests/bats
+	# The suites whose work runs on several threads (device readers and writers, the
+	# pipelines, connections, keepalive, signals) under ThreadSanitizer: a race report on
+	# stderr fails its test, and halt_on_error makes the program exit at the first one.
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 VFIOMIG_TEST_BACKEND=double \
+		VFIOMIG_TEST_BIN="$PWD/vfiomig-tsan" run bats-host-tsan bats --tap \
+		tests/bats/{devices,migrate,connections,signals,large-state,precopy,handover,events}.bats
 fi
 
 if [ "$mode" = vm ] || [ "$mode" = all ]; then

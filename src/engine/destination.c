@@ -48,7 +48,8 @@ static void show_progress(struct eng_destination *run, const char *phase)
 {
 	if (run->opt.progress)
 		run->opt.progress(run->opt.progress_ctx, phase,
-				  __atomic_load_n(&run->raw, __ATOMIC_RELAXED), run->peer.received);
+				  __atomic_load_n(&run->raw, __ATOMIC_RELAXED),
+				  __atomic_load_n(&run->peer.received, __ATOMIC_RELAXED));
 }
 
 static int open_devices(struct eng_destination *run, struct proto_identity *ids,

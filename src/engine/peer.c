@@ -276,7 +276,7 @@ static ssize_t peer_read(struct eng_peer *peer, uint8_t *buf, size_t len, struct
 				"the peer closed the connection in phase %s",
 				proto_phase_name(peer->session.phase));
 	}
-	peer->received += (uint64_t)n;
+	__atomic_fetch_add(&peer->received, (uint64_t)n, __ATOMIC_RELAXED);
 	return n;
 }
 

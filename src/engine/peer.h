@@ -23,7 +23,8 @@ struct eng_peer {
 	uint8_t *out;                    /* PROTO_CONTROL_MAX */
 	uint8_t in[1 << 16];
 	size_t in_len, in_pos;
-	uint64_t sent, received;         /* bytes on the wire */
+	uint64_t sent, received;         /* bytes on the wire; received: __atomic, the
+					  * lanes' reader of this connection adds to it */
 	/* The keepalive thread sends PING while this side is busy. The lock makes it
 	 * the connection's only user: it writes only under the lock, and never while
 	 * the caller waits for the peer (reading). */

@@ -137,7 +137,7 @@ static ssize_t fd_read(struct xport_conn *c, void *buf, size_t len, struct verr 
 		if (n >= 0)
 			return n;
 		if (errno == EINTR)
-			rc = c->stop && *c->stop ? -EINTR : 0;
+			rc = xport_conn_stopped(c) ? -EINTR : 0;
 		else if (errno == EAGAIN || errno == EWOULDBLOCK)
 			rc = xport_wait(c->rfd, POLLIN, c->idle_ms, c->stop);
 		else
@@ -163,7 +163,7 @@ static int fd_write(struct xport_conn *c, const void *buf, size_t len, struct ve
 		if (n == 0)
 			return xport_conn_fail(c, -EIO, "write", err);
 		if (errno == EINTR)
-			rc = c->stop && *c->stop ? -EINTR : 0;
+			rc = xport_conn_stopped(c) ? -EINTR : 0;
 		else if (errno == EAGAIN || errno == EWOULDBLOCK)
 			rc = xport_wait_writable(c);
 		else
@@ -176,7 +176,7 @@ static int fd_write(struct xport_conn *c, const void *buf, size_t len, struct ve
 
 ssize_t xport_conn_read(struct xport_conn *c, void *buf, size_t len, struct verr *err)
 {
-	if (c->stop && *c->stop)
+	if (xport_conn_stopped(c))
 		return xport_conn_fail(c, -EINTR, "read", err);
 	if (c->ops && c->ops->read)
 		return c->ops->read(c, buf, len, err);
@@ -185,7 +185,7 @@ ssize_t xport_conn_read(struct xport_conn *c, void *buf, size_t len, struct verr
 
 int xport_conn_write(struct xport_conn *c, const void *buf, size_t len, struct verr *err)
 {
-	if (c->stop && *c->stop)
+	if (xport_conn_stopped(c))
 		return xport_conn_fail(c, -EINTR, "write", err);
 	if (c->ops && c->ops->write)
 		return c->ops->write(c, buf, len, err);

@@ -45,8 +45,9 @@ struct xport_conn {
 	struct verr tls_later_err;
 	pid_t child;                    /* exec: the shell, until reaped */
 	int child_status;
-	int idle_ms;
-	vstop_t *stop;
+	/* Set by the connection's user, read by the keepalive thread's writes too. */
+	_Atomic int idle_ms;
+	vstop_t *_Atomic stop;
 	char name[320];
 	char peer[128];
 };
@@ -57,6 +58,13 @@ int xport_wait(int fd, short events, int timeout_ms, vstop_t *stop);
 /* Waits until c can be written to; the idle timeout counts the peer's silence:
  * a period in which its bytes arrived (unread) starts another. */
 int xport_wait_writable(struct xport_conn *c);
+/* Whether c's stop flag is set (the flag may be replaced meanwhile: read it once). */
+static inline bool xport_conn_stopped(const struct xport_conn *c)
+{
+	vstop_t *stop = c->stop;
+
+	return stop && *stop;
+}
 /* Records that a signal (*stop holds its number) ended op on object; -EINTR. */
 int xport_interrupted(vstop_t *stop, const char *object, const char *op,
 		      struct verr *err);
