@@ -13,7 +13,8 @@
 # is made.
 # Usage: BASE=/path/to/old/vfiomig bench/throttle.sh [SIZE_BYTES] [ROUNDS]
 #   BENCH_CONFIGS: lines "NAME BINARY DEVICE ARGS..." to run instead of the default
-#   (BINARY: base or new; DEVICE: expensive, cheap or sleeping).
+#   (BINARY: base, new, or the path of another build; DEVICE: expensive, cheap or
+#   sleeping).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-1073741824}
@@ -50,7 +51,10 @@ sleeping-T2-new new sleeping -T 2"}
 run() {
 	local name=$1 bin=$2 dev=$3
 	shift 3
-	[[ $bin == base ]] && bin=$base || bin=$PWD/vfiomig
+	case $bin in
+	base) bin=$base ;;
+	new) bin=$PWD/vfiomig ;;
+	esac
 	dev=${uuid[$dev]}
 	VFIOMIG_SYSROOT=$root/root LD_PRELOAD=$PWD/tests/double/libvfio-double.so \
 		/usr/bin/time -f "$name %e %U %S" -a -o "$work/times" \
@@ -70,7 +74,8 @@ printf '%-20s %22s %8s %8s %8s\n' configuration "wall s, median (min-max)" "CPU 
 declare -A ref refname
 while read -r name _ dev _; do
 	awk -v n="$name" '$1 == n { print $2, $3 + $4 }' "$work/times" | sort -n >"$work/one"
-	cpu=$(cut -d' ' -f2 "$work/one" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	cpu=$(cut -d' ' -f2 "$work/one" | sort -n |
+		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 	read -r med lo hi < <(cut -d' ' -f1 "$work/one" |
 		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)], v[1], v[NR] }')
 	[[ -n ${ref[$dev]:-} ]] || { ref[$dev]=$med; refname[$dev]=$name; }
