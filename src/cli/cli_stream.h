@@ -27,10 +27,10 @@ static inline const struct vstream_key *cli_key_get(const struct cli_key *key)
  * verify and decompress them (restore, receive): the option entries and their
  * parser (1 to VPIPE_THREADS_MAX; argp_error otherwise). */
 #define CLI_THREADS_OPTION \
-	{ "threads", 'T', "N", 0, "Encoding threads (default: online CPUs, at most 8)", 0 }
+	{ "threads", 'T', "N", 0, "Encoding threads (default: usable CPUs, at most 8)", 0 }
 #define CLI_DECODE_THREADS_OPTION \
 	{ "threads", 'T', "N", 0, \
-	  "Threads verifying and decompressing records (default: online CPUs, at most 8)", 0 }
+	  "Threads verifying and decompressing records (default: usable CPUs, at most 8)", 0 }
 unsigned cli_parse_threads(const char *arg, struct argp_state *state);
 
 /* --compat for the commands that check a device identity (restore, receive, migrate):

@@ -62,6 +62,13 @@ struct vpipe_save_options {
 	/* NULL, or a flag that a signal handler, installed without SA_RESTART, sets
 	 * to its signal's number (the number is sent again to a stuck writer). */
 	vstop_t *stop;
+	/* The CPUs the encoders share with the readers (0: vpipe_threads' count):
+	 * while readers are in a device read, at most max(1, cpus - readers)
+	 * encoders run a job, so that the readers keep a CPU each. */
+	unsigned cpus;
+	/* Tests: each encoder calls this as it starts a job, with how many run one. */
+	void (*on_encode)(void *ctx, unsigned encoding);
+	void *on_encode_ctx;
 };
 
 struct vpipe_stats {
@@ -86,6 +93,11 @@ int vpipe_save_submit(struct vpipe_save *pipe, unsigned stream, uint16_t type, s
  * what it got (*got bytes) as one record of stream. */
 int vpipe_save_read(struct vpipe_save *pipe, unsigned stream, struct vdev *dev, uint16_t type,
 		    size_t *got, bool *drained, struct verr *err);
+/* Stream's reader is busy reading its device (true) or no longer (false), for a
+ * caller that fills buffers itself: vpipe_save_read says so on its own, from its
+ * first read until the device is drained, the read fails or the stream ends. While
+ * it waits in vpipe_save_buffer for a free buffer a reader is not busy. */
+void vpipe_save_reading(struct vpipe_save *pipe, unsigned stream, bool reading);
 /* Queues stream's trailer; nothing more may be submitted to it. */
 int vpipe_save_end(struct vpipe_save *pipe, unsigned stream, struct verr *err);
 /* Queues a mark, which the sink sees between what was queued before and after. */
@@ -129,8 +141,9 @@ struct vpipe_decode_sink {
 
 struct vpipe_decode;
 
-/* Worker threads for a state of about state_bytes (0: unknown): the online CPUs,
- * at most 8, and no more than the state has chunks. For either side. */
+/* Worker threads for a state of about state_bytes (0: unknown): the CPUs the
+ * process may run on, at most 8, and no more than the state has chunks. For either
+ * side. */
 unsigned vpipe_threads(uint64_t state_bytes, size_t chunk);
 /* readers[0..nstreams) stay the caller's and must outlive pipe; they must not have
  * read a record yet. key: the readers' key (NULL: unkeyed), kept by the caller. */

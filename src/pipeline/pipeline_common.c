@@ -2,6 +2,7 @@
 /* What the save and decode pipelines share: how many threads, starting them, and
  * the reorder window. */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -10,10 +11,22 @@
 #include "pipeline.h"
 #include "pipeline_internal.h"
 
+unsigned vpipe_cpus(void)
+{
+	cpu_set_t set;
+	long online;
+
+	/* taskset or a cpuset may allow fewer than are online. */
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	online = sysconf(_SC_NPROCESSORS_ONLN);
+	return online < 1 ? 1 : (unsigned)online;
+}
+
 unsigned vpipe_threads(uint64_t state_bytes, size_t chunk)
 {
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned n = cpus < 1 ? 1 : cpus > 8 ? 8 : (unsigned)cpus;
+	unsigned cpus = vpipe_cpus();
+	unsigned n = cpus > 8 ? 8 : cpus;
 
 	/* A state smaller than a few chunks gains nothing from more workers. */
 	if (state_bytes && state_bytes / chunk + 1 < n)

@@ -36,6 +36,8 @@ struct save_stream {
 	struct job *current;            /* the buffer being filled for this stream */
 	uint64_t next_seq;
 	bool ended;
+	bool reading;                   /* its reader is busy, for the throttle */
+	bool reads_sleep;               /* its last read was mostly off CPU */
 };
 
 struct vpipe_save {
@@ -56,6 +58,7 @@ struct vpipe_save {
 	sigset_t caller_mask;
 	pthread_mutex_t lock;
 	pthread_cond_t drained;
+	struct vpipe_throttle throttle;
 	struct verr err;
 	bool failed;
 	struct vpipe_stats stats;
@@ -87,9 +90,28 @@ static void fail(struct vpipe_save *p, const struct verr *err)
 	}
 	pthread_cond_broadcast(&p->drained);
 	pthread_mutex_unlock(&p->lock);
+	vpipe_throttle_cancel(&p->throttle);
 	vqueue_cancel(&p->free_q);
 	vqueue_cancel(&p->work_q);
 	vqueue_cancel(&p->done_q);
+}
+
+/* One job through the encoder, once the throttle lets it run. */
+static int encode_job(struct vpipe_save *p, struct vstream_encoder *enc, struct job *job,
+		      struct verr *err)
+{
+	int level = p->opt.compress ? p->opt.level : VSTREAM_LEVEL_STORED;
+	unsigned encoding;
+	int ret;
+
+	if (vpipe_throttle_enter(&p->throttle, &encoding) < 0)
+		return -ECANCELED;
+	if (p->opt.on_encode)
+		p->opt.on_encode(p->opt.on_encode_ctx, encoding);
+	ret = vstream_encode_record(enc, job->type, job->seq, level, job->raw, job->raw_len,
+				    job->rec, p->rec_cap, &job->rec_len, err);
+	vpipe_throttle_leave(&p->throttle);
+	return ret;
 }
 
 static void *worker_main(void *arg)
@@ -107,15 +129,12 @@ static void *worker_main(void *arg)
 	}
 	while (vqueue_pop(&p->work_q, &item) == 0) {
 		struct job *job = item;
-		int level = p->opt.compress ? p->opt.level : VSTREAM_LEVEL_STORED;
 
 		if (job->stream != bound) {
 			bound = job->stream;
 			vstream_encoder_set_stream(enc, vstream_writer_stream_id(p->streams[bound].writer));
 		}
-		if (vstream_encode_record(enc, job->type, job->seq, level, job->raw, job->raw_len,
-					  job->rec, p->rec_cap, &job->rec_len, &err) < 0 ||
-		    vqueue_push(&p->done_q, job) < 0) {
+		if (encode_job(p, enc, job, &err) < 0 || vqueue_push(&p->done_q, job) < 0) {
 			if (err.set)
 				fail(p, &err);
 			break;
@@ -281,6 +300,7 @@ static void stop_threads(struct vpipe_save *p)
 
 static void destroy(struct vpipe_save *p)
 {
+	vpipe_throttle_cancel(&p->throttle);
 	vqueue_cancel(&p->free_q);
 	vqueue_cancel(&p->work_q);
 	vqueue_cancel(&p->done_q);
@@ -296,6 +316,7 @@ static void destroy(struct vpipe_save *p)
 	for (unsigned i = 0; p->streams && i < p->nstreams; i++)
 		vstream_writer_free(p->streams[i].writer);
 	free(p->streams);
+	vpipe_throttle_destroy(&p->throttle);
 	pthread_cond_destroy(&p->drained);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
@@ -342,6 +363,8 @@ int vpipe_save_start(const struct vstream_header *hdrs, unsigned nstreams,
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->drained, &attr);
 	pthread_condattr_destroy(&attr);
+	vpipe_throttle_init(&p->throttle, opt->cpus ? opt->cpus : vpipe_cpus(), opt->threads,
+			    nstreams, opt->stop);
 	p->streams = calloc(nstreams ? nstreams : 1, sizeof(*p->streams));
 	if (!p->streams || vqueue_init(&p->free_q, queue) < 0 || vqueue_init(&p->work_q, queue) < 0 ||
 	    vqueue_init(&p->done_q, queue) < 0 || alloc_jobs(p) < 0) {
@@ -375,15 +398,34 @@ static int pipe_error(struct vpipe_save *p, struct verr *err, const char *what)
 	return verr_set(err, VERR_FAILED, EPIPE, NULL, NULL, "pipeline: %s", what);
 }
 
-static int take_buffer(struct vpipe_save *p, struct job **slot, struct verr *err)
+static void set_reading(struct vpipe_save *p, struct save_stream *s, bool reading)
 {
-	void *item;
+	if (s->reading != reading)
+		vpipe_throttle_reading(&p->throttle, reading);
+	s->reading = reading;
+}
 
-	if (!*slot) {
-		if (vqueue_pop(&p->free_q, &item) < 0)
-			return pipe_error(p, err, "get a buffer");
-		*slot = item;
+/* s: the stream whose reader may wait (NULL for a mark); it is not busy meanwhile. */
+static int take_buffer(struct vpipe_save *p, struct save_stream *s, struct job **slot,
+		       struct verr *err)
+{
+	bool reading = s && s->reading;
+	void *item;
+	int ret;
+
+	if (*slot)
+		return 0;
+	ret = vqueue_try_pop(&p->free_q, &item);
+	if (ret == -EAGAIN) {
+		if (reading)
+			set_reading(p, s, false);
+		ret = vqueue_pop(&p->free_q, &item);
+		if (reading)
+			set_reading(p, s, true);
 	}
+	if (ret < 0)
+		return pipe_error(p, err, "get a buffer");
+	*slot = item;
 	return 0;
 }
 
@@ -393,7 +435,7 @@ int vpipe_save_buffer(struct vpipe_save *p, unsigned stream, uint8_t **buf, size
 	if (stream >= p->nstreams)
 		return verr_set(err, VERR_FAILED, EINVAL, NULL, NULL,
 				"pipeline: no stream %u", stream);
-	if (take_buffer(p, &p->streams[stream].current, err) < 0)
+	if (take_buffer(p, &p->streams[stream], &p->streams[stream].current, err) < 0)
 		return -EIO;
 	*buf = p->streams[stream].current->raw;
 	*cap = p->opt.chunk;
@@ -444,34 +486,64 @@ int vpipe_save_submit(struct vpipe_save *p, unsigned stream, uint16_t type, size
 	return queue_job(p, &s->current, JOB_RECORD, stream, err);
 }
 
-int vpipe_save_read(struct vpipe_save *p, unsigned stream, struct vdev *dev, uint16_t type,
-		    size_t *got, bool *drained, struct verr *err)
+void vpipe_save_reading(struct vpipe_save *p, unsigned stream, bool reading)
 {
-	uint8_t *buf = NULL;
-	size_t cap = 0, fill = 0;
+	if (stream < p->nstreams)
+		set_reading(p, &p->streams[stream], reading);
+}
 
-	*got = 0;
-	*drained = false;
-	if (vpipe_save_buffer(p, stream, &buf, &cap, err) < 0)
-		return -EIO;
-	while (fill < cap) {
+static int fill_buffer(struct vpipe_save *p, struct vdev *dev, uint8_t *buf, size_t cap,
+		       size_t *fill, bool *drained, struct verr *err)
+{
+	while (*fill < cap) {
 		bool end;
 		ssize_t n;
 
 		/* A driver may hand out a page a read: a buffer can take many. */
 		if (stopped(p))
 			return interrupted(p, err);
-		n = vdev_read_data(dev, buf + fill, cap - fill, &end, err);
+		n = vdev_read_data(dev, buf + *fill, cap - *fill, &end, err);
 		if (n < 0)
 			return (int)n;
 		if (n == 0) {
 			*drained = true;
 			break;
 		}
-		fill += (size_t)n;
+		*fill += (size_t)n;
 	}
-	*got = fill;
-	return fill ? vpipe_save_submit(p, stream, type, fill, err) : 0;
+	return 0;
+}
+
+/* The reader stays busy from one read to the next, so that an encoder its submit
+ * wakes does not take its CPU before it reads again; unless its reads sleep. */
+int vpipe_save_read(struct vpipe_save *p, unsigned stream, struct vdev *dev, uint16_t type,
+		    size_t *got, bool *drained, struct verr *err)
+{
+	struct vpipe_read_clock clock;
+	struct save_stream *s;
+	uint8_t *buf = NULL;
+	size_t cap = 0, fill = 0;
+	int ret;
+
+	*got = 0;
+	*drained = false;
+	if (open_stream(p, stream, err) < 0)
+		return -EIO;
+	s = &p->streams[stream];
+	ret = vpipe_save_buffer(p, stream, &buf, &cap, err);
+	if (ret == 0) {
+		set_reading(p, s, !s->reads_sleep);
+		vpipe_read_clock_start(&p->throttle, &clock);
+		ret = fill_buffer(p, dev, buf, cap, &fill, drained, err);
+		s->reads_sleep = vpipe_read_clock_slept(&p->throttle, &clock);
+	}
+	if (ret == 0 && fill) {
+		*got = fill;
+		ret = vpipe_save_submit(p, stream, type, fill, err);
+	}
+	if (ret < 0 || *drained || s->reads_sleep)
+		set_reading(p, s, false);
+	return ret < 0 ? -EIO : 0;
 }
 
 int vpipe_save_end(struct vpipe_save *p, unsigned stream, struct verr *err)
@@ -481,7 +553,8 @@ int vpipe_save_end(struct vpipe_save *p, unsigned stream, struct verr *err)
 	if (open_stream(p, stream, err) < 0)
 		return -EIO;
 	s = &p->streams[stream];
-	if (take_buffer(p, &s->current, err) < 0)
+	set_reading(p, s, false);
+	if (take_buffer(p, s, &s->current, err) < 0)
 		return -EIO;
 	s->ended = true;
 	return queue_job(p, &s->current, JOB_END, stream, err);
@@ -489,7 +562,7 @@ int vpipe_save_end(struct vpipe_save *p, unsigned stream, struct verr *err)
 
 int vpipe_save_mark(struct vpipe_save *p, struct verr *err)
 {
-	if (take_buffer(p, &p->mark, err) < 0)
+	if (take_buffer(p, NULL, &p->mark, err) < 0)
 		return -EIO;
 	return queue_job(p, &p->mark, JOB_MARK, VPIPE_NO_STREAM, err);
 }

@@ -5,6 +5,46 @@
 
 #include "content.h"
 
+#include <pthread.h>
+
+/* content=cycled: a device whose reads cost a copy, as a driver's that hands out
+ * state it holds in memory, where content=generated spends about 1 CPU-s/GiB making
+ * each byte. Records are compressed one by one, so the repetition does not make
+ * them compress better. */
+#define CONTENT_CYCLE (16u << 20)
+
+static unsigned char *cycle;
+static pthread_once_t cycle_once = PTHREAD_ONCE_INIT;
+
+static void make_cycle(void)
+{
+	cycle = malloc(CONTENT_CYCLE);
+	if (cycle)
+		content_fill(0, cycle, CONTENT_CYCLE);
+}
+
+/* The device's bytes at offset; -ENOMEM when the cycle could not be made. */
+static int content_at(const struct devcfg *c, uint64_t offset, unsigned char *buf, size_t len)
+{
+	size_t done = 0;
+
+	if (!c->cycled) {
+		content_fill(offset, buf, len);
+		return 0;
+	}
+	pthread_once(&cycle_once, make_cycle);
+	if (!cycle)
+		return -ENOMEM;
+	while (done < len) {
+		size_t at = (size_t)((offset + done) % CONTENT_CYCLE);
+		size_t n = len - done < CONTENT_CYCLE - at ? len - done : CONTENT_CYCLE - at;
+
+		memcpy(buf + done, cycle + at, n);
+		done += n;
+	}
+	return 0;
+}
+
 /* ---- the saving blob ---- */
 static unsigned char *make_blob(const char *dev, const struct devcfg *c)
 {
@@ -113,7 +153,9 @@ static ssize_t save_read(struct dfd *e, void *buf, size_t len)
 		goto out;
 	}
 	if (c.generated) {
-		content_fill((uint64_t)s.save_pos, buf, (size_t)n);
+		ret = content_at(&c, (uint64_t)s.save_pos, buf, (size_t)n);
+		if (ret < 0)
+			goto out;
 	} else {
 		blob = make_blob(e->dev, &c);
 		if (!blob) {
@@ -133,7 +175,8 @@ out:
 
 /* Compares resumed bytes with the generated content; a mismatch is recorded in the
  * device's "mismatch" file (the offset) and refused like a driver refusing data. */
-static int generated_check(const char *dev, long long offset, const void *buf, size_t len)
+static int generated_check(const char *dev, const struct devcfg *c, long long offset,
+			   const void *buf, size_t len)
 {
 	unsigned char expect[4096];
 	size_t done = 0;
@@ -141,7 +184,8 @@ static int generated_check(const char *dev, long long offset, const void *buf, s
 	while (done < len) {
 		size_t n = len - done < sizeof(expect) ? len - done : sizeof(expect);
 
-		content_fill((uint64_t)offset + done, expect, n);
+		if (content_at(c, (uint64_t)offset + done, expect, n) < 0)
+			return -ENOMEM;
 		if (memcmp(expect, (const unsigned char *)buf + done, n) != 0) {
 			char path[PATH_MAX], text[32];
 			int tl = snprintf(text, sizeof(text), "%lld\n", offset + (long long)done);
@@ -187,7 +231,7 @@ static ssize_t resume_write(struct dfd *e, const void *buf, size_t len)
 	}
 	if (c.generated) {
 		/* Large-state mode keeps no copy: it checks the bytes against the content. */
-		ret = generated_check(e->dev, s.resume_len, buf, len);
+		ret = generated_check(e->dev, &c, s.resume_len, buf, len);
 		if (ret == 0) {
 			s.resume_len += (long long)len;
 			save_state(e->dev, &s);

@@ -85,6 +85,7 @@ struct devcfg {
 	int dma_logging;
 	int reset_on_close;
 	int generated;          /* content=generated: bytes from content.h, resume discards */
+	int cycled;             /* content=cycled: the same, its first CONTENT_CYCLE bytes repeated */
 };
 
 /* ---- persistent device state ---- */

@@ -106,7 +106,9 @@ void load_cfg(const char *dev, struct devcfg *c)
 	c->header_check = (int)knob_int(dev, "header_check", 1);
 	c->dma_logging = (int)knob_int(dev, "dma_logging", c->is_pci ? 0 : 1);
 	c->reset_on_close = (int)knob_int(dev, "reset_on_close", c->is_pci ? 1 : 0);
-	c->generated = knob_str(dev, "content", buf, sizeof(buf)) && !strcmp(buf, "generated");
+	c->generated = knob_str(dev, "content", buf, sizeof(buf)) &&
+		       (!strcmp(buf, "generated") || !strcmp(buf, "cycled"));
+	c->cycled = c->generated && !strcmp(buf, "cycled");
 	if (c->generated)
 		c->header_check = 0;
 }

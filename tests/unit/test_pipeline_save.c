@@ -4,7 +4,10 @@
  * stream reads back complete and verified, and a sink failure stops everything.
  * With a feeding thread per stream, each stream still reads back whole; and the
  * decode pipeline's parallel sink writes each stream on its own thread, in order,
- * streams at once, and a drain returns only once every writer is done. */
+ * streams at once, and a drain returns only once every writer is done. The
+ * throttle: on two CPUs, one encoder runs while a reader is busy, two while none
+ * is, one still with more busy readers than CPUs; a stop or a failure ends an
+ * encoder's wait for its turn. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -17,6 +20,7 @@
 
 #include "base/io.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/pipeline_internal.h"
 #include "stream/stream.h"
 #include "unit.h"
 
@@ -63,11 +67,43 @@ static void fill(uint8_t *buf, size_t len, unsigned stream, unsigned k)
 		buf[i] = (uint8_t)(stream * 31 + k + i / 64);
 }
 
-static struct vpipe_save *start(struct sink_log *log, unsigned threads, struct verr *err)
+/* Counts the encoders running a job at once (the pipeline's on_encode hook). */
+struct encode_watch {
+	pthread_mutex_t lock;
+	pthread_cond_t two;
+	unsigned jobs, most;
+	bool hold_for_two;      /* each job waits (2 s at most) until two encoders run */
+};
+
+static void watch_encode(void *ctx, unsigned encoding)
+{
+	struct encode_watch *w = ctx;
+	struct timespec ts;
+
+	pthread_mutex_lock(&w->lock);
+	w->jobs++;
+	if (encoding > w->most)
+		w->most = encoding;
+	if (w->hold_for_two) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 2;
+		pthread_cond_broadcast(&w->two);
+		while (w->most < 2 && pthread_cond_timedwait(&w->two, &w->lock, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&w->lock);
+	/* long enough for another encoder to come in, if the throttle let it */
+	if (!w->hold_for_two)
+		usleep(2000);
+}
+
+static struct vpipe_save *start_on(struct sink_log *log, unsigned threads, unsigned cpus,
+				   struct encode_watch *watch, struct verr *err)
 {
 	struct vstream_header hdrs[2];
 	struct vpipe_save_options opt = {
 		.level = 1, .compress = true, .threads = threads, .chunk = CHUNK, .key = &key,
+		.cpus = cpus, .on_encode = watch ? watch_encode : NULL, .on_encode_ctx = watch,
 	};
 	struct vpipe_save *pipe = NULL;
 
@@ -77,6 +113,11 @@ static struct vpipe_save *start(struct sink_log *log, unsigned threads, struct v
 	}
 	vpipe_save_start(hdrs, 2, &opt, &(struct vpipe_sink){ collect, log }, &pipe, err);
 	return pipe;
+}
+
+static struct vpipe_save *start(struct sink_log *log, unsigned threads, struct verr *err)
+{
+	return start_on(log, threads, 0, NULL, err);
 }
 
 static int submit(struct vpipe_save *pipe, unsigned stream, unsigned k, struct verr *err)
@@ -440,6 +481,185 @@ static void check_parallel_writers(void)
 	free(log.bytes[1]);
 }
 
+static void watch_init(struct encode_watch *w, bool hold_for_two)
+{
+	pthread_condattr_t attr;
+
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->two, &attr);
+	pthread_condattr_destroy(&attr);
+	w->hold_for_two = hold_for_two;
+}
+
+/* Two encoders on two CPUs, six records queued while busy_readers readers are busy
+ * (fewer than the pool's buffers: a reader waiting for one is not busy): the most
+ * encoders that ran a job at once, or 0 when the pipeline failed. */
+static unsigned most_encoding(unsigned busy_readers, bool hold_for_two, unsigned *jobs)
+{
+	struct sink_log log = { 0 };
+	struct encode_watch w;
+	struct verr err = { 0 };
+	struct vpipe_save *pipe;
+	bool ok;
+
+	watch_init(&w, hold_for_two);
+	pipe = start_on(&log, 2, 2, &w, &err);
+	ok = pipe != NULL;
+	for (unsigned s = 0; ok && s < busy_readers; s++)
+		vpipe_save_reading(pipe, s, true);
+	for (unsigned k = 0; ok && k < 6; k++)
+		ok = submit(pipe, k % 2, k / 2, &err) == 0;
+	ok = ok && vpipe_save_flush(pipe, &err) == 0;
+	for (unsigned s = 0; ok && s < busy_readers; s++)
+		vpipe_save_reading(pipe, s, false);
+	ok = ok && vpipe_save_finish(pipe, NULL, &err) == 0 && reads_back(&log, 0, 3) &&
+	     reads_back(&log, 1, 3);
+	if (!ok)
+		vpipe_save_abort(pipe);
+	free(log.bytes[0]);
+	free(log.bytes[1]);
+	*jobs = w.jobs;
+	return ok ? w.most : 0;
+}
+
+static void check_throttle(void)
+{
+	unsigned jobs, most;
+
+	most = most_encoding(0, true, &jobs);
+	CHECK(most == 2, "2 CPUs, no reader busy: both encoders run at once (%u of %u jobs)",
+	      most, jobs);
+	most = most_encoding(1, false, &jobs);
+	CHECK(most == 1 && jobs == 6,
+	      "2 CPUs, a reader busy: one encoder runs at a time (at most %u, %u jobs)", most, jobs);
+	most = most_encoding(2, false, &jobs);
+	CHECK(most == 1 && jobs == 6,
+	      "2 CPUs, two readers busy: one encoder still runs (at most %u, %u jobs)", most, jobs);
+}
+
+/* An encoder waiting for its turn, and what ends the wait. */
+struct turn {
+	struct vpipe_throttle *t;
+	int ret;
+};
+
+static void *take_turn(void *arg)
+{
+	struct turn *turn = arg;
+	unsigned encoding;
+
+	turn->ret = vpipe_throttle_enter(turn->t, &encoding);
+	if (turn->ret == 0)
+		vpipe_throttle_leave(turn->t);
+	return NULL;
+}
+
+/* Starts an encoder that must wait (2 CPUs: one reader busy, one encoder in);
+ * true once it waits, false if it has not within 5 s. */
+static bool wait_for_turn(struct vpipe_throttle *t, struct turn *turn, pthread_t *id)
+{
+	unsigned encoding, waiting = 0;
+	double until = now_s() + 5;
+
+	vpipe_throttle_reading(t, true);
+	vpipe_throttle_enter(t, &encoding);
+	turn->t = t;
+	turn->ret = 1;
+	pthread_create(id, NULL, take_turn, turn);
+	while (!waiting && now_s() < until) {
+		pthread_mutex_lock(&t->lock);
+		waiting = t->waiting;
+		pthread_mutex_unlock(&t->lock);
+		usleep(1000);
+	}
+	return waiting;
+}
+
+/* Joins the encoder; one still waiting after 5 s is let go (the throttle turned
+ * off), and its turn fails. */
+static void end_turn(struct vpipe_throttle *t, struct turn *turn, pthread_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	if (pthread_timedjoin_np(id, NULL, &ts) == 0)
+		return;
+	pthread_mutex_lock(&t->lock);
+	t->off = true;
+	pthread_cond_broadcast(&t->open);
+	pthread_mutex_unlock(&t->lock);
+	pthread_join(id, NULL);
+	turn->ret = 1;
+}
+
+static void check_throttle_wakes(void)
+{
+	struct vpipe_throttle t;
+	struct vpipe_read_clock clock;
+	struct turn turn;
+	pthread_t id;
+	bool waited;
+
+	vpipe_throttle_init(&t, 2, 2, 1, NULL);
+	waited = wait_for_turn(&t, &turn, &id);
+	vpipe_throttle_reading(&t, false);
+	end_turn(&t, &turn, id);
+	CHECK(waited && turn.ret == 0, "throttle: an encoder waits while a reader is busy and "
+	      "another encodes, and the end of the read lets it in (%d)", turn.ret);
+	vpipe_throttle_leave(&t);
+	waited = wait_for_turn(&t, &turn, &id);
+	vpipe_throttle_cancel(&t);
+	end_turn(&t, &turn, id);
+	CHECK(waited && turn.ret == -ECANCELED, "throttle: a failure ends an encoder's wait (%d)",
+	      turn.ret);
+	vpipe_throttle_destroy(&t);
+
+	test_stop = 0;
+	vpipe_throttle_init(&t, 2, 2, 1, &test_stop);
+	waited = wait_for_turn(&t, &turn, &id);
+	test_stop = SIGUSR1;
+	end_turn(&t, &turn, id);
+	CHECK(waited && turn.ret == -EINTR, "throttle: a signal's flag ends an encoder's wait (%d)",
+	      turn.ret);
+	vpipe_throttle_destroy(&t);
+	test_stop = 0;
+
+	vpipe_throttle_init(&t, 2, 2, 1, NULL);
+	vpipe_read_clock_start(&t, &clock);
+	usleep(20 * 1000);
+	CHECK(vpipe_read_clock_slept(&t, &clock), "throttle: a read that sleeps is seen to");
+	vpipe_throttle_destroy(&t);
+	vpipe_throttle_init(&t, 4, 2, 1, NULL);
+	CHECK(t.off, "throttle: off with a CPU for every encoder and reader");
+	vpipe_throttle_destroy(&t);
+}
+
+/* The CPU count follows the affinity mask (taskset, cpusets), not only the online
+ * CPUs. */
+static void check_cpus(void)
+{
+	cpu_set_t saved, one;
+
+	if (sched_getaffinity(0, sizeof(saved), &saved) < 0)
+		return;
+	CPU_ZERO(&one);
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &saved)) {
+			CPU_SET(i, &one);
+			break;
+		}
+	sched_setaffinity(0, sizeof(one), &one);
+	CHECK(vpipe_cpus() == 1 && vpipe_threads(0, CHUNK) == 1,
+	      "bound to one CPU: one CPU counted, one worker (%u)", vpipe_cpus());
+	sched_setaffinity(0, sizeof(saved), &saved);
+	CHECK(vpipe_cpus() == (unsigned)CPU_COUNT(&saved), "the affinity mask's CPUs: %u",
+	      vpipe_cpus());
+}
+
 int main(void)
 {
 	check_order_and_content(1);
@@ -449,5 +669,8 @@ int main(void)
 	check_concurrent_feeders(1);
 	check_concurrent_feeders(3);
 	check_parallel_writers();
+	check_throttle();
+	check_throttle_wakes();
+	check_cpus();
 	return unit_done();
 }
