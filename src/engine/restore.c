@@ -115,44 +115,28 @@ static int write_record(void *ctx, unsigned stream, const uint8_t *data, size_t 
 	return 0;
 }
 
-/* An item (a record's head or body) the stream reader still needs this much of is
- * read straight into its buffer, sparing a copy. While records are that large the
- * small items between them (heads, the tail of a body a short read left) are read
- * there too, exactly, so that the next body starts in place; after a few small
- * items in a row the records are small and the input goes through r->buf again,
- * many records a read. */
-#define DIRECT_MIN (16u << 10)
-#define SMALL_RUN 3
-
 /* Feeds what is left of the input to pipe until its end or a failure. */
 static int feed_input(struct eng_restore *r, struct vpipe_decode *pipe, struct verr *err)
 {
 	int ret = vpipe_decode_feed(pipe, 0, r->buf + r->pos, r->len - r->pos, err);
-	unsigned small = SMALL_RUN;     /* small items read in place in a row */
 
+	/* Through r->buf, not into the stream reader's buffer (vpipe_decode_space): on
+	 * the machine measured, the kernel's copy into a record buffer a decoder just
+	 * had on another CPU cost more than this copy into a small hot buffer and the
+	 * reader's memcpy from it (restore from a pipe: 9% more CPU; docs/performance.md). */
 	r->pos = r->len;
 	while (ret == 0 && !r->eof) {
-		uint8_t *at;
-		size_t want = vpipe_decode_space(pipe, 0, &at);
 		ssize_t n;
 
 		if (eng_stopped(r->opt->stop, r->src->name, err) < 0)
 			return -EINTR;
-		if (want >= DIRECT_MIN) {
-			small = 0;
-		} else if (want && small < SMALL_RUN) {
-			small++;
-		} else {
-			at = r->buf;
-			want = sizeof(r->buf);
-		}
-		n = r->src->read(r->src->ctx, at, want, err);
+		n = r->src->read(r->src->ctx, r->buf, sizeof(r->buf), err);
 		if (n < 0)
 			return (int)n;
 		r->wire += (uint64_t)n;
 		r->eof = n == 0;
 		if (n)
-			ret = vpipe_decode_feed(pipe, 0, at, (size_t)n, err);
+			ret = vpipe_decode_feed(pipe, 0, r->buf, (size_t)n, err);
 	}
 	return ret;
 }
