@@ -88,6 +88,26 @@ static int fail(struct proto_parser *p, const struct verr *why, struct verr *err
 	return why->errnum ? -why->errnum : -EBADMSG;
 }
 
+/* A decode's failure, as the parser's. */
+static int refuse(struct proto_parser *p, int rc, struct verr *local, struct verr *err)
+{
+	if (!local->errnum)
+		local->errnum = -rc;
+	return fail(p, local, err);
+}
+
+/* msg came out; pending of its bytes are still to come around the parser. */
+static void came_out(struct proto_parser *p, struct proto_msg *msg, size_t pending)
+{
+	msg->offset = p->start;
+	msg->number = p->number++;
+	p->passed_start = p->start;
+	p->pending = pending;
+	p->start = p->offset + pending;
+	p->have = 0;
+	p->need = PROTO_HEAD_LEN;
+}
+
 /* Tries to decode what is buffered: 1 with a message, 0 when more is needed. */
 static int try_decode(struct proto_parser *p, struct proto_msg *msg, struct verr *err)
 {
@@ -99,16 +119,9 @@ static int try_decode(struct proto_parser *p, struct proto_msg *msg, struct verr
 		p->need = total;
 		return reserve(p, total, err);
 	}
-	if (rc < 0) {
-		if (!local.errnum)
-			local.errnum = -rc;
-		return fail(p, &local, err);
-	}
-	msg->offset = p->start;
-	msg->number = p->number++;
-	p->start = p->offset;
-	p->have = 0;
-	p->need = PROTO_HEAD_LEN;
+	if (rc < 0)
+		return refuse(p, rc, &local, err);
+	came_out(p, msg, 0);
 	if (!proto_type_name(msg->type)) {
 		msg->type = PROTO_NONE;         /* an unknown type that may be skipped */
 		return 0;
@@ -123,18 +136,9 @@ static int try_pass(struct proto_parser *p, struct proto_msg *msg, struct verr *
 	size_t total;
 	int rc = proto_decode_data_start(p->buf, p->have, p->peer, msg, &total, &local);
 
-	if (rc < 0) {
-		if (!local.errnum)
-			local.errnum = -rc;
-		return fail(p, &local, err);
-	}
-	msg->offset = p->start;
-	msg->number = p->number++;
-	p->passed_start = p->start;
-	p->pending = msg->pending;
-	p->start = p->offset + p->pending;
-	p->have = 0;
-	p->need = PROTO_HEAD_LEN;
+	if (rc < 0)
+		return refuse(p, rc, &local, err);
+	came_out(p, msg, msg->pending);
 	return 1;
 }
 
