@@ -2,10 +2,13 @@
 /* Full-count I/O helpers used for every fd. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "io.h"
 
 static vstop_t *interrupt_flag;
@@ -109,6 +112,70 @@ int io_write_full(int fd, const void *buf, size_t len)
 			return -EINTR;
 	}
 	return 0;
+}
+
+/* Waits until fd takes bytes or the deadline passes: 0, -ETIMEDOUT, or -errno. A
+ * signal only shortens one wait; the deadline still bounds the whole. */
+static int wait_writable_until(int fd, int64_t deadline_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	int64_t left = deadline_ms - vclock_now_ms();
+	int n;
+
+	if (left <= 0)
+		return -ETIMEDOUT;
+	n = poll(&pfd, 1, (int)left);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (n == 0)
+		return -ETIMEDOUT;
+	if ((pfd.revents & (POLLERR | POLLHUP)) && !(pfd.revents & POLLOUT))
+		return -EPIPE;
+	return 0;
+}
+
+static ssize_t write_once(int fd, const char *buf, size_t len, unsigned how)
+{
+	if ((how & IO_POLL_FIRST) && len > PIPE_BUF)
+		len = PIPE_BUF;
+	if (how & IO_SEND_DONTWAIT)
+		return send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	return write(fd, buf, len);
+}
+
+int io_write_within(int fd, const void *buf, size_t len, int budget_ms, unsigned how,
+		    size_t *done)
+{
+	int64_t deadline = vclock_now_ms() + budget_ms;
+	int ret = 0;
+
+	*done = 0;
+	while (*done < len) {
+		ssize_t n;
+
+		if ((how & IO_POLL_FIRST) && (ret = wait_writable_until(fd, deadline)) < 0)
+			break;
+		n = write_once(fd, (const char *)buf + *done, len - *done, how);
+		if (n > 0) {
+			*done += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			ret = -EIO;
+			break;
+		}
+		if (errno == EINTR) {
+			ret = vclock_now_ms() < deadline ? 0 : -ETIMEDOUT;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (!(how & IO_POLL_FIRST))
+				ret = wait_writable_until(fd, deadline);
+		} else {
+			ret = -errno;
+		}
+		if (ret < 0)
+			break;
+	}
+	return ret;
 }
 
 int io_read_text_file(const char *path, char *buf, size_t size)

@@ -25,6 +25,21 @@ ssize_t io_read_some(int fd, void *buf, size_t len);
 /* Writes all len bytes; returns 0 or -errno (-EINTR: a write cut short once the
  * interrupt flag is set). */
 int io_write_full(int fd, const void *buf, size_t len);
+/*
+ * Writes len bytes within budget_ms in all, for a reader vfiomig must never wait on
+ * (--events): write(2) as a whole first, then what is left after a short count, poll(2)
+ * for room on EAGAIN, EINTR retried only while budget remains. The fd must not block:
+ * opened O_NONBLOCK, a regular file, a socket with IO_SEND_DONTWAIT (sent with
+ * MSG_DONTWAIT, the socket's flags untouched), or with IO_POLL_FIRST a blocking fd
+ * shared with others (poll before every write, at most PIPE_BUF bytes a write: a pipe
+ * that has room for that much does not block, unless another writer fills it first).
+ * Returns 0, -ETIMEDOUT once the budget is spent, or -errno; *done gets the bytes
+ * written in every case (a cut line when short).
+ */
+#define IO_SEND_DONTWAIT 1u
+#define IO_POLL_FIRST    2u
+int io_write_within(int fd, const void *buf, size_t len, int budget_ms, unsigned how,
+		    size_t *done);
 /* Reads a small text file (sysfs attribute) into buf, NUL-terminated, trailing newline cut. */
 int io_read_text_file(const char *path, char *buf, size_t size);
 

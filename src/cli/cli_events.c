@@ -2,14 +2,14 @@
 /* --events: the engine's events as JSON Lines on an inherited fd or in a file, each
  * line one write(2), as they happen. A reader that goes away (EPIPE) or stops reading
  * costs one warning and the rest of the events, never the migration: the devices'
- * safety does not depend on who watches. */
+ * safety does not depend on who watches, so no write may block on it. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,13 +19,14 @@
 #include "base/json.h"
 #include "engine/engine.h"
 
-/* How long a line may wait for a reader that does not read (a full pipe). */
+/* How long a line may wait in all for a reader that does not read (a full pipe). */
 #define EVENTS_WRITE_WAIT_MS 1000
 
 static struct {
 	const char *spec;               /* --events' argument; NULL: no events */
 	const char *command;
 	int fd;                         /* -1: closed, or given up after a failure */
+	unsigned how;                   /* IO_* flags that keep writes on fd from blocking */
 	struct timespec t0;
 	pthread_mutex_t lock;
 } ev = { .fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -50,6 +51,43 @@ static error_t parse_events(int key, char *arg, struct argp_state *state)
 
 const struct argp cli_events_argp = { events_options, parse_events, NULL, NULL, NULL, NULL, NULL };
 
+/*
+ * Makes writes to the inherited descriptor *fd unable to block, *fd becoming another
+ * descriptor if need be; returns the IO_* flags to write with. The descriptor is shared
+ * with whoever passed it, so its O_NONBLOCK flag is not ours to set (a shell reading
+ * the same terminal would see its reads fail). A pipe, FIFO or terminal is reopened
+ * through /proc/self/fd: the same pipe or terminal, in a private open file description
+ * that is non-blocking. A socket is sent to with MSG_DONTWAIT; a regular file does not
+ * block. Where none of this works (no /proc, a FIFO without a reader, another device),
+ * each write waits for poll(2) and takes at most PIPE_BUF bytes, which a pipe with
+ * room takes without blocking unless another writer fills it in between.
+ */
+static unsigned writes_without_blocking(int *fd)
+{
+	char path[40];
+	struct stat st;
+	int private_fd;
+
+	if (fstat(*fd, &st) < 0 || S_ISREG(st.st_mode))
+		return 0;
+	if (S_ISSOCK(st.st_mode))
+		return IO_SEND_DONTWAIT;
+	if (!S_ISFIFO(st.st_mode) && !isatty(*fd))
+		return IO_POLL_FIRST;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", *fd);
+	private_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (private_fd < 0) {
+		/* ENXIO: a FIFO nobody reads; its first write says EPIPE. */
+		if (errno != ENXIO)
+			cli_debug("--events %s: reopen %s non-blocking: %s; each event waits "
+				  "for room first", ev.spec, path, strerror(errno));
+		return IO_POLL_FIRST;
+	}
+	close(*fd);
+	*fd = private_fd;
+	return 0;
+}
+
 /* An inherited descriptor: open for writing, not stdin or stdout (they carry data). */
 static int use_fd(long fd, struct verr *err)
 {
@@ -73,11 +111,14 @@ static int use_fd(long fd, struct verr *err)
 	/* Not to be inherited by an --exec command (ssh): the reader's end is ours. */
 	fcntl((int)fd, F_SETFD, fcntl((int)fd, F_GETFD) | FD_CLOEXEC);
 	ev.fd = (int)fd;
+	ev.how = writes_without_blocking(&ev.fd);
 	return 0;
 }
 
 /* A file: appended to, created 0644 (events carry names, states and errors, never
- * keys or device data); a symbolic link is refused as for every path we write. */
+ * keys or device data); a symbolic link is refused as for every path we write. A FIFO
+ * is waited for until its reader opens it, before anything starts; then, the open file
+ * description being ours alone, it is made non-blocking. */
 static int use_file(struct verr *err)
 {
 	int fd = open(ev.spec, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
@@ -88,7 +129,9 @@ static int use_file(struct verr *err)
 				errno == ELOOP ? "give the path the link points to"
 					       : "check the path and its directory's permissions",
 				"--events: open for appending");
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	ev.fd = fd;
+	ev.how = 0;
 	return 0;
 }
 
@@ -114,25 +157,18 @@ static void give_up(const char *why)
 		 ev.spec, why, ev.command);
 }
 
-/* One line, one write; a reader that does not make room within a second is given up. */
+/* One line, one write(2) (more only when the reader takes part of it, which a pipe
+ * does with lines over PIPE_BUF); a reader that does not take it within a second in
+ * all is given up. */
 static void put_line(const char *line, size_t len)
 {
-	struct pollfd p = { .fd = ev.fd, .events = POLLOUT };
-	int ret;
+	size_t done;
+	int ret = io_write_within(ev.fd, line, len, EVENTS_WRITE_WAIT_MS, ev.how, &done);
 
-	do
-		ret = poll(&p, 1, EVENTS_WRITE_WAIT_MS);
-	while (ret < 0 && errno == EINTR);
-	if (ret == 0) {
-		give_up("the reader does not read");
-		return;
-	}
-	if (ret > 0 && (p.revents & (POLLERR | POLLHUP)) && !(p.revents & POLLOUT)) {
-		give_up(strerror(EPIPE));
-		return;
-	}
-	ret = io_write_full(ev.fd, line, len);
-	if (ret < 0 && ret != -EINTR)
+	if (ret == -ETIMEDOUT)
+		give_up(done ? "the reader does not read (the last line is cut short)"
+			     : "the reader does not read");
+	else if (ret < 0)
 		give_up(strerror(-ret));
 }
 

@@ -316,6 +316,32 @@ drain_pipe() { # FD
 	exec 5>&-
 }
 
+@test "a line longer than the room left in a pipe nobody reads costs the events, not the migration" {
+	double_only "the hostile peer runs against the double"
+	local fifo=$OUT/fifo cmd ones
+	mkfifo "$fifo"
+	exec 5<>"$fifo"
+	fill_pipe 5
+	# Room for two pages, the first begun with 2115 bytes: the short lines before the
+	# rollback (about 1000 bytes) join it, and the pipe still looks writable. The
+	# rollback's line (about 6100 bytes: the peer's 1000 control bytes, 6 each in
+	# JSON) takes one whole page and then, its rest not fitting in the first, one more
+	# that is not there: a blocking write of it would wait for ever.
+	dd bs=4096 count=2 status=none <&5 >/dev/null
+	head -c 2115 /dev/zero >&5
+	printf -v ones '01%.0s' {1..996}
+	printf -v cmd '%q ' "$REPO/tests/tools/hostile-peer" --role dest --log "$OUT/peer.log" \
+		"hello version=2; expect HELLO; identity; expect VERDICT; expect START; ready; abort code=4 text=hex:1b5b324a$ones; drain"
+	run vfiomig_guarded migrate "$MTTY2_A" --exec "$cmd" --events 5
+	cat "$OUT/peer.log"
+	assert_status 6
+	assert_output_contains "the peer aborted"
+	assert_equal "$(grep -c 'no more events are written' <<<"$output")" 1
+	assert_output_contains "--events 5: the reader does not read (the last line is cut short)"
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+	exec 5>&-
+}
+
 @test "no answer to RUN: left-stopped names the device and the command that resumes it, outcome exit 8" {
 	double_only "the hostile peer runs against the double"
 	local cmd
