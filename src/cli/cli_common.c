@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "base/clock.h"
 #include "base/io.h"
+#include "base/text.h"
 #include "engine/engine.h"
 
 struct cli_options cli = { .verbose = 0, .open_via = VDEV_VIA_AUTO };
@@ -77,6 +78,28 @@ const char *cli_first_error(void)
 	return first_error[0] ? first_error : NULL;
 }
 
+/*
+ * Every message goes to stderr through here, as one line: a peer's text (an ABORT's
+ * reason, its software, its identity and compatibility strings) may hold any byte but
+ * NUL, and a terminal must not act on them (docs/protocol.md), so what is not
+ * printable comes out as C escapes.
+ */
+static void put_message(const char *msg, const char *tail)
+{
+	char shown[sizeof(first_error) * TEXT_ESCAPE_GROWTH];
+
+	text_escape(shown, sizeof(shown), msg);
+	fprintf(stderr, "vfiomig: %s%s\n", shown, tail);
+}
+
+static void put_message_va(const char *tail, const char *fmt, va_list ap)
+{
+	char msg[sizeof(first_error)];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	put_message(msg, tail);
+}
+
 int cli_fail(const struct verr *err)
 {
 	static const int codes[] = {
@@ -85,12 +108,12 @@ int cli_fail(const struct verr *err)
 		[VERR_DATA] = EXIT_DATA, [VERR_PEER] = EXIT_PEER,
 		[VERR_INTERRUPTED] = EXIT_INTERRUPTED, [VERR_UNKNOWN] = EXIT_UNKNOWN,
 	};
-	char msg[2048];
+	char msg[sizeof(first_error)];
 
 	verr_format(err, msg, sizeof(msg));
-	fprintf(stderr, "vfiomig: %s\n", msg);
+	put_message(msg, "");
 	if (!first_error[0])
-		snprintf(first_error, sizeof(first_error), "%s", msg);
+		text_escape(first_error, sizeof(first_error), msg);
 	/* Whatever a signal broke on its way, the cause is the signal; but an unknown
 	 * outcome stays unknown, whatever interrupted the wait for it. */
 	if (cli_signal && err->class != VERR_UNKNOWN)
@@ -103,11 +126,9 @@ int cli_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("vfiomig: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_message_va(" (see 'vfiomig --help')", fmt, ap);
 	va_end(ap);
-	fputs(" (see 'vfiomig --help')\n", stderr);
 	return EXIT_USAGE;
 }
 
@@ -117,11 +138,9 @@ void cli_note(const char *fmt, ...)
 
 	if (cli.verbose < 0)
 		return;
-	fputs("vfiomig: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_message_va("", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void cli_debug(const char *fmt, ...)
@@ -130,11 +149,9 @@ void cli_debug(const char *fmt, ...)
 
 	if (cli.verbose < 1)
 		return;
-	fputs("vfiomig: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_message_va("", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void note_line(const char *msg)

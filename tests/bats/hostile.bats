@@ -408,3 +408,48 @@ dest_stops() { # PHASE ACTION
 	assert_output_contains "does not know rehearsals"
 	assert_untouched "$MTTY2_A"
 }
+
+# ---- a peer's text on the terminal ----
+
+# Fails when TEXT holds a byte a terminal acts on: a C0 control but newline, DEL, or a
+# byte 0x80-0x9f (a C1 control, alone or in UTF-8; the output here is ASCII).
+refute_terminal_controls() { # TEXT
+	local raw
+	raw=$(LC_ALL=C tr -d '\n\040-\176\240-\377' <<<"$1" | od -An -tx1)
+	if [[ -n ${raw//[[:space:]]/} ]]; then
+		echo "raw control bytes in the output:$raw" >&2
+		return 1
+	fi
+}
+
+# ESC [ 2 J (clear the screen), ESC ] 0 ; ... BEL (set the title), CSI as the C1 byte
+# 0x9b, a carriage return and a newline that would forge a line of their own.
+HOSTILE_TEXT=1b5b324a1b5d303b6f776e6564079b33316d0d0a7666696f6d69673a20666f72676564
+
+@test "a peer's ABORT text and software string reach stderr with their control bytes escaped" {
+	migrate_to_peer "hello version=2 software=hex:$HOSTILE_TEXT; expect HELLO; identity; expect VERDICT; expect START; ready; abort code=4 text=hex:$HOSTILE_TEXT; drain" \
+		"$MTTY2_A" -v
+	assert_status 6
+	assert_output_contains 'the peer aborted (device): \x1b[2J\x1b]0;owned\x07\x9b31m\r\nvfiomig: forged'
+	assert_output_contains 'peer speaks \x1b[2J'
+	refute_terminal_controls "$output"
+	refute_output_contains $'\nvfiomig: forged'
+	assert_equal "$(state_of "$MTTY2_A")" RUNNING
+}
+
+@test "a source's refusal text reaches receive's stderr with its control bytes escaped" {
+	peer_to_receive "hello; expect HELLO; expect IDENTITY; verdict refuse code=2 text=hex:$HOSTILE_TEXT; expect-eof" \
+		"$MTTY2_B"
+	assert_status 6
+	assert_output_contains 'the source refused: \x1b[2J'
+	refute_terminal_controls "$output"
+}
+
+@test "a destination's device name and driver in a refusal are escaped" {
+	migrate_to_peer "hello; expect HELLO; identity name=hex:$HOSTILE_TEXT driver=hex:$HOSTILE_TEXT; until VERDICT,ABORT; drain" \
+		"$MTTY2_A"
+	assert_status 6
+	assert_output_contains '\x1b[2J'
+	refute_terminal_controls "$output"
+	assert_untouched "$MTTY2_A"
+}
