@@ -229,6 +229,12 @@ outcome 7"
 	assert_equal "$(state_of "$MTTY2_A")" RUNNING
 }
 
+@test "--events on a pipe from the shell: every line arrives (the pipe reopened non-blocking)" {
+	vfiomig save "$MTTY2_A" -o "$S" --resume --events 3 3>&1 >/dev/null | cat >"$OUT/ev"
+	assert_equal "$(trace "$OUT/ev" | head -n 1)" start
+	assert_equal "$(trace "$OUT/ev" | tail -n 1)" "outcome 0"
+}
+
 @test "a reader that went away costs one warning and the events, not the migration" {
 	local fifo=$OUT/fifo
 	mkfifo "$fifo"
