@@ -12,18 +12,25 @@
 # For each: wall time (median of BENCH_RUNS, with min and max), and CPU-seconds per
 # GiB on each side (user + system, from getrusage; vfiomig's without the test
 # double's own work, which the double measures itself). The floor is the CPU the
-# work itself needs at the per-thread rates bench/rates.c measures in the same run:
-# zstd -1 + one SHA-256 of the compressed stream on the sending side, zstd -d + one
-# SHA-256 on the receiving side. The link bound is the stream's bytes over the
-# link's rate (the raw copy's rate through the same pv). Ratios: vfiomig/floor on
-# loopback, vfiomig/link-bound through the link. No assertion is made.
-# Usage: bench/pipeline.sh [SIZE_BYTES]; BENCH_RUNS (default 3), BENCH_LINK (pv -L
+# work itself needs at the per-thread rates bench/rates.c measures just before each
+# run: zstd -1 + one SHA-256 of the compressed stream on the sending side, zstd -d +
+# one SHA-256 on the receiving side. Measured that close because on shared vCPUs
+# zstd's rate moves by a third from one minute to the next (SHA-256's does not), so
+# every ratio is a run's CPU over its own floor, and the median and range of those
+# ratios over the rounds are printed. The channel is the least CPU that moving the
+# stream's bytes through the same kind of channel costs, which the floor leaves
+# out: a pipe grown to 1 MiB for save | restore, one TLS 1.3 connection for migrate
+# (bench/tlsrate.c, also just before the run). The link bound is the stream's bytes
+# over the link's rate (the raw copy's rate through the same pv). Ratios:
+# vfiomig/floor and vfiomig/(floor + channel) on loopback, vfiomig/link-bound
+# through the link. No assertion is made.
+# Usage: bench/pipeline.sh [SIZE_BYTES]; BENCH_RUNS (default 5), BENCH_LINK (pv -L
 # rate, default 119m). Needs: apt-get install socat zstd openssl pv jq time gcc
-# libzstd-dev libssl-dev (tests/install-deps.sh has all but pv).
+# libzstd-dev libssl-dev (tests/install-deps.sh --bench has them all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-1073741824}
-runs=${BENCH_RUNS:-3}
+runs=${BENCH_RUNS:-5}
 link=${BENCH_LINK:-119m}
 for tool in socat zstd openssl pv jq cc /usr/bin/time; do
 	command -v $tool >/dev/null || {
@@ -38,6 +45,7 @@ trap 'rm -rf "$work" "$sysroot"' EXIT
 make -s vfiomig double
 cc -O2 -Itests/double -o "$work/gencontent" bench/gencontent.c
 cc -O2 -Itests/double -o "$work/rates" bench/rates.c -lzstd -lcrypto -lpthread
+cc -O2 -o "$work/tlsrate" bench/tlsrate.c -lssl -lcrypto -lpthread
 "$work/gencontent" "$size" >"$work/state.bin"
 export VFIOMIG_SYSROOT=$sysroot/root
 dbl=$PWD/tests/double/libvfio-double.so
@@ -166,83 +174,92 @@ run_migrate() { # LINKED
 	relay_stop
 }
 
-# One round: the per-thread rates (bench/rates.c), then every way once, so that the
-# machine's other load falls on all of them alike; BENCH_RUNS rounds. Each way's
-# file gets a line "wall src_cpu dst_cpu" a round.
+# floors WAY: the work's floor (bench/rates.c) and the channel's cost for the stream,
+# measured now, as "floor_src floor_dst channel_src channel_dst" in CPU-seconds.
+floors() {
+	local r c=0 d=0 h=0 cs=0 cd=0 mib=$(((stream + 1048575) / 1048576))
+	r=$("$work/rates" 128)
+	c=$(awk '/^zstd -1 compress/ { print $(NF - 3) }' <<<"$r")
+	d=$(awk '/^zstd decompress/ { print $(NF - 3) }' <<<"$r")
+	h=$(awk '/^SHA-256/ { print $(NF - 3) }' <<<"$r")
+	case $1 in
+	pipe) r=$("$work/tlsrate" $mib pipe) ;;
+	migrate) r=$("$work/tlsrate" $mib TLS_AES_256_GCM_SHA384 vfiomig) ;;
+	*) r="sender 0 CPU-s/GiB, receiver 0 CPU-s/GiB" ;;
+	esac
+	cs=$(sed -n 's/.*sender \([0-9.]*\) CPU-s.*/\1/p' <<<"$r")
+	cd=$(sed -n 's/.*receiver \([0-9.]*\) CPU-s.*/\1/p' <<<"$r")
+	awk -v s="$size" -v z="$stream" -v c="$c" -v d="$d" -v h="$h" -v cs="$cs" -v cd="$cd" \
+		'BEGIN { printf "%.4f %.4f %.4f %.4f\n", (s / c + z / h) / 1e6, (s / d + z / h) / 1e6,
+			cs * z / 1073741824, cd * z / 1073741824 }'
+}
+
+# BENCH_RUNS rounds; in each, every way once (so that the machine's other load falls
+# on all of them alike), each after its own floors. Each way's file gets a line a
+# round: "wall src_cpu dst_cpu floor_src floor_dst channel_src channel_dst".
 make_root
 stream=$(env LD_PRELOAD="$dbl" "$vfiomig" -q save $A --resume | wc -c)
 zst=$(zstd -1 -q -c "$work/state.bin" | wc -c)
 echo "bench: $(numfmt --to=iec "$size") of mixed state (zeros, random, text), $(nproc) CPUs," \
 	"$runs rounds; the vfiomig stream is $stream bytes, zstd -1 of the file $zst"
 for ((i = 0; i < runs; i++)); do
-	"$work/rates" 256 >>"$work/rates.all"
 	for linked in no yes; do
 		for way in raw shell pipe migrate; do
+			f=$(floors $way)
 			"run_$way" "$linked" >/dev/null
-			echo "$(cat "$work/wall") $(side_cpu src) $(side_cpu dst)" >>"$work/m.$way.$linked"
+			echo "$(cat "$work/wall") $(side_cpu src) $(side_cpu dst) $f" >>"$work/m.$way.$linked"
 		done
 	done
 done
-# The median over the rounds of a rate (MB/s per CPU-second) whose line starts with $1.
-rate() {
-	awk -v w="$1" 'index($0, w) == 1 { print $(NF - 3) }' "$work/rates.all" | sort -g |
-		awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
-echo "per-thread rates, median of $runs (bench/rates.c, 1 MiB chunks, MB/s per CPU-second):" \
-	"zstd -1 $(rate 'zstd -1'), zstd -d $(rate 'zstd decompress'), SHA-256 $(rate 'SHA-256')," \
-	"HMAC-SHA-256 $(rate 'HMAC-SHA-256'), memcpy $(rate memcpy)"
 
-gib=$(awk -v s="$size" 'BEGIN { print s / 1073741824 }')
-floor_src=$(awk -v s="$size" -v z="$stream" -v c="$(rate 'zstd -1 compress')" \
-	-v h="$(rate 'SHA-256')" 'BEGIN { print (s / c + z / h) / 1e6 }')
-floor_dst=$(awk -v s="$size" -v z="$stream" -v d="$(rate 'zstd decompress')" \
-	-v h="$(rate 'SHA-256')" 'BEGIN { print (s / d + z / h) / 1e6 }')
-# The link's real rate: the raw copy's bytes over its median time.
-stat() { # FILE COLUMN -> "median min max"
-	cut -d' ' -f"$2" "$1" | sort -g | awk '{ v[NR] = $1 } END {
+# stat FILE AWK_EXPR: "median min max" over the lines of FILE of an expression of
+# their columns ($1 wall, $2 src, $3 dst, $4-$5 floors, $6-$7 channel).
+stat() {
+	awk "{ print $2 }" "$1" | sort -g | awk '{ v[NR] = $1 } END {
 		printf "%.3f %.3f %.3f\n", v[int((NR + 1) / 2)], v[1], v[NR] }'
 }
-link_rate=$(awk -v s="$size" -v t="$(stat "$work/m.raw.yes" 1 | cut -d' ' -f1)" 'BEGIN { print s / t }')
-printf '\n%-8s %-9s %-24s %-22s %-22s %s\n' way link "wall s: median (min-max)" \
-	"src CPU-s/GiB" "dst CPU-s/GiB" "(src+dst)/floor"
+# fmt "median min max" [SCALE]: "m (min-max)", each divided by SCALE.
+fmt() {
+	awk -v v="$1" -v k="${2:-1}" 'BEGIN { split(v, a, " ");
+		printf "%.2f (%.2f-%.2f)", a[1] / k, a[2] / k, a[3] / k }'
+}
+gib=$(awk -v s="$size" 'BEGIN { print s / 1073741824 }')
+# The link's real rate: the raw copy's bytes over its median time.
+link_rate=$(awk -v s="$size" -v t="$(stat "$work/m.raw.yes" '$1' | cut -d' ' -f1)" \
+	'BEGIN { print s / t }')
+printf '\n%-8s %-9s %-20s %-18s %-18s %s\n' way link "wall s" "src CPU-s/GiB" "dst CPU-s/GiB" \
+	"(src+dst)/floor"
 for linked in no yes; do
 	for way in raw shell pipe migrate; do
-		f=$work/m.$way.$linked
-		read -r w wmin wmax <<<"$(stat "$f" 1)"
-		read -r s smin smax <<<"$(stat "$f" 2)"
-		read -r d dmin dmax <<<"$(stat "$f" 3)"
-		l=loopback raw=0
+		f=$work/m.$way.$linked l=loopback both=-
 		[[ $linked == no ]] || l=$link/s
-		[[ $way != raw ]] || raw=1
-		awk -v way=$way -v l="$l" \
-			-v w="$w" -v wmin="$wmin" -v wmax="$wmax" -v s="$s" -v smin="$smin" -v smax="$smax" \
-			-v d="$d" -v dmin="$dmin" -v dmax="$dmax" -v g="$gib" -v fs="$floor_src" \
-			-v fd="$floor_dst" -v raw=$raw 'BEGIN {
-			printf "%-8s %-9s %6.2f (%5.2f-%5.2f)     %5.2f (%4.2f-%4.2f)      %5.2f (%4.2f-%4.2f)      %s\n",
-				way, l, w, wmin, wmax, s / g, smin / g, smax / g, d / g, dmin / g, dmax / g,
-				raw ? "-" : sprintf("%.2f", (s + d) / (fs + fd)) }'
+		[[ $way == raw ]] || both=$(fmt "$(stat "$f" '($2 + $3) / ($4 + $5)')")
+		printf '%-8s %-9s %-20s %-18s %-18s %s\n' $way "$l" "$(fmt "$(stat "$f" '$1')")" \
+			"$(fmt "$(stat "$f" '$2')" "$gib")" "$(fmt "$(stat "$f" '$3')" "$gib")" "$both"
 	done
 done
-awk -v fs="$floor_src" -v fd="$floor_dst" -v g="$gib" 'BEGIN {
-	printf "floor: %.2f CPU-s/GiB sending (zstd -1 + SHA-256), %.2f receiving (zstd -d + SHA-256)\n",
-		fs / g, fd / g }'
+echo "floor, CPU-s/GiB: $(fmt "$(stat "$work/m.pipe.no" '$4')" "$gib") sending (zstd -1 + SHA-256)," \
+	"$(fmt "$(stat "$work/m.pipe.no" '$5')" "$gib") receiving (zstd -d + SHA-256)"
+echo "channel, CPU-s/GiB: pipe $(fmt "$(stat "$work/m.pipe.no" '$6')" "$gib") sending," \
+	"$(fmt "$(stat "$work/m.pipe.no" '$7')" "$gib") receiving;" \
+	"TLS $(fmt "$(stat "$work/m.migrate.no" '$6')" "$gib") sending," \
+	"$(fmt "$(stat "$work/m.migrate.no" '$7')" "$gib") receiving"
 echo
 for way in pipe migrate; do
-	for linked in no yes; do
-		read -r s _ <<<"$(stat "$work/m.$way.$linked" 2)"
-		read -r d _ <<<"$(stat "$work/m.$way.$linked" 3)"
-		read -r w _ <<<"$(stat "$work/m.$way.$linked" 1)"
-		read -r sw _ <<<"$(stat "$work/m.shell.$linked" 1)"
-		if [[ $linked == no ]]; then
-			awk -v way=$way -v s="$s" -v d="$d" -v fs="$floor_src" -v fd="$floor_dst" \
-				-v w="$w" -v sw="$sw" 'BEGIN {
-				printf "%-8s loopback: vfiomig/floor %.2f x sending, %.2f x receiving, %.2f x both;" \
-					" wall %.2f x the shell pipeline'"'"'s\n", way, s / fs, d / fd, (s + d) / (fs + fd), w / sw }'
-		else
-			awk -v way=$way -v w="$w" -v z="$stream" -v r="$link_rate" -v sw="$sw" 'BEGIN {
-				printf "%-8s %s/s: vfiomig/link-bound %.2f x (%.2f s for %.0f MB at the raw copy'"'"'s" \
-					" %.1f MB/s); wall %.2f x the shell pipeline'"'"'s\n", way, "'"$link"'", w / (z / r),
-					z / r, z / 1e6, r / 1e6, w / sw }'
-		fi
-	done
+	f=$work/m.$way.no
+	echo "$way loopback, median (min-max) of the rounds' ratios:"
+	echo "  vfiomig/floor:             $(fmt "$(stat "$f" '$2 / $4')") sending," \
+		"$(fmt "$(stat "$f" '$3 / $5')") receiving, $(fmt "$(stat "$f" '($2 + $3) / ($4 + $5)')") both"
+	echo "  vfiomig/(floor + channel): $(fmt "$(stat "$f" '$2 / ($4 + $6)')") sending," \
+		"$(fmt "$(stat "$f" '$3 / ($5 + $7)')") receiving," \
+		"$(fmt "$(stat "$f" '($2 + $3) / ($4 + $5 + $6 + $7)')") both"
+	echo "  wall: $(fmt "$(paste -d' ' "$f" "$work/m.shell.no" | stat /dev/stdin '$1 / $8')")" \
+		"x the shell pipeline's"
+	f=$work/m.$way.yes
+	awk -v z="$stream" -v r="$link_rate" -v w="$(stat "$f" '$1')" -v l="$link" \
+		-v sw="$(paste -d' ' "$f" "$work/m.shell.yes" | stat /dev/stdin '$1 / $8' | cut -d' ' -f1)" \
+		'BEGIN { split(w, a, " "); b = z / r;
+		printf "  %s/s: vfiomig/link-bound %.2f (%.2f-%.2f) (%.2f s for %.0f MB at the raw" \
+			" copy'"'"'s %.1f MB/s); wall %.2f x the shell pipeline'"'"'s\n",
+			l, a[1] / b, a[2] / b, a[3] / b, b, z / 1e6, r / 1e6, sw }'
 done
