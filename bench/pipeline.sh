@@ -8,6 +8,8 @@
 #            what a user would script, with SHA-256 (openssl, as fast as vfiomig's)
 #            of the compressed stream on each side
 #   pipe     vfiomig save | vfiomig restore through the kernel test double
+#   tcp      vfiomig migrate | receive over plain TCP (--insecure): the same
+#            channel as the shell pipeline's socat
 #   migrate  vfiomig migrate | receive over TCP with TLS 1.3 (pre-shared key)
 # For each: wall time (median of BENCH_RUNS, with min and max), and CPU-seconds per
 # GiB on each side (user + system, from getrusage; vfiomig's without the test
@@ -19,8 +21,8 @@
 # every ratio is a run's CPU over its own floor, and the median and range of those
 # ratios over the rounds are printed. The channel is the least CPU that moving the
 # stream's bytes through the same kind of channel costs, which the floor leaves
-# out: a pipe grown to 1 MiB for save | restore, one TLS 1.3 connection for migrate
-# (bench/tlsrate.c, also just before the run). The link bound is the stream's bytes
+# out: a pipe grown to 1 MiB for save | restore, one TCP connection for tcp, one
+# TLS 1.3 connection for migrate (bench/tlsrate.c, also just before the run). The link bound is the stream's bytes
 # over the link's rate (the raw copy's rate through the same pv). Ratios:
 # vfiomig/floor and vfiomig/(floor + channel) on loopback, vfiomig/link-bound
 # through the link. No assertion is made.
@@ -154,24 +156,30 @@ run_pipe() { # LINKED
 	stop_clock
 }
 
-run_migrate() { # LINKED
-	local pid lport=
+run_migrate() { # LINKED [SECURITY...]
+	local pid lport= linked=$1
+	shift
+	local security=("${@:---psk-file=$work/psk}")
 	make_root
 	timed dst env LD_PRELOAD="$dbl" "$vfiomig" -q receive $B --listen 127.0.0.1:0 \
-		--psk-file "$work/psk" 2>"$work/recv.err" &
+		"${security[@]}" 2>"$work/recv.err" &
 	pid=$!
 	while [[ -z $lport ]]; do
 		sleep 0.05
 		kill -0 $pid 2>/dev/null || { cat "$work/recv.err" >&2; return 1; }
 		lport=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$work/recv.err")
 	done
-	relay_start "$1" "$lport"
+	relay_start "$linked" "$lport"
 	start_clock
 	timed src env LD_PRELOAD="$dbl" "$vfiomig" -q migrate $A --to "127.0.0.1:$to" \
-		--psk-file "$work/psk" --no-precopy --no-progress >/dev/null
+		"${security[@]}" --no-precopy --no-progress >/dev/null
 	wait $pid
 	stop_clock
 	relay_stop
+}
+
+run_tcp() { # LINKED
+	run_migrate "$1" --insecure
 }
 
 # floors WAY: the work's floor (bench/rates.c) and the channel's cost for the stream,
@@ -184,6 +192,7 @@ floors() {
 	h=$(awk '/^SHA-256/ { print $(NF - 3) }' <<<"$r")
 	case $1 in
 	pipe) r=$("$work/tlsrate" $mib pipe) ;;
+	tcp) r=$("$work/tlsrate" $mib tcp) ;;
 	migrate) r=$("$work/tlsrate" $mib TLS_AES_256_GCM_SHA384 vfiomig) ;;
 	*) r="sender 0 CPU-s/GiB, receiver 0 CPU-s/GiB" ;;
 	esac
@@ -204,7 +213,7 @@ echo "bench: $(numfmt --to=iec "$size") of mixed state (zeros, random, text), $(
 	"$runs rounds; the vfiomig stream is $stream bytes, zstd -1 of the file $zst"
 for ((i = 0; i < runs; i++)); do
 	for linked in no yes; do
-		for way in raw shell pipe migrate; do
+		for way in raw shell pipe tcp migrate; do
 			f=$(floors $way)
 			"run_$way" "$linked" >/dev/null
 			echo "$(cat "$work/wall") $(side_cpu src) $(side_cpu dst) $f" >>"$work/m.$way.$linked"
@@ -230,7 +239,7 @@ link_rate=$(awk -v s="$size" -v t="$(stat "$work/m.raw.yes" '$1' | cut -d' ' -f1
 printf '\n%-8s %-9s %-20s %-18s %-18s %s\n' way link "wall s" "src CPU-s/GiB" "dst CPU-s/GiB" \
 	"(src+dst)/floor"
 for linked in no yes; do
-	for way in raw shell pipe migrate; do
+	for way in raw shell pipe tcp migrate; do
 		f=$work/m.$way.$linked l=loopback both=-
 		[[ $linked == no ]] || l=$link/s
 		[[ $way == raw ]] || both=$(fmt "$(stat "$f" '($2 + $3) / ($4 + $5)')")
@@ -242,10 +251,12 @@ echo "floor, CPU-s/GiB: $(fmt "$(stat "$work/m.pipe.no" '$4')" "$gib") sending (
 	"$(fmt "$(stat "$work/m.pipe.no" '$5')" "$gib") receiving (zstd -d + SHA-256)"
 echo "channel, CPU-s/GiB: pipe $(fmt "$(stat "$work/m.pipe.no" '$6')" "$gib") sending," \
 	"$(fmt "$(stat "$work/m.pipe.no" '$7')" "$gib") receiving;" \
+	"TCP $(fmt "$(stat "$work/m.tcp.no" '$6')" "$gib") sending," \
+	"$(fmt "$(stat "$work/m.tcp.no" '$7')" "$gib") receiving;" \
 	"TLS $(fmt "$(stat "$work/m.migrate.no" '$6')" "$gib") sending," \
 	"$(fmt "$(stat "$work/m.migrate.no" '$7')" "$gib") receiving"
 echo
-for way in pipe migrate; do
+for way in pipe tcp migrate; do
 	f=$work/m.$way.no
 	echo "$way loopback, median (min-max) of the rounds' ratios:"
 	echo "  vfiomig/floor:             $(fmt "$(stat "$f" '$2 / $4')") sending," \
