@@ -171,12 +171,15 @@ void cli_line(const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((size_t)n >= sizeof(small) && (line = malloc((size_t)n + 1))) {
-		va_start(ap, fmt);
-		vsnprintf(line, (size_t)n + 1, fmt, ap);
-		va_end(ap);
-	} else if (!line) {
-		line = small;   /* out of memory: the line cut short rather than lost */
+	if ((size_t)n >= sizeof(small)) {
+		line = malloc((size_t)n + 1);
+		if (line) {
+			va_start(ap, fmt);
+			vsnprintf(line, (size_t)n + 1, fmt, ap);
+			va_end(ap);
+		} else {
+			line = small;   /* out of memory: the line cut short rather than lost */
+		}
 	}
 	text_put(stdout, line);
 	putchar('\n');
