@@ -3,6 +3,7 @@
 #include <inttypes.h>
 
 #include "json.h"
+#include "text.h"
 
 void json_init(struct json *j, FILE *out)
 {
@@ -19,24 +20,44 @@ void json_init_line(struct json *j, FILE *out)
 	j->line = true;
 }
 
+static void put_ascii(FILE *out, unsigned char c)
+{
+	switch (c) {
+	case '"': fputs("\\\"", out); return;
+	case '\\': fputs("\\\\", out); return;
+	case '\n': fputs("\\n", out); return;
+	case '\r': fputs("\\r", out); return;
+	case '\t': fputs("\\t", out); return;
+	}
+	if (c < 0x20 || c == 0x7f)
+		fprintf(out, "\\u%04x", c);
+	else
+		fputc(c, out);
+}
+
+/*
+ * A JSON string for any bytes: the output is valid JSON (RFC 8259) in UTF-8 whatever
+ * the input. Control characters (C0, DEL, C1) and the characters that reorder or
+ * break lines (text_code_point_hidden) are written as \uXXXX, so that a consumer that
+ * prints a value cannot be made to act on them; each byte that is not part of
+ * well-formed UTF-8 becomes U+FFFD, written \ufffd (vfiomig(1), JSON OUTPUT).
+ */
 static void put_escaped(FILE *out, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
-
 	fputc('"', out);
-	for (; *p; p++) {
-		switch (*p) {
-		case '"': fputs("\\\"", out); break;
-		case '\\': fputs("\\\\", out); break;
-		case '\n': fputs("\\n", out); break;
-		case '\r': fputs("\\r", out); break;
-		case '\t': fputs("\\t", out); break;
-		default:
-			if (*p < 0x20)
-				fprintf(out, "\\u%04x", *p);
-			else
-				fputc(*p, out);
-		}
+	while (*s) {
+		uint32_t cp;
+		size_t len = (unsigned char)*s >= 0x80 ? text_utf8_decode(s, &cp) : 0;
+
+		if ((unsigned char)*s < 0x80)
+			put_ascii(out, (unsigned char)*s);
+		else if (!len)
+			fputs("\\ufffd", out);
+		else if (text_code_point_hidden(cp))
+			fprintf(out, "\\u%04x", (unsigned)cp);
+		else
+			fwrite(s, 1, len, out);
+		s += len ? len : 1;
 	}
 	fputc('"', out);
 }

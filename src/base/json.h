@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A small streaming JSON writer for --json output: keys in the order written,
- * strings escaped, two-space indentation (or one line, for --events). */
+ * strings valid JSON whatever their bytes, two-space indentation (or one line, for
+ * --events). */
 #ifndef VFIOMIG_JSON_H
 #define VFIOMIG_JSON_H
 

@@ -46,6 +46,9 @@ const char *cli_first_error(void);
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));     /* unless -q */
 void cli_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));    /* with -v */
+/* Prints one line of a report on stdout (the newline added) with the bytes a terminal
+ * could act on escaped, as text from sysfs, a driver or a stream may hold them. */
+void cli_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 struct timespec;
 /* Seconds from a to b (CLOCK_MONOTONIC readings); b NULL means now. */
 double cli_seconds(const struct timespec *a, const struct timespec *b);

@@ -154,6 +154,39 @@ void cli_debug(const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * Every line of a report goes to stdout through here: its values (a driver's or a
+ * device's name, a stream's identity, a check's reason) come from sysfs, a driver or a
+ * stream file anyone can write, so what a terminal could act on is escaped as in
+ * messages. A line that does not fit the buffer is formatted again on the heap.
+ */
+void cli_line(const char *fmt, ...)
+{
+	char small[1024], *line = small;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(small)) {
+		line = malloc((size_t)n + 1);
+		if (line) {
+			va_start(ap, fmt);
+			vsnprintf(line, (size_t)n + 1, fmt, ap);
+			va_end(ap);
+		} else {
+			line = small;   /* out of memory: the line cut short rather than lost */
+		}
+	}
+	text_put(stdout, line);
+	putchar('\n');
+	if (line != small)
+		free(line);
+}
+
 static void note_line(const char *msg)
 {
 	cli_note("%s", msg);

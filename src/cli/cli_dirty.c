@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cli_dirty.h"
 
 /* A report with no logging started changes nothing; Linux built without
@@ -84,8 +85,8 @@ static const char *iommu_word(enum vdev_iommu_dirty answer)
 
 void cli_dirty_print(const struct cli_dirty *d)
 {
-	printf("%-14s%s (%s)\n", "iommu dirty:", iommu_word(d->iommu.answer), d->iommu.how);
-	printf("QEMU can migrate this device: %s, because %s\n", d->verdict, d->because);
+	cli_line("%-14s%s (%s)", "iommu dirty:", iommu_word(d->iommu.answer), d->iommu.how);
+	cli_line("QEMU can migrate this device: %s, because %s", d->verdict, d->because);
 }
 
 void cli_dirty_json(struct json *j, const struct cli_dirty *d)

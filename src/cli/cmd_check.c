@@ -109,9 +109,9 @@ static int print_list(void)
 
 	if (!cli.json) {
 		for (int i = 0; i < CK_NR_CHECKS; i++)
-			printf("%-16s %-12s %s\n", check_table[i].name,
-			       check_table[i].destructive ? "destructive" : "",
-			       check_table[i].description);
+			cli_line("%-16s %-12s %s", check_table[i].name,
+				 check_table[i].destructive ? "destructive" : "",
+				 check_table[i].description);
 		return EXIT_OK;
 	}
 	json_init(&j, stdout);
@@ -137,7 +137,7 @@ static int report_not_migratable(const char *name, const struct verr *err)
 	struct json j;
 
 	if (!cli.json) {
-		printf("%s: not migratable (%s)\n", name, err->hint[0] ? err->hint : err->what);
+		cli_line("%s: not migratable (%s)", name, err->hint[0] ? err->hint : err->what);
 		return EXIT_UNSUPPORTED;
 	}
 	json_init(&j, stdout);
@@ -213,35 +213,37 @@ static bool finish(struct vdev *dev, enum vmig_state *final)
 
 static void print_table(const struct check_run *run, const char *name)
 {
-	char flags[64];
+	char flags[64], peer[160] = "";
 
 	vmig_flags_format(run->ctx.raw_flags, flags, sizeof(flags), false, " ");
-	printf("device %s: flags %s; %d run%s\n\n", name, flags, run->ctx.repeat,
-	       run->ctx.repeat == 1 ? "" : "s");
-	printf("%-16s %-6s %s\n", "CHECK", "RESULT", "REASON");
+	cli_line("device %s: flags %s; %d run%s", name, flags, run->ctx.repeat,
+		 run->ctx.repeat == 1 ? "" : "s");
+	cli_line("%s", "");
+	cli_line("%-16s %-6s %s", "CHECK", "RESULT", "REASON");
 	for (int i = 0; i < CK_NR_CHECKS; i++)
-		printf("%-16s %-6s %s\n", check_table[i].name,
-		       check_verdict_name(run->results[i].verdict), run->results[i].reason);
+		cli_line("%-16s %-6s %s", check_table[i].name,
+			 check_verdict_name(run->results[i].verdict), run->results[i].reason);
 	if (run->ctx.ntimings) {
-		printf("\n%-28s %4s %12s %12s %12s\n", "ARC", "RUNS", "MIN", "MEDIAN", "MAX");
+		cli_line("%s", "");
+		cli_line("%-28s %4s %12s %12s %12s", "ARC", "RUNS", "MIN", "MEDIAN", "MAX");
 		for (int i = 0; i < run->ctx.ntimings; i++) {
 			const struct check_timing *t = &run->ctx.timings[i];
 			char arc[40];
 
 			snprintf(arc, sizeof(arc), "%s -> %s", vmig_state_name(t->from),
 				 vmig_state_name(t->to));
-			printf("%-28s %4d %9.3f ms %9.3f ms %9.3f ms\n", arc, t->runs,
-			       check_timing_min(t) / 1e6, check_timing_median(t) / 1e6,
-			       check_timing_max(t) / 1e6);
+			cli_line("%-28s %4d %9.3f ms %9.3f ms %9.3f ms", arc, t->runs,
+				 check_timing_min(t) / 1e6, check_timing_median(t) / 1e6,
+				 check_timing_max(t) / 1e6);
 		}
 	}
-	printf("\n%d checks: %d pass, %d warn, %d fail, %d skip; %s is %s", CK_NR_CHECKS,
-	       run->counts[CHECK_PASS], run->counts[CHECK_WARN], run->counts[CHECK_FAIL],
-	       run->counts[CHECK_SKIP], name, vmig_state_name(run->final_state));
 	if (run->ctx.peer)
-		printf(", %s is %s", vdev_ident(run->ctx.peer)->name,
-		       vmig_state_name(run->peer_final_state));
-	printf("\n");
+		snprintf(peer, sizeof(peer), ", %s is %s", vdev_ident(run->ctx.peer)->name,
+			 vmig_state_name(run->peer_final_state));
+	cli_line("%s", "");
+	cli_line("%d checks: %d pass, %d warn, %d fail, %d skip; %s is %s%s", CK_NR_CHECKS,
+		 run->counts[CHECK_PASS], run->counts[CHECK_WARN], run->counts[CHECK_FAIL],
+		 run->counts[CHECK_SKIP], name, vmig_state_name(run->final_state), peer);
 }
 
 static void json_checks(struct json *j, const struct check_run *run)

@@ -179,7 +179,9 @@ static void print_json(const struct vdev *dev, const struct migration_facts *mig
 	json_finish(&j);
 }
 
-#define ROW(label, ...) do { printf("%-14s", label); printf(__VA_ARGS__); putchar('\n'); } while (0)
+/* One line of the report: a label, then its value (escaped, as all of it may come
+ * from sysfs or a driver). */
+#define ROW(label, fmt, ...) cli_line("%-14s" fmt, label, ##__VA_ARGS__)
 
 static const char *none(const char *value)
 {

@@ -108,20 +108,20 @@ static const char *none(const char *value)
 static void build_human(const struct vstream_identity *id)
 {
 	if (!id->build_recorded) {
-		printf("%-14s%s\n", "build:", "not recorded (format 1.0: no module, kernel or PF)");
+		cli_line("%-14s%s", "build:", "not recorded (format 1.0: no module, kernel or PF)");
 		return;
 	}
 	if (id->module[0])
-		printf("%-14s%s  version %s  srcversion %s\n", "module:", id->module,
-		       none(id->module_version), none(id->srcversion));
+		cli_line("%-14s%s  version %s  srcversion %s", "module:", id->module,
+			 none(id->module_version), none(id->srcversion));
 	else
-		printf("%-14s%s\n", "module:", "none (built in, no /sys/module entry)");
-	printf("%-14s%s\n", "kernel:", none(id->kernel_release));
+		cli_line("%-14s%s", "module:", "none (built in, no /sys/module entry)");
+	cli_line("%-14s%s", "kernel:", none(id->kernel_release));
 	if (id->pf_driver[0] || id->pf_firmware[0]) {
-		printf("%-14s%s  version %s  srcversion %s\n", "pf driver:", none(id->pf_driver),
-		       none(id->pf_module_version), none(id->pf_srcversion));
-		printf("%-14s%s\n", "pf firmware:", id->pf_firmware[0] ? id->pf_firmware :
-		       "not exposed");
+		cli_line("%-14s%s  version %s  srcversion %s", "pf driver:", none(id->pf_driver),
+			 none(id->pf_module_version), none(id->pf_srcversion));
+		cli_line("%-14s%s", "pf firmware:", id->pf_firmware[0] ? id->pf_firmware :
+			 "not exposed");
 	}
 }
 
@@ -181,21 +181,21 @@ static void header_human(const struct vstream_header *h)
 		strftime(created, sizeof(created), "%Y-%m-%d %H:%M:%S UTC", &tm);
 	hex(sid, h->stream_id, VSTREAM_ID_LEN);
 	vmig_flags_format(id->migration_flags, flags, sizeof(flags), false, " ");
-	printf("%-14s%u.%u, %s%s\n", "format:", h->major, h->minor, vstream_digest_name(h->digest),
-	       h->digest == VSTREAM_DIGEST_HMAC_SHA256 ? " (keyed)" : "");
-	printf("%-14s%s\n", "stream id:", sid);
+	cli_line("%-14s%u.%u, %s%s", "format:", h->major, h->minor, vstream_digest_name(h->digest),
+		 h->digest == VSTREAM_DIGEST_HMAC_SHA256 ? " (keyed)" : "");
+	cli_line("%-14s%s", "stream id:", sid);
 	if (id->kind == VSTREAM_KIND_MDEV)
-		printf("%-14s%s (mdev %s)\n", "device:", id->device_name, id->mdev_type);
+		cli_line("%-14s%s (mdev %s)", "device:", id->device_name, id->mdev_type);
 	else
-		printf("%-14s%s (pci %04x:%04x subsystem %04x:%04x class %06x rev %02x)\n",
-		       "device:", id->device_name, id->vendor, id->device, id->subsystem_vendor,
-		       id->subsystem_device, id->class_code, id->revision);
-	printf("%-14s%s\n", "driver:", id->driver);
+		cli_line("%-14s%s (pci %04x:%04x subsystem %04x:%04x class %06x rev %02x)",
+			 "device:", id->device_name, id->vendor, id->device, id->subsystem_vendor,
+			 id->subsystem_device, id->class_code, id->revision);
+	cli_line("%-14s%s", "driver:", id->driver);
 	build_human(id);
-	printf("%-14s%s (0x%llx)\n", "migration:", flags, (unsigned long long)id->migration_flags);
-	printf("%-14s%llu bytes\n", "estimate:", (unsigned long long)id->stop_copy_estimate);
-	printf("%-14s%s on %s by vfiomig %s\n", "saved:", created, id->host_name,
-	       id->vfiomig_version);
+	cli_line("%-14s%s (0x%llx)", "migration:", flags, (unsigned long long)id->migration_flags);
+	cli_line("%-14s%llu bytes", "estimate:", (unsigned long long)id->stop_copy_estimate);
+	cli_line("%-14s%s on %s by vfiomig %s", "saved:", created, id->host_name,
+		 id->vfiomig_version);
 }
 
 struct inspect_run {
@@ -230,13 +230,14 @@ static void on_record(struct inspect_run *run, const struct inspect_args *args,
 		return;
 	}
 	if (!run->records_open) {
-		printf("records:\n  %-8s %-9s %-7s %12s %12s %14s\n", "SEQ", "TYPE", "CODEC", "RAW",
-		       "STORED", "OFFSET");
+		cli_line("records:");
+		cli_line("  %-8s %-9s %-7s %12s %12s %14s", "SEQ", "TYPE", "CODEC", "RAW", "STORED",
+			 "OFFSET");
 		run->records_open = true;
 	}
-	printf("  %-8llu %-9s %-7s %12u %12u %14llu\n", (unsigned long long)r->seq,
-	       type ? type : "unknown", vstream_codec_name(r->codec), r->raw_len, r->stored_len,
-	       (unsigned long long)ev->offset);
+	cli_line("  %-8llu %-9s %-7s %12u %12u %14llu", (unsigned long long)r->seq,
+		 type ? type : "unknown", vstream_codec_name(r->codec), r->raw_len, r->stored_len,
+		 (unsigned long long)ev->offset);
 }
 
 static void on_totals(struct inspect_run *run, const struct inspect_args *args,
@@ -272,9 +273,9 @@ static void on_totals(struct inspect_run *run, const struct inspect_args *args,
 		json_object_end(&run->json);
 		return;
 	}
-	printf("%-14s%llu records, %llu bytes raw, %llu stored, %llu in the stream (ratio %.2f)\n",
-	       "totals:", (unsigned long long)t->records, (unsigned long long)t->raw_bytes,
-	       (unsigned long long)t->stored_bytes, (unsigned long long)run->wire, ratio);
+	cli_line("%-14s%llu records, %llu bytes raw, %llu stored, %llu in the stream (ratio %.2f)",
+		 "totals:", (unsigned long long)t->records, (unsigned long long)t->raw_bytes,
+		 (unsigned long long)t->stored_bytes, (unsigned long long)run->wire, ratio);
 }
 
 static int read_stream(struct inspect_run *run, const struct inspect_args *args,
@@ -362,8 +363,8 @@ static int run_inspect(int argc, char **argv, bool verify_only)
 		json_object_end(&run.json);
 		json_finish(&run.json);
 	} else if (!verify_only) {
-		printf("%-14s%s\n", "status:", ret == 0 ? "verified: every record, the trailer and "
-		       "the whole-stream digest" : "NOT VERIFIED (see the error)");
+		cli_line("%-14s%s", "status:", ret == 0 ? "verified: every record, the trailer and "
+			 "the whole-stream digest" : "NOT VERIFIED (see the error)");
 	}
 	if (ret < 0)
 		ret = cli_fail(&err);

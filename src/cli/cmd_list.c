@@ -159,9 +159,9 @@ static void emit_line(const struct vdev_ident *id, const struct probe *p)
 		snprintf(migration, sizeof(migration), "none");
 	else
 		vmig_flags_format(p->flags, migration, sizeof(migration), true, ",");
-	printf("%-36s %-4s %-16s %-6s %-8s %-24s %s\n", id->name, vdev_kind_name(id->kind),
-	       id->driver[0] ? id->driver : "-", id->group[0] ? id->group : "-",
-	       id->cdev[0] ? id->cdev : "-", migration, display_name(id));
+	cli_line("%-36s %-4s %-16s %-6s %-8s %-24s %s", id->name, vdev_kind_name(id->kind),
+		 id->driver[0] ? id->driver : "-", id->group[0] ? id->group : "-",
+		 id->cdev[0] ? id->cdev : "-", migration, display_name(id));
 }
 
 static int list_one(const struct vdev_ident *id, void *arg)
@@ -170,7 +170,7 @@ static int list_one(const struct vdev_ident *id, void *arg)
 	struct probe p = { 0 };
 
 	if (args->names) {
-		printf("%s\n", id->name);
+		cli_line("%s", id->name);
 		return 0;
 	}
 	if (!args->no_probe)
@@ -179,8 +179,8 @@ static int list_one(const struct vdev_ident *id, void *arg)
 		emit_json(args, id, &p);
 	} else {
 		if (args->count == 0)
-			printf("%-36s %-4s %-16s %-6s %-8s %-24s %s\n", "DEVICE", "KIND", "DRIVER",
-			       "GROUP", "CDEV", "MIGRATION", "NAME");
+			cli_line("%-36s %-4s %-16s %-6s %-8s %-24s %s", "DEVICE", "KIND", "DRIVER",
+				 "GROUP", "CDEV", "MIGRATION", "NAME");
 		emit_line(id, &p);
 	}
 	args->count++;

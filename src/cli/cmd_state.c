@@ -85,7 +85,7 @@ static void print_result(const char *device, enum vmig_state from, const struct 
 	if (!cli.json) {
 		if (path)
 			vmig_path_format(path, text, sizeof(text));
-		printf("%s\n", path ? text : vmig_state_name(now));
+		cli_line("%s", path ? text : vmig_state_name(now));
 		return;
 	}
 	struct json j;
@@ -190,7 +190,7 @@ static int reset_all(const struct state_args *args)
 			if (!ret && cli.json && many && printed++)
 				printf(",");
 			if (!ret && !cli.json && many)
-				printf("%s %s\n", vdev_ident(dev)->name, vmig_state_name(now));
+				cli_line("%s %s", vdev_ident(dev)->name, vmig_state_name(now));
 			else if (!ret)
 				print_result(vdev_ident(dev)->name, before, NULL, now, true);
 			vdev_close(dev);

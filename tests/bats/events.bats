@@ -348,6 +348,22 @@ drain_pipe() { # FD
 	exec 5>&-
 }
 
+@test "a peer's abort text in the rollback event: controls, overrides and broken UTF-8 as \\uXXXX" {
+	double_only "the hostile peer runs against the double"
+	local cmd raw
+	# ESC [2J, DEL, U+202E (right-to-left override), CSI as U+009B, and 0xff (not UTF-8)
+	printf -v cmd '%q ' "$REPO/tests/tools/hostile-peer" --role dest --log "$OUT/peer.log" \
+		"hello version=2; expect HELLO; identity; expect VERDICT; expect START; ready; abort code=4 text=hex:1b5b324a7fe280aec29b33316dff; drain"
+	run vfiomig_guarded migrate "$MTTY2_A" --exec "$cmd" --events "$OUT/src.ev"
+	assert_status 6
+	raw=$(LC_ALL=C tr -d '\n\040-\176' <"$OUT/src.ev" | od -An -tx1)
+	assert_equal "${raw//[[:space:]]/}" ""
+	output=$(grep -F '"phase":"rollback"' "$OUT/src.ev")     # as written, not as jq prints it
+	assert_output_contains '\u001b[2J\u007f\u202e\u009b31m\ufffd'
+	assert_equal "$(trace "$OUT/src.ev" | tail -n 2)" "state A PRE_COPY>RUNNING
+outcome 6"
+}
+
 @test "no answer to RUN: left-stopped names the device and the command that resumes it, outcome exit 8" {
 	double_only "the hostile peer runs against the double"
 	local cmd
