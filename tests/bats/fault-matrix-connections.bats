@@ -183,6 +183,11 @@ check_rule() { # FAULT
 	done
 	echo "$running of $n sources run, $ran of $n destinations run the state;" \
 		"migrate exit $MIG_STATUS, receive exit $RECV_STATUS, RUN sent: $run_sent" >&2
+	# under ASan and UBSan (tests/check.sh), a report fails the case whatever the exit
+	if grep -q "Sanitizer\|runtime error:" "$OUT/mig.out" "$OUT/recv.out"; then
+		echo "a sanitizer reported an error (see the outputs above)" >&2
+		bad=1
+	fi
 	# all or nothing across the devices
 	if ((running && ran)); then
 		echo "split: $running sources and $ran destinations run" >&2
