@@ -4,9 +4,10 @@
 # connections: `migrate DEV... --to HOST:PORT --connections 3` (TLS with a key file,
 # one row over --insecure) into `receive --listen`, with a signal sent to one side as
 # soon as its events file (--events, vfiomig(1) EVENTS) shows the phase: during
-# pre-copy, during stop-copy, between LOADED and RUN, after RUN before COMMIT, after
-# COMMIT; SIGINT, SIGTERM, SIGKILL to migrate; SIGTERM, SIGKILL to receive. Where the
-# signal lands inside the phase is left to chance: the rule must hold at any moment.
+# pre-copy, during stop-copy, while the destination loads, between LOADED and RUN,
+# after RUN before COMMIT, after COMMIT; SIGINT, SIGTERM, SIGKILL to migrate; SIGTERM,
+# SIGKILL to receive. Where the signal lands inside the phase is left to chance: the
+# rule must hold at any moment.
 #
 # Afterwards, per pair, never both devices run the state, and the rule of
 # fault-matrix.bats holds; across the devices the migration is all or nothing: either
@@ -38,13 +39,15 @@ teardown() {
 # Where each phase shows: the events file (src or dst) and a regex for its line. Pre-copy
 # begins when the source's devices enter PRE_COPY; stop-copy is under way once the
 # destination heard SWITCHOVER, which the source sends after every device went to
-# STOP_COPY. The later phases are watched on the side that gets the signal: each side's
-# line comes right before it acts (a source's run before it sends RUN, a destination's
-# commit before it sends COMMIT).
+# STOP_COPY. The destination loads its devices one by one after the last trailer, before
+# LOADED: the first one loaded shows that. The later phases are watched on the side that
+# gets the signal: each side's line comes right before it acts (a source's run before it
+# sends RUN, a destination's commit before it sends COMMIT).
 phase_line() { # PHASE SIDE
 	case $1 in
 	precopy) echo 'src "to":"PRE_COPY"' ;;
 	stopcopy) echo 'dst "phase":"switchover"' ;;
+	loading) echo 'dst "from":"RESUMING","to":"STOP"' ;;
 	loaded) echo "$2 \"phase\":\"loaded\"" ;;
 	run) echo "$2 \"phase\":\"run\"" ;;
 	commit) echo "$2 \"phase\":\"commit\"" ;;
@@ -96,8 +99,8 @@ fault_case() { # PHASE FAULT [N [SECURITY]]
 	esac
 	# 4 MiB each, half of it in pre-copy; slow reads make pre-copy and stop-copy last
 	# about 0.3 s each, long enough to be hit. Slow drivers stretch the end: each
-	# destination device takes 0.1 s to run (after RUN, before COMMIT), each source
-	# device 0.1 s to stop after COMMIT.
+	# destination device takes 0.15 s to load (before LOADED) and 0.1 s to run (after
+	# RUN, before COMMIT), each source device 0.1 s to stop after COMMIT.
 	pairs "$n" $((4 << 20)) $((2 << 20))
 	local d
 	for d in "${SRC[@]}" "${DST[@]}"; do
@@ -108,7 +111,8 @@ fault_case() { # PHASE FAULT [N [SECURITY]]
 		knob "$d" "arc_delay_ms=STOP_COPY>STOP 100"
 	done
 	for d in "${DST[@]}"; do
-		knob "$d" "arc_delay_ms=RUNNING_P2P>RUNNING 100"
+		knob "$d" "arc_delay_ms=RESUMING>STOP 150"
+		knob "$d" "arc_delay_ms+=RUNNING_P2P>RUNNING 100"
 	done
 	sig=${2%-*} target=${2#*-}
 	side=src
@@ -235,6 +239,12 @@ check_rule() { # FAULT
 @test "connections: during stop-copy, SIGKILL to migrate: one running copy, all or nothing" { fault_case stopcopy KILL-migrate; }
 @test "connections: during stop-copy, SIGTERM to receive: one running copy, all or nothing" { fault_case stopcopy TERM-receive 3; }
 @test "connections: during stop-copy, SIGKILL to receive: one running copy, all or nothing" { fault_case stopcopy KILL-receive; }
+
+@test "connections: while the destination loads, SIGINT to migrate: one running copy, all or nothing" { fault_case loading INT-migrate; }
+@test "connections: while the destination loads, SIGTERM to migrate: one running copy, all or nothing" { fault_case loading TERM-migrate 3; }
+@test "connections: while the destination loads, SIGKILL to migrate: one running copy, all or nothing" { fault_case loading KILL-migrate; }
+@test "connections: while the destination loads, SIGTERM to receive: one running copy, all or nothing" { fault_case loading TERM-receive 3; }
+@test "connections: while the destination loads, SIGKILL to receive: one running copy, all or nothing" { fault_case loading KILL-receive; }
 
 @test "connections: between LOADED and RUN, SIGINT to migrate: one running copy, all or nothing" { fault_case loaded INT-migrate; }
 @test "connections: between LOADED and RUN, SIGTERM to migrate: one running copy, all or nothing" { fault_case loaded TERM-migrate; }
