@@ -26,7 +26,7 @@ setup() {
 	common_setup
 	OUT=$BATS_TEST_TMPDIR
 	(umask 077; head -c 32 /dev/urandom >"$OUT/psk")
-	SRC=() DST=() MIG_PID= RECV_PID=
+	SRC=() DST=() MIG_PID='' RECV_PID=''
 }
 
 teardown() {
@@ -133,10 +133,10 @@ fault_case() { # PHASE FAULT [N [SECURITY]]
 	else
 		reached=0
 	fi
-	MIG_STATUS= RECV_STATUS=
+	MIG_STATUS='' RECV_STATUS=''
 	reap "$MIG_PID" MIG_STATUS
 	reap "$RECV_PID" RECV_STATUS
-	MIG_PID= RECV_PID=
+	MIG_PID='' RECV_PID=''
 	show_context
 	((reached)) || return 1
 	check_rule "$2"
@@ -202,6 +202,13 @@ check_rule() { # FAULT
 	# (exit 8, checked below). Any other partial outcome is a split VM.
 	if ((ran && ran < n)) && [[ ! ($1 == KILL-receive && $MIG_STATUS == 8) ]]; then
 		echo "split: only $ran of $n destinations run" >&2
+		bad=1
+	fi
+	# ... and there the devices go together: migrate's advice must not have the operator
+	# resume a source whose own destination does not run while another one does
+	if ((MIG_STATUS == 8 && n > 1)) &&
+		! grep -q "none of its $n devices is running, resume this one" "$OUT/mig.out"; then
+		echo "exit 8: the advice to resume a source does not wait for all $n destinations" >&2
 		bad=1
 	fi
 	if ((MIG_STATUS == 0 && ran < n)); then
