@@ -134,11 +134,12 @@ fault_case() { # PHASE FAULT [N [SECURITY]]
 		reached=0
 	fi
 	MIG_STATUS='' RECV_STATUS=''
-	reap "$MIG_PID" MIG_STATUS
-	reap "$RECV_PID" RECV_STATUS
+	local hung=0
+	reap "$MIG_PID" MIG_STATUS || hung=1
+	reap "$RECV_PID" RECV_STATUS || hung=1
 	MIG_PID='' RECV_PID=''
 	show_context
-	((reached)) || return 1
+	((reached && !hung)) || return 1
 	check_rule "$2"
 }
 
