@@ -699,9 +699,15 @@ static void roll_back(struct eng_source *run)
 }
 
 /* After RUN without an answer: the destination may run the state, so it must not
- * run here too. The operator decides, and is told how. */
+ * run here too. The operator decides, and is told how. Several devices go together:
+ * a destination that died while it ran them one by one may run some and not others,
+ * and a source resumed beside its sibling's running destination splits the VM. */
 static void leave_stopped(struct eng_source *run)
 {
+	char which[48] = "its device is not running";
+
+	if (run->n > 1)
+		snprintf(which, sizeof(which), "none of its %u devices is running", run->n);
 	for (unsigned i = 0; i < run->n; i++) {
 		const char *name = vdev_ident(run->dev[i].dev)->name;
 		struct verr quiet = { 0 };
@@ -714,7 +720,7 @@ static void leave_stopped(struct eng_source *run)
 		eng_emit(&ev);
 		vdev_set_state(run->dev[i].dev, VMIG_STOP, VMIG_ERROR, &quiet);
 		eng_note("%s: left stopped. If the destination's 'vfiomig receive' did not exit 0 "
-			 "and its device is not running, resume this one with: %s", name, resume);
+			 "and %s, resume this one with: %s", name, which, resume);
 	}
 }
 
