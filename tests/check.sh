@@ -64,7 +64,7 @@ if [ "$mode" = host ] || [ "$mode" = all ]; then
 	# stderr fails its test, and halt_on_error makes the program exit at the first one.
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 VFIOMIG_TEST_BACKEND=double \
 		VFIOMIG_TEST_BIN="$PWD/vfiomig-tsan" run bats-host-tsan bats --tap \
-		tests/bats/{devices,migrate,connections,signals,large-state,precopy,handover,events}.bats
+		tests/bats/{devices,migrate,connections,fault-matrix-connections,signals,large-state,precopy,handover,events}.bats
 fi
 
 if [ "$mode" = vm ] || [ "$mode" = all ]; then
