@@ -24,7 +24,7 @@ for arg in "$@"; do
 done
 packages="build-essential pkg-config libpci-dev libzstd-dev libssl-dev pci.ids
 	bats jq gojq autoconf bash-completion zsh mandoc time clang libclang-rt-14-dev
-	hyperfine socat zstd openssl python3 dpkg-dev debhelper lintian fakeroot
+	hyperfine socat zstd openssl python3 iproute2 dpkg-dev debhelper lintian fakeroot
 	qemu-system-x86 busybox-static bash-static cpio flex bison bc libelf-dev xz-utils
 	$bench"
 missing=

@@ -6,8 +6,9 @@
 # soon as its events file (--events, vfiomig(1) EVENTS) shows the phase: during
 # pre-copy, during stop-copy, while the destination loads, between LOADED and RUN,
 # after RUN before COMMIT, after COMMIT; SIGINT, SIGTERM, SIGKILL to migrate; SIGTERM,
-# SIGKILL to receive. Where the signal lands inside the phase is left to chance: the
-# rule must hold at any moment.
+# SIGKILL to receive; or every connection of the migration cut at once, as a network
+# that goes away (`ss -K`: the kernel ends the sockets of both sides). Where the fault
+# lands inside the phase is left to chance: the rule must hold at any moment.
 #
 # Afterwards, per pair, never both devices run the state, and the rule of
 # fault-matrix.bats holds; across the devices the migration is all or nothing: either
@@ -117,6 +118,7 @@ fault_case() { # PHASE FAULT [N [SECURITY]]
 	sig=${2%-*} target=${2#*-}
 	side=src
 	[[ $target == receive ]] && side=dst
+	[[ $2 == cut ]] && target=network
 	start_receive "${DST[@]}" "${sec[@]}" -v --timeout 3 --events "$OUT/dst.events"
 	vfiomig_bg "$OUT/mig.out" migrate "${SRC[@]}" --to "127.0.0.1:$PORT" "${sec[@]}" \
 		--connections 3 -v --timeout 3 --events "$OUT/src.events"
@@ -125,7 +127,9 @@ fault_case() { # PHASE FAULT [N [SECURITY]]
 	where=$(phase_line "$1" "$side")
 	file=$OUT/${where%% *}.events regex=${where#* }
 	if await_event "$file" "$regex"; then
-		if [[ $target == migrate ]]; then
+		if [[ $target == network ]]; then
+			cut_connections || reached=0
+		elif [[ $target == migrate ]]; then
 			kill -"$sig" "$MIG_PID" 2>/dev/null || echo "migrate had already exited"
 		else
 			kill -"$sig" "$RECV_PID" 2>/dev/null || echo "receive had already exited"
@@ -141,6 +145,21 @@ fault_case() { # PHASE FAULT [N [SECURITY]]
 	show_context
 	((reached && !hung)) || return 1
 	check_rule "$2"
+}
+
+# Every TCP connection to or from the receiver's port ends now, on both sides: the
+# kernel destroys the sockets (ss -K, SOCK_DESTROY), so each side's next read or write
+# fails as if the network had gone. Fails when the kernel cannot (no
+# CONFIG_INET_DIAG_DESTROY): a cut that did not happen must not pass for one.
+cut_connections() {
+	local filter="( sport = :$PORT or dport = :$PORT )" left
+	ss -K -tn state established "$filter" >"$OUT/cut.log" 2>&1
+	left=$(ss -Htn state established "$filter")
+	echo "--- cut: $(grep -c . "$OUT/cut.log") lines from ss -K; still established: ${left:-none}"
+	if [[ -n $left ]] && ! grep -q . "$OUT/cut.log"; then
+		echo "ss -K cut nothing: this kernel cannot destroy sockets (CONFIG_INET_DIAG_DESTROY)" >&2
+		return 1
+	fi
 }
 
 show_context() {
@@ -277,3 +296,11 @@ check_rule() { # FAULT
 @test "connections, --insecure: during stop-copy, SIGKILL to migrate: all or nothing" { fault_case stopcopy KILL-migrate 3 insecure; }
 @test "connections, --insecure: during stop-copy, SIGKILL to receive: all or nothing" { fault_case stopcopy KILL-receive 3 insecure; }
 @test "connections, --insecure: after RUN before COMMIT, SIGTERM to migrate: all or nothing" { fault_case run TERM-migrate 3 insecure; }
+
+@test "connections: during pre-copy, every connection cut: one running copy, all or nothing" { fault_case precopy cut; }
+@test "connections: during stop-copy, every connection cut: one running copy, all or nothing" { fault_case stopcopy cut 3; }
+@test "connections: while the destination loads, every connection cut: one running copy, all or nothing" { fault_case loading cut; }
+@test "connections: between LOADED and RUN, every connection cut: one running copy, all or nothing" { fault_case loaded cut; }
+@test "connections: after RUN before COMMIT, every connection cut: one running copy, all or nothing" { fault_case run cut 3; }
+@test "connections: after COMMIT, every connection cut: one running copy, all or nothing" { fault_case commit cut; }
+@test "connections: during stop-copy over --insecure, every connection cut: one running copy, all or nothing" { fault_case stopcopy cut 3 insecure; }
