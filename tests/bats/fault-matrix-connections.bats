@@ -71,25 +71,6 @@ await_event() { # FILE REGEX
 	return 1
 }
 
-# Waits (up to 30 s) for PID to end and puts its status in the variable NAME; one
-# that hangs is killed and fails the test.
-reap() { # PID NAME
-	local i
-	for ((i = 0; i < 1500; i++)); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.02
-	done
-	if kill -0 "$1" 2>/dev/null; then
-		echo "process $1 ($2) still runs 30 s after the fault: a hang" >&2
-		kill -KILL "$1" 2>/dev/null || true
-		wait "$1" || true
-		return 1
-	fi
-	local s=0
-	wait "$1" || s=$?
-	printf -v "$2" %d "$s"
-}
-
 # Migrates N pairs over --connections 3 (SECURITY: psk or insecure) with FAULT sent as
 # soon as PHASE shows, then checks the rule.
 fault_case() { # PHASE FAULT [N [SECURITY]]

@@ -247,3 +247,22 @@ json_is() { # FILTER EXPECTED [FILTER EXPECTED]...
 state_of() { # DEVICE
 	vfiomig state "$1" 2>/dev/null
 }
+
+# Waits (up to 30 s) for background PID to end and puts its exit status in the
+# variable NAME; one that still runs is killed and fails the test (it ignored a
+# signal, a fault or its own timeout: a hang).
+reap() { # PID NAME
+	local i s=0
+	for ((i = 0; i < 1500; i++)); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.02
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		echo "process $1 ($2) still runs after 30 s: a hang" >&2
+		kill -KILL "$1" 2>/dev/null || true
+		wait "$1" || true
+		return 1
+	fi
+	wait "$1" || s=$?
+	printf -v "$2" %d "$s"
+}

@@ -30,22 +30,10 @@ freeze() { # PID
 	STOPPED+=("$1")
 }
 
-# Waits up to 30 s for background PID to exit and puts its status in RC. One that is
-# still running is killed and fails the test: it ignored its signal or its timeout.
+# Waits up to 30 s for background PID to exit and puts its status in RC (reap). One
+# that is still running is killed and fails the test: it ignored its signal or its timeout.
 wait_exit() { # PID
-	local i
-	for ((i = 0; i < 1500; i++)); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.02
-	done
-	if kill -0 "$1" 2>/dev/null; then
-		kill -KILL "$1"
-		wait "$1" || true
-		echo "process $1 did not exit within 30 s" >&2
-		return 1
-	fi
-	RC=0
-	wait "$1" || RC=$?
+	reap "$1" RC || return 1
 	local keep=() pid             # reaped: its pid may be reused, never kill it again
 	for pid in "${STOPPED[@]}"; do
 		[[ $pid == "$1" ]] || keep+=("$pid")
